@@ -1,0 +1,52 @@
+# malloc-lab: `make run` runs the lab on this machine, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ANSIBLE_ARGS ?=
+
+.PHONY: run test unit lint pyz venv collections bench lock clean help
+
+help:
+	@echo "make run    - run the lab on this machine (ansible-playbook run.yml), results under runs/"
+	@echo "make test   - every test, linters included"
+	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
+	@echo "make pyz    - build build/labagent.pyz (the agent as one file)"
+
+$(STAMP): requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
+	touch $@
+
+venv: $(STAMP)
+
+collections: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH scripts/install-collections.sh
+
+pyz: build/labagent.pyz
+
+build/labagent.pyz: $(wildcard labagent/*.py) labagent/allocate.c scripts/build-pyz.py
+	$(PYTHON) scripts/build-pyz.py $@
+
+run: venv collections
+	$(BIN)/ansible-playbook run.yml $(ANSIBLE_ARGS)
+
+test: venv collections
+	$(BIN)/python -m pytest tests
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit
+
+lint: venv collections
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint --profile production
+
+bench: venv collections
+	$(BIN)/python -m bench
+
+lock: venv
+	$(BIN)/pip freeze --exclude-editable > constraints.txt
+
+clean:
+	rm -rf build .pytest_cache

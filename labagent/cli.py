@@ -1,0 +1,98 @@
+"""The agent's command line: `run` an experiment, `report` a fetched run. Errors are one line, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+from . import __version__
+from .experiment import VARIANTS, LabError, Params, run_experiment
+from .units import parse_duration, parse_size
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line and exit status 2 (argparse prints usage too; keep it short)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="labagent", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"labagent {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    run = sub.add_parser("run", help="run the malloc/touch experiment here and write DIR")
+    run.add_argument("--size", type=_size, default="100MiB", help="bytes to allocate (default 100MiB)")
+    run.add_argument("--step", type=_size, default="10MiB", help="bytes written per step (default 10MiB)")
+    run.add_argument("--step-interval", type=_duration, default="1", help="seconds between steps (default 1)")
+    run.add_argument("--sample-interval", type=_duration, default="1",
+                     help="seconds between /proc samples, 10ms to 60s (default 1)")
+    run.add_argument("--pause", type=_duration, default="3",
+                     help="seconds to wait at baseline, after malloc and after touching (default 3)")
+    run.add_argument("--tail", type=_duration, default="2", help="seconds to keep sampling after exit (default 2)")
+    run.add_argument("--variant", default="malloc", choices=VARIANTS, help="how memory is obtained (default malloc)")
+    run.add_argument("--out", required=True, help="directory for results.json, samples and raw captures")
+    run.add_argument("--force", action="store_true",
+                     help="overwrite a run in --out, and run even if --size exceeds MemAvailable")
+    run.add_argument("--no-imds", action="store_true", help="never ask the EC2 metadata service")
+    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    report = sub.add_parser("report", help="render the writeup of a fetched run (controller only)")
+    report.add_argument("run_dir", help="runs/<run_id> (with one directory per host) or one host's directory")
+    report.add_argument("--lang", choices=("en", "ja"), default="en")
+    report.add_argument("--templates", help="a directory of templates overriding the built-in ones")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args, sys.argv if argv is None else ["labagent"] + list(argv))
+        return _report(args)
+    except LabError as exc:
+        print(f"labagent: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, argv: List[str]) -> int:
+    params = Params(size_bytes=args.size, step_bytes=args.step, step_interval_s=args.step_interval,
+                    sample_interval_s=args.sample_interval, pause_s=args.pause, tail_s=args.tail,
+                    variant=args.variant, force=args.force, ask_imds=not args.no_imds)
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"labagent: {message}", file=sys.stderr, flush=True)
+
+    data = run_experiment(params, os.path.abspath(args.out), progress=progress, argv=argv)
+    outcome = data["outcome"]
+    if data["complete"]:
+        progress(f"complete: {os.path.join(args.out, 'results.json')}")
+        return 0
+    print(f"labagent: run {outcome['status']}: {outcome['reason']} (partial results in {args.out})", file=sys.stderr)  # type: ignore[index]
+    return 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        from .report import render  # controller-only dependencies (Jinja2, matplotlib)
+    except ImportError as exc:
+        raise LabError(f"report needs the controller's packages ({exc.name}); run it from the venv: make venv") from None
+    for path in render.render_run(args.run_dir, lang=args.lang, templates=args.templates):
+        print(path)
+    return 0

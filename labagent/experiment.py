@@ -1,0 +1,485 @@
+"""One run of the lab on this host: build allocate.c, drive it phase by phase, sample, capture, analyse."""
+from __future__ import annotations
+
+import os
+import pkgutil
+import select
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, List, Optional
+
+from . import __version__, analysis, hostfacts, parsers, procfs, results, tools
+from .clock import SystemClock
+from .sampler import PeriodicThread, Sampler
+from .units import MIB, format_size
+
+PHASES = ("baseline", "allocated", "touching", "touched", "freed", "exited")
+VARIANTS = ("malloc", "calloc", "mmap", "mmap-populate", "madv-hugepage", "madv-nohugepage",
+            "small-mallocs", "free")
+MAX_SIZE = 1024 ** 4  # 1 TiB: above this a size is a typo, --force or not
+MIN_INTERVAL = 0.01
+
+
+class LabError(Exception):
+    """A user's mistake or a missing prerequisite: one line for the user, exit status 2."""
+
+
+class WorkloadDied(Exception):
+    """The workload ended before the run was done (killed by a signal, OOM, crash)."""
+
+
+class Interrupted(Exception):
+    """The agent was asked to stop (SIGTERM, SIGINT)."""
+
+
+@dataclass(frozen=True)
+class Params:
+    size_bytes: int = 100 * MIB
+    step_bytes: int = 10 * MIB
+    step_interval_s: float = 1.0
+    sample_interval_s: float = 1.0
+    pause_s: float = 3.0
+    tail_s: float = 2.0
+    variant: str = "malloc"
+    force: bool = False
+    ask_imds: bool = True
+    timeout_s: float = 60.0
+
+    @property
+    def steps(self) -> int:
+        return -(-self.size_bytes // self.step_bytes)
+
+
+def validate(params: Params) -> None:
+    """Refuses what cannot make a meaningful run, naming the option."""
+    if params.size_bytes <= 0:
+        raise LabError("--size must be positive")
+    if params.size_bytes > MAX_SIZE:
+        raise LabError(f"--size {format_size(params.size_bytes)} is absurd for this lab (at most 1TiB)")
+    if params.step_bytes <= 0:
+        raise LabError("--step must be positive")
+    if params.step_bytes > params.size_bytes:
+        raise LabError(f"--step {format_size(params.step_bytes)} is larger than --size {format_size(params.size_bytes)}")
+    if params.steps > 100_000:
+        raise LabError(f"--step is too small: {params.steps} steps (at most 100000)")
+    for name, value in (("--step-interval", params.step_interval_s), ("--sample-interval", params.sample_interval_s)):
+        if not value > 0:
+            raise LabError(f"{name} must be positive")
+        if value < MIN_INTERVAL:
+            raise LabError(f"{name} {value}s is below the 10ms minimum")
+    if params.sample_interval_s > 60:
+        raise LabError("--sample-interval must be at most 60s")
+    for name, value in (("--pause", params.pause_s), ("--tail", params.tail_s)):
+        if value < 0:
+            raise LabError(f"{name} must not be negative")
+    if params.variant not in VARIANTS:
+        raise LabError(f"--variant {params.variant!r} is unknown (one of: {', '.join(VARIANTS)})")
+
+
+def prepare_out_dir(out_dir: str, force: bool) -> None:
+    if os.path.exists(os.path.join(out_dir, results.RESULTS)) and not force:
+        raise LabError(f"{out_dir} already holds a run (results.json); choose another --out or pass --force")
+    try:
+        os.makedirs(os.path.join(out_dir, "raw"), exist_ok=True)
+        probe = os.path.join(out_dir, ".write-test")
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise LabError(f"cannot write to --out {out_dir}: {exc.strerror}") from None
+    if force:
+        for name in (results.SAMPLES_JSONL, results.SAMPLES_CSV):
+            path = os.path.join(out_dir, name)
+            if os.path.exists(path):
+                os.remove(path)
+
+
+def check_memory(params: Params, mem_available_kib: Optional[int]) -> None:
+    if mem_available_kib is not None and params.size_bytes > mem_available_kib * 1024 and not params.force:
+        raise LabError(
+            f"--size {format_size(params.size_bytes)} does not fit in MemAvailable "
+            f"({mem_available_kib // 1024} MiB); pass --force to run it anyway (the OOM killer may end it)")
+
+
+def build_workload(out_dir: str, raw_dir: str) -> str:
+    """`gcc allocate.c -o allocate` in the run directory, as the original did."""
+    if tools.which("gcc") is None:
+        raise LabError(f"gcc not found: {tools.INSTALL_HINTS['gcc']}")
+    source = pkgutil.get_data("labagent", "allocate.c")
+    if source is None:
+        raise LabError("allocate.c is missing from the agent package; rebuild labagent.pyz")
+    with open(os.path.join(out_dir, "allocate.c"), "wb") as handle:
+        handle.write(source)
+    done = subprocess.run(["gcc", "allocate.c", "-o", "allocate"], cwd=out_dir, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    with open(os.path.join(raw_dir, "gcc.txt"), "w", encoding="utf-8") as handle:
+        handle.write("$ gcc allocate.c -o allocate\n" + done.stdout)
+    if done.returncode != 0:
+        first = done.stdout.strip().splitlines()[:1]
+        raise LabError(f"gcc failed to build allocate.c: {first[0] if first else 'no output'} "
+                       f"(is libc6-dev / glibc-devel installed?)")
+    return os.path.join(out_dir, "allocate")
+
+
+class ControlChannel:
+    """Lines the workload writes on its control fd, read with a timeout."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+
+    def read_line(self, timeout: float) -> Optional[str]:
+        """The next line, or None at EOF (the workload is gone)."""
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            if not ready:
+                raise WorkloadDied(f"the workload said nothing for {timeout:.0f}s")
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+
+class Run:
+    """The state of one run, written out as it goes."""
+
+    def __init__(self, params: Params, out_dir: str, clock, proc_root: str,
+                 progress: Callable[[str], None], argv: List[str]) -> None:
+        self.params = params
+        self.out_dir = out_dir
+        self.raw_dir = os.path.join(out_dir, "raw")
+        self.clock = clock
+        self.proc_root = proc_root
+        self.progress = progress
+        self.phase = "starting"
+        self.origin = clock.monotonic()
+        self.origin_wall = clock.wall()
+        self.data: Dict[str, object] = {
+            "schema_version": results.SCHEMA_VERSION,
+            "complete": False,
+            "outcome": {"status": "running", "reason": None, "signal": None, "phase": None},
+            "agent": {"version": __version__, "argv": argv, "python": sys.version.split()[0]},
+            "params": asdict(params),
+            "host": {},
+            "phases": [],
+            "steps": [],
+            "snapshots": {},
+            "tools": {},
+            "ticks": {},
+            "samples": [],
+            "samples_file": results.SAMPLES_JSONL,
+            "summary": {},
+            "started_wall": self.origin_wall,
+        }
+        self.sample_log = results.SampleLog(os.path.join(out_dir, results.SAMPLES_JSONL))
+        self.lock = threading.Lock()
+
+    # -- time and phases
+    def t(self) -> float:
+        return round(self.clock.monotonic() - self.origin, 6)
+
+    def begin_phase(self, name: str) -> None:
+        now = self.t()
+        phases = self.data["phases"]
+        if phases and phases[-1]["end"] is None:  # type: ignore[index]
+            phases[-1]["end"] = now  # type: ignore[index]
+            phases[-1]["end_wall"] = round(self.origin_wall + now, 3)  # type: ignore[index]
+        phases.append({"name": name, "start": now, "start_wall": round(self.origin_wall + now, 3),  # type: ignore[union-attr]
+                       "end": None, "end_wall": None})
+        self.phase = name
+
+    def end_phases(self) -> None:
+        phases = self.data["phases"]
+        if phases and phases[-1]["end"] is None:  # type: ignore[index]
+            now = self.t()
+            phases[-1]["end"] = now  # type: ignore[index]
+            phases[-1]["end_wall"] = round(self.origin_wall + now, 3)  # type: ignore[index]
+
+    def save(self) -> None:
+        with self.lock:
+            results.write_json_atomic(os.path.join(self.out_dir, results.RESULTS), self.data)
+
+    # -- readings
+    def reading(self, pid: Optional[int]) -> Dict[str, object]:
+        record: Dict[str, object] = {"phase": self.phase}
+        process = procfs.read_process(pid, self.proc_root) if pid is not None else None
+        for key in procfs.PROCESS_FIELDS:
+            record[key] = process.get(key) if process else None
+        record.update(procfs.read_system(self.proc_root))
+        return record
+
+    def snapshot(self, name: str, pid: Optional[int], with_maps: bool = True) -> Dict[str, object]:
+        """The state at a phase boundary, taken while the workload waits for its next command."""
+        snap: Dict[str, object] = {"t": self.t(), "reading": self.reading(pid)}
+        if with_maps and pid is not None:
+            maps = procfs.read_maps(pid, self.proc_root)
+            snap["maps"] = maps
+            self.write_raw(f"maps-{name}.txt", maps)
+        for flag, key in (("-h", "free_h"), ("-b", "free_b")):
+            text = self.capture(["free", flag], f"free{flag}-{name}.txt")
+            if text is not None:
+                snap[key] = text
+        if text is not None:
+            snap["free"] = asdict(parsers.parse_free(text))
+        self.data["snapshots"][name] = snap  # type: ignore[index]
+        return snap
+
+    def capture(self, argv: List[str], raw_name: str) -> Optional[str]:
+        if tools.which(argv[0]) is None:
+            self.data["tools"].setdefault(argv[0], {"available": False, "reason": tools.INSTALL_HINTS.get(argv[0])})  # type: ignore[union-attr]
+            return None
+        try:
+            text = tools.run_text(argv)
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.data["tools"].setdefault(argv[0], {"available": True, "error": str(exc)})  # type: ignore[union-attr]
+            return None
+        self.write_raw(raw_name, text)
+        return text
+
+    def write_raw(self, name: str, text: str) -> None:
+        with open(os.path.join(self.raw_dir, name), "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def on_sample(self, record: Dict[str, object]) -> None:
+        record["wall"] = round(self.origin_wall + float(record["t"]), 3)  # type: ignore[arg-type]
+        self.sample_log.append(record)
+
+    def wait(self, seconds: float, stop: threading.Event) -> None:
+        self.clock.wait_until(self.clock.monotonic() + seconds, stop)
+
+
+def _ps_loop(run: Run, pid: int, path: str) -> Callable[[threading.Event], object]:
+    """capture.sh: a ps line per second (or per sample interval, if longer), on deadlines."""
+    interval = max(1.0, run.params.sample_interval_s)
+    handle = open(path, "w", encoding="utf-8")
+    state = {"finished": False}
+
+    def read() -> Dict[str, object]:
+        if not state["finished"]:
+            wall = run.clock.wall()
+            line = tools.capture_line(pid, wall)
+            if line is None:
+                line = tools.finished_line(wall)
+                state["finished"] = True
+            handle.write(line + "\n")
+            handle.flush()
+        return {}
+
+    def loop(stop: threading.Event) -> object:
+        try:
+            return Sampler(run.clock, interval, run.origin, read, lambda _r: None).run(stop).as_dict()
+        finally:
+            handle.close()
+
+    return loop
+
+
+def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str = "/proc",
+                   host_root: str = "/", progress: Callable[[str], None] = lambda _m: None,
+                   argv: Optional[List[str]] = None) -> Dict[str, object]:
+    """Runs the lab and returns results.json's content. Raises LabError before anything starts
+    for bad input; a workload that dies mid-run is recorded (complete: false), not raised."""
+    validate(params)
+    clock = clock or SystemClock()
+    prepare_out_dir(out_dir, params.force)
+    meminfo = procfs.read_system(proc_root)
+    check_memory(params, meminfo["mem_available_kib"])  # type: ignore[arg-type]
+    raw_dir = os.path.join(out_dir, "raw")
+    binary = build_workload(out_dir, raw_dir)
+
+    run = Run(params, out_dir, clock, proc_root, progress, argv or [])
+    run.data["host"] = hostfacts.read_host_facts(host_root, ask_imds=params.ask_imds)
+    run.data["tools"] = {"versions": tools.tool_versions()}
+    for argv_, name in ((["uname", "-a"], "uname-a.txt"), (["cat", "/etc/os-release"], "os-release.txt")):
+        run.capture(argv_, name)
+    run.save()
+
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+
+    def interrupted(signum, _frame):
+        raise Interrupted(f"agent stopped by {signal.Signals(signum).name}")
+
+    for sig in previous:
+        signal.signal(sig, interrupted)
+    sar = tools.SarCapture(os.path.join(raw_dir, "sar-r.txt")) if tools.which("sar") else None
+    if sar is None:
+        run.data["tools"]["sar"] = {"available": False, "reason": f"sar not found: {tools.INSTALL_HINTS['sar']}"}  # type: ignore[index]
+    threads: List[PeriodicThread] = []
+    proc: Optional[subprocess.Popen] = None
+    ctl_read, ctl_write = os.pipe()
+    try:
+        if sar is not None:
+            sar.start()
+            run.data["tools"]["sar"] = {"available": True, "raw": "raw/sar-r.txt", "command": "sar -r 1"}  # type: ignore[index]
+        with open(os.path.join(raw_dir, "program.log"), "w", encoding="utf-8") as out, \
+                open(os.path.join(raw_dir, "program.stderr"), "w", encoding="utf-8") as err:
+            command = [binary, "-s", str(params.size_bytes), "-t", str(params.step_bytes),
+                       "-v", params.variant, "-c", str(ctl_write)]
+            proc = subprocess.Popen(command, cwd=out_dir, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                                    pass_fds=(ctl_write,), start_new_session=True)
+        os.close(ctl_write)
+        ctl_write = -1
+        run.data["workload"] = {"pid": proc.pid, "command": ["./allocate"] + command[1:-2]}
+        _drive(run, proc, ControlChannel(ctl_read), stop, threads)
+        run.data["outcome"] = {"status": "complete", "reason": None, "signal": None, "phase": None}
+        run.data["complete"] = True
+    except (WorkloadDied, Interrupted) as exc:
+        status = "interrupted" if isinstance(exc, Interrupted) else "failed"
+        sig = None
+        if proc is not None and proc.poll() is not None and proc.returncode < 0:
+            sig = signal.Signals(-proc.returncode).name
+        reason = str(exc) if sig is None else f"the workload was killed by {sig} during {run.phase}"
+        run.data["outcome"] = {"status": status, "reason": reason, "signal": sig, "phase": run.phase}
+        progress(f"run {status}: {reason}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if ctl_write >= 0:
+            os.close(ctl_write)
+        os.close(ctl_read)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stop.set()
+        for thread in threads:
+            if thread.name == "sampler":
+                stats = thread.stop()
+                run.data["ticks"] = stats.as_dict() if stats is not None else {}  # type: ignore[attr-defined]
+            else:
+                run.data["tools"]["ps_loop"] = {"available": True, "raw": "raw/capture.log",  # type: ignore[index]
+                                                "ticks": thread.stop()}
+        if sar is not None:
+            sar.stop()
+        run.sample_log.close()
+        run.end_phases()
+        _finish(run)
+    return run.data
+
+
+def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: threading.Event,
+           threads: List[PeriodicThread]) -> None:
+    params = run.params
+    pid = proc.pid
+
+    def expect(word: str) -> List[str]:
+        line = channel.read_line(params.timeout_s)
+        if line is None:
+            proc.wait()
+            raise WorkloadDied(f"the workload exited with status {proc.returncode} before '{word}'")
+        parts = line.split()
+        if not parts or parts[0] != word:
+            raise WorkloadDied(f"the workload said {line!r}, expected {word!r}")
+        return parts
+
+    def send(word: str) -> None:
+        try:
+            proc.stdin.write((word + "\n").encode())  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            proc.wait()
+            raise WorkloadDied(f"the workload exited with status {proc.returncode} before '{word}'") from None
+
+    expect("baseline")
+    run.begin_phase("baseline")
+    sampler = Sampler(run.clock, params.sample_interval_s, run.origin, lambda: run.reading(pid), run.on_sample)
+    threads.append(PeriodicThread("sampler", sampler.run))
+    if tools.which("ps"):
+        threads.append(PeriodicThread("ps-loop", _ps_loop(run, pid, os.path.join(run.raw_dir, "capture.log"))))
+    for thread in threads:
+        thread.start()
+    base = run.snapshot("baseline", pid)
+    run.capture(["ps", "u", "-p", str(pid)], "ps-aux.txt")
+    run.progress(f"baseline: VSZ {base['reading']['vsz_kib']} KiB, RSS {base['reading']['rss_kib']} KiB")  # type: ignore[index]
+    run.save()
+    run.wait(params.pause_s, stop)
+
+    send("alloc")
+    parts = expect("allocated")
+    run.begin_phase("allocated")
+    run.data["workload"]["pointer"] = parts[1]  # type: ignore[index]
+    snap = run.snapshot("allocated", pid)
+    run.progress(f"allocated {format_size(params.size_bytes)} at 0x{parts[1]}: VSZ {snap['reading']['vsz_kib']} KiB, "  # type: ignore[index]
+                 f"RSS {snap['reading']['rss_kib']} KiB")  # type: ignore[index]
+    run.save()
+    run.wait(params.pause_s, stop)
+
+    run.begin_phase("touching")
+    start = run.clock.monotonic()
+    steps = run.data["steps"]
+    for index in range(params.steps):
+        deadline = start + index * params.step_interval_s
+        run.clock.wait_until(deadline, threading.Event())
+        sent = run.clock.monotonic()
+        send("touch")
+        parts = expect("step")
+        took = run.clock.monotonic() - sent
+        reading = procfs.read_process(pid, run.proc_root) or {}
+        steps.append({"index": int(parts[1]), "bytes": int(parts[2]), "t": round(sent - run.origin, 6),  # type: ignore[union-attr]
+                      "late_ms": round((sent - deadline) * 1000, 3), "ms": round(took * 1000, 3),
+                      "rss_kib": reading.get("rss_kib"), "min_flt": reading.get("min_flt"),
+                      "anon_huge_kib": reading.get("anon_huge_kib")})
+        run.progress(f"touched {format_size(int(parts[2]))} ({index + 1}/{params.steps}): RSS {reading.get('rss_kib')} KiB, "
+                     f"min_flt {reading.get('min_flt')}")
+    expect("touched")
+    run.begin_phase("touched")
+    run.snapshot("touched", pid)
+    run.save()
+    run.wait(params.pause_s, stop)
+
+    if params.variant == "free":
+        send("free")
+        expect("freed")
+        run.begin_phase("freed")
+        run.snapshot("freed", pid)
+        run.save()
+        run.wait(params.pause_s, stop)
+
+    send("exit")
+    proc.stdin.close()  # type: ignore[union-attr]
+    proc.wait(timeout=params.timeout_s)
+    run.begin_phase("exited")
+    run.data["workload"]["exit_status"] = proc.returncode  # type: ignore[index]
+    if proc.returncode != 0:
+        raise WorkloadDied(f"the workload exited with status {proc.returncode}")
+    run.snapshot("exited", None, with_maps=False)
+    run.progress("workload exited")
+    run.wait(params.tail_s, stop)
+
+
+def _finish(run: Run) -> None:
+    """Analysis over what was captured, then results.json, samples.csv: also for a partial run."""
+    samples = results.read_samples(os.path.join(run.out_dir, results.SAMPLES_JSONL))
+    snaps = run.data["snapshots"]
+    sar_path = os.path.join(run.raw_dir, "sar-r.txt")
+    if os.path.exists(sar_path):
+        with open(sar_path, encoding="utf-8") as handle:
+            text = handle.read()
+        try:
+            report = parsers.parse_sar_r(text)
+            run.data["sar"] = [{"time": r.time, "seconds": r.seconds, **r.values} for r in report.rows]
+        except ValueError as exc:
+            run.data["tools"]["sar"]["error"] = str(exc)  # type: ignore[index]
+    maps_before = parsers.parse_maps(snaps["baseline"]["maps"]) if "baseline" in snaps else ()  # type: ignore[index,operator]
+    maps_after = parsers.parse_maps(snaps["allocated"]["maps"]) if "allocated" in snaps else ()  # type: ignore[index,operator]
+    pointer_hex = (run.data.get("workload") or {}).get("pointer")  # type: ignore[union-attr]
+    steps = run.data["steps"]
+    touched = max((s["bytes"] for s in steps), default=0)  # type: ignore[union-attr]
+    host = run.data["host"]
+    run.data["summary"] = analysis.summarize(
+        snapshots={k: v["reading"] for k, v in snaps.items()},  # type: ignore[union-attr]
+        maps_before=maps_before, maps_after=maps_after,
+        pointer=int(pointer_hex, 16) if pointer_hex else None,
+        size_bytes=run.params.size_bytes, touched_bytes=touched,
+        thp_enabled=host.get("thp_enabled"), page_size=int(host.get("page_size") or 4096),  # type: ignore[union-attr]
+        samples=samples, steps=steps)  # type: ignore[arg-type]
+    run.data["step_deltas"] = analysis.step_deltas(steps, (snaps.get("allocated") or {}).get("reading") or {})  # type: ignore[arg-type,union-attr]
+    results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV), samples)
+    if run.data["complete"]:
+        run.data["samples"] = samples
+    run.save()

@@ -1,0 +1,72 @@
+"""Readers of /proc for one tick: the process's memory and faults, and the system's memory.
+
+Each reader takes a `root` (default /proc) so tests can point it at a directory of captures.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional
+
+from . import parsers
+
+# The per-tick record: these keys, in this order, are the columns of samples.csv.
+PROCESS_FIELDS = (
+    "vsz_kib", "rss_kib", "rss_anon_kib", "rss_file_kib", "min_flt", "maj_flt", "anon_huge_kib",
+)
+SYSTEM_FIELDS = (
+    "mem_total_kib", "mem_free_kib", "mem_available_kib", "mem_used_kib", "cached_kib",
+    "active_kib", "inactive_kib", "dirty_kib", "committed_as_kib", "sys_anon_huge_kib",
+)
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
+def read_process(pid: int, root: str = "/proc") -> Optional[Dict[str, Optional[int]]]:
+    """VSZ, RSS, faults and huge pages of one process; None once the process is gone."""
+    base = os.path.join(root, str(pid))
+    try:
+        stat = parsers.parse_proc_stat(_read(os.path.join(base, "stat")))
+        status = parsers.parse_proc_status(_read(os.path.join(base, "status")))
+        try:
+            rollup: Optional[parsers.SmapsRollup] = parsers.parse_smaps_rollup(
+                _read(os.path.join(base, "smaps_rollup")))
+        except (FileNotFoundError, PermissionError):
+            rollup = None  # kernels before 4.14 have no smaps_rollup
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    if status.vm_size_kib is None:
+        return None  # a zombie: the address space is already gone
+    return {
+        "vsz_kib": status.vm_size_kib,
+        "rss_kib": status.vm_rss_kib,
+        "rss_anon_kib": status.rss_anon_kib,
+        "rss_file_kib": status.rss_file_kib,
+        "min_flt": stat.min_flt,
+        "maj_flt": stat.maj_flt,
+        "anon_huge_kib": rollup.anon_huge_pages_kib if rollup is not None else None,
+    }
+
+
+def read_system(root: str = "/proc") -> Dict[str, Optional[int]]:
+    """The whole machine's memory, as /proc/meminfo says (what free and sar -r summarise)."""
+    info = parsers.parse_meminfo(_read(os.path.join(root, "meminfo")))
+    return {
+        "mem_total_kib": info.mem_total_kib,
+        "mem_free_kib": info.mem_free_kib,
+        "mem_available_kib": info.mem_available_kib,
+        "mem_used_kib": info.used_kib,
+        "cached_kib": info.cached_kib,
+        "active_kib": info.active_kib,
+        "inactive_kib": info.inactive_kib,
+        "dirty_kib": info.dirty_kib,
+        "committed_as_kib": info.committed_as_kib,
+        "sys_anon_huge_kib": info.anon_huge_pages_kib,
+    }
+
+
+def read_maps(pid: int, root: str = "/proc") -> str:
+    """The verbatim /proc/PID/maps text."""
+    return _read(os.path.join(root, str(pid), "maps"))

@@ -1,0 +1,74 @@
+"""How a run is kept on disk: results.json (rewritten atomically), samples.jsonl (appended per tick),
+samples.csv (at the end), raw/ (verbatim captures). A run killed at any point stays readable."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Dict, List
+
+from .procfs import PROCESS_FIELDS, SYSTEM_FIELDS
+
+SCHEMA_VERSION = 1
+RESULTS = "results.json"
+SAMPLES_JSONL = "samples.jsonl"
+SAMPLES_CSV = "samples.csv"
+SAMPLE_COLUMNS = ("tick", "t", "wall", "late_ms", "missed_before", "phase") + PROCESS_FIELDS + SYSTEM_FIELDS
+
+
+def write_json_atomic(path: str, data: Dict[str, object]) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, sort_keys=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class SampleLog:
+    """samples.jsonl: one flushed line per tick, so a kill loses at most the tick being written."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._handle = open(path, "a", encoding="utf-8")
+        self.count = 0
+
+    def append(self, record: Dict[str, object]) -> None:
+        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._handle.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def read_samples(path: str) -> List[Dict[str, object]]:
+    """Samples from samples.jsonl; a torn last line (the agent was killed mid-write) is dropped."""
+    rows: List[Dict[str, object]] = []
+    if not os.path.exists(path):
+        return rows
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                break
+            rows.append(json.loads(line))
+    return rows
+
+
+def write_samples_csv(path: str, samples: List[Dict[str, object]]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SAMPLE_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in samples:
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in SAMPLE_COLUMNS})
+
+
+def load_run(out_dir: str) -> Dict[str, object]:
+    """results.json with its samples; for an incomplete run, the samples come from samples.jsonl."""
+    path = os.path.join(out_dir, RESULTS)
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    if not data.get("samples"):
+        data["samples"] = read_samples(os.path.join(out_dir, SAMPLES_JSONL))
+    return data

@@ -1,0 +1,96 @@
+"""The original's tools run alongside the agent: a capture.sh-style ps loop, sar -r 1, free, ps u.
+
+Their human-readable output is kept verbatim for the writeup; numbers come from machine-readable
+forms (`free -b`, `ps -o ...=`) or from /proc.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from typing import Dict, List, Optional
+
+# Why a tool is missing, and how to get it, per package manager.
+INSTALL_HINTS = {
+    "gcc": "install gcc (dnf install gcc / apt-get install gcc libc6-dev)",
+    "sar": "install sysstat (dnf install sysstat / apt-get install sysstat)",
+    "ps": "install procps (dnf install procps-ng / apt-get install procps)",
+    "free": "install procps (dnf install procps-ng / apt-get install procps)",
+}
+
+# capture.sh's line: `date` output, then ps with its own column widths.
+PS_FIELDS = "pid=,comm=,vsz=,rss=,maj_flt=,min_flt="
+DATE_FORMAT = "%a %b %e %I:%M:%S %p %Z %Y"
+
+
+def which(name: str) -> Optional[str]:
+    return shutil.which(name)
+
+
+def run_text(argv: List[str], timeout: float = 10.0) -> str:
+    """stdout of a short command; raises OSError/CalledProcessError for the caller to record."""
+    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                          check=True, universal_newlines=True)
+    return done.stdout
+
+
+def version_line(argv: List[str]) -> Optional[str]:
+    """The first non-empty line a tool prints about its version, or None when it cannot run."""
+    try:
+        out = run_text(argv)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return next((line.strip() for line in out.splitlines() if line.strip()), None)
+
+
+def capture_line(pid: int, wall: float) -> Optional[str]:
+    """One capture.sh line for pid, or None once ps no longer finds it."""
+    done = subprocess.run(["ps", "-o", PS_FIELDS, "-p", str(pid)], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, universal_newlines=True, timeout=10, check=False)
+    line = done.stdout.rstrip("\n")
+    if done.returncode != 0 or not line.strip():
+        return None
+    return f"{time.strftime(DATE_FORMAT, time.localtime(wall))}: {line}"
+
+
+def finished_line(wall: float) -> str:
+    return f"{time.strftime(DATE_FORMAT, time.localtime(wall))}: target process seems to be finished"
+
+
+class SarCapture:
+    """`sar -r 1` for the whole run, stopped with SIGINT like the original's ^C (sar then prints Average)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.proc: Optional[subprocess.Popen] = None
+        self._out = None
+
+    def start(self) -> None:
+        self._out = open(self.path, "w", encoding="utf-8")
+        self.proc = subprocess.Popen(["sar", "-r", "1"], stdout=self._out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def stop(self) -> Optional[int]:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self._out is not None:
+            self._out.close()
+        return self.proc.returncode
+
+
+def tool_versions() -> Dict[str, Optional[str]]:
+    return {
+        "gcc": version_line(["gcc", "--version"]),
+        "sysstat": version_line(["sar", "-V"]),
+        "procps": version_line(["ps", "--version"]),
+        "python": version_line(["python3", "--version"]),
+    }
