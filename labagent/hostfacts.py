@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 import urllib.error
 import urllib.request
 from typing import Dict, Optional
@@ -77,6 +78,9 @@ def read_host_facts(root: str = "/", ask_imds: bool = True) -> Dict[str, object]
         "thp_defrag": parsers.parse_thp_mode(defrag) if defrag else None,
         "overcommit_memory": int(overcommit) if overcommit.isdigit() else None,
         "glibc": libc,
+        # sar prints local wall-clock times: the offset maps them onto the run's phases.
+        "utc_offset_s": time.localtime().tm_gmtoff,
+        "timezone": time.strftime("%Z"),
         "on_ec2": on_ec2,
         "ec2_instance_type": ec2_instance_type() if (on_ec2 and ask_imds) else None,
     }
