@@ -348,12 +348,15 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
             proc.wait()
         stop.set()
         for thread in threads:
+            result = thread.stop()
             if thread.name == "sampler":
-                stats = thread.stop()
-                run.data["ticks"] = stats.as_dict() if stats is not None else {}  # type: ignore[attr-defined]
+                run.data["ticks"] = result.as_dict() if result is not None else {}  # type: ignore[attr-defined]
+                target = run.data["ticks"]
             else:
-                run.data["tools"]["ps_loop"] = {"available": True, "raw": "raw/capture.log",  # type: ignore[index]
-                                                "ticks": thread.stop()}
+                target = run.data["tools"]["ps_loop"] = {"available": True, "raw": "raw/capture.log",  # type: ignore[index]
+                                                         "ticks": result}
+            if thread.error is not None:
+                target["error"] = f"{type(thread.error).__name__}: {thread.error}"  # type: ignore[index]
         if sar is not None:
             sar.stop()
         run.sample_log.close()

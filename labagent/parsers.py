@@ -63,12 +63,9 @@ def parse_maps(text: str) -> Tuple[Mapping, ...]:
         start, end = int(match.group(1), 16), int(match.group(2), 16)
         if end < start:
             raise _error("maps", lineno, line, "end address before start")
-        # The kernel pads to a column and leaves a trailing space when there is no pathname.
-        pathname = match.group(7) or ""
-        if not pathname.strip():
-            pathname = ""
+        # The kernel pads the pathname to a column, and leaves a trailing space when there is none.
         maps.append(Mapping(start=start, end=end, perms=match.group(3), offset=int(match.group(4), 16),
-                            dev=match.group(5), inode=int(match.group(6)), pathname=pathname))
+                            dev=match.group(5), inode=int(match.group(6)), pathname=match.group(7) or ""))
     return tuple(maps)
 
 

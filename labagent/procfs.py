@@ -29,6 +29,8 @@ def read_process(pid: int, root: str = "/proc") -> Optional[Dict[str, Optional[i
     base = os.path.join(root, str(pid))
     try:
         stat = parsers.parse_proc_stat(_read(os.path.join(base, "stat")))
+        if stat.state in ("Z", "X"):
+            return None  # exiting: the address space is already gone
         status = parsers.parse_proc_status(_read(os.path.join(base, "status")))
         try:
             rollup: Optional[parsers.SmapsRollup] = parsers.parse_smaps_rollup(

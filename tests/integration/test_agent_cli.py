@@ -1,0 +1,143 @@
+"""Bad input: one clear line, a non-zero exit, never a traceback, nothing clobbered. And the zipapp."""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["--size", "4MiB", "--step", "2MiB", "--step-interval", "0.05", "--sample-interval", "0.05",
+        "--pause", "0", "--tail", "0", "--no-imds"]
+
+
+def agent(*args, env=None, python=sys.executable):
+    return subprocess.run([python, "-m", "labagent", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--size", "0"], "--size must be positive"),
+    (["--size=-5MiB"], "is not a size"),
+    (["--size", "lots"], "is not a size"),
+    (["--size", "2TiB"], "absurd"),
+    (["--size", "100GiB"], "does not fit in MemAvailable"),
+    (["--step", "0"], "--step must be positive"),
+    (["--step", "200MiB"], "is larger than --size"),
+    (["--size", "100MiB", "--step", "1B"], "too small"),
+    (["--step-interval", "0"], "--step-interval must be positive"),
+    (["--sample-interval", "5ms"], "below the 10ms minimum"),
+    (["--sample-interval=-1"], "is not a duration"),
+    (["--variant", "jemalloc"], "invalid choice"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    out = tmp_path / "out"
+    done = agent("run", "--out", str(out), *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (out / "results.json").exists()
+
+
+def test_existing_run_is_never_clobbered(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text('{"mine": true}')
+    done = agent("run", "--out", str(out), *FAST)
+    assert done.returncode == 2 and "already holds a run" in done.stderr and "--force" in done.stderr
+    assert json.loads((out / "results.json").read_text()) == {"mine": True}
+    forced = agent("run", "--out", str(out), *FAST, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads((out / "results.json").read_text())["complete"] is True
+
+
+def test_unwritable_out_dir(tmp_path):
+    done = agent("run", "--out", "/proc/malloc-lab", *FAST)
+    assert done.returncode == 2 and "cannot write to --out" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _path_with(tmp_path, tools):
+    """A PATH holding only the named tools (symlinks to the real ones)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in tools:
+        real = shutil.which(tool)
+        if real:
+            (bin_dir / tool).symlink_to(real)
+    return dict(os.environ, PATH=str(bin_dir))
+
+
+def test_missing_gcc_names_the_packages(tmp_path):
+    env = _path_with(tmp_path, ["ps", "free", "sar", "uname", "cat"])
+    done = agent("run", "--out", str(tmp_path / "out"), *FAST, env=env)
+    assert done.returncode == 2
+    assert "gcc not found" in done.stderr and "dnf install gcc" in done.stderr and "apt-get install gcc" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+def test_missing_sar_is_recorded_and_the_run_goes_on(tmp_path):
+    env = _path_with(tmp_path, ["gcc", "cc", "as", "ld", "ps", "free", "uname", "cat", "python3"])
+    out = tmp_path / "out"
+    done = agent("run", "--out", str(out), *FAST, env=env)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert data["tools"]["sar"]["available"] is False
+    assert "install sysstat" in data["tools"]["sar"]["reason"]
+    assert not (out / "raw" / "sar-r.txt").exists()
+
+
+@pytest.fixture(scope="module")
+def pyz(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pyz") / "labagent.pyz"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build-pyz.py"), str(path)], check=True,
+                   capture_output=True)
+    return path
+
+
+def test_zipapp_is_one_self_contained_deterministic_file(pyz, tmp_path):
+    again = tmp_path / "again.pyz"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build-pyz.py"), str(again)], check=True,
+                   capture_output=True)
+    assert pyz.read_bytes() == again.read_bytes()
+    import zipfile
+    names = zipfile.ZipFile(pyz).namelist()
+    assert "labagent/allocate.c" in names and "__main__.py" in names
+    assert not any("/report/" in n for n in names)
+
+
+def _python39():
+    """A real Python 3.9 (RHEL 9's python3), not a pyenv shim."""
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9")))
+    candidates += ["/usr/bin/python3.9", "/usr/local/bin/python3.9"]
+    return next((c for c in candidates if os.access(c, os.X_OK)), None)
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+@pytest.mark.parametrize("python", ["3.9", "/usr/bin/python3"])
+def test_zipapp_runs_on_the_hosts_python(pyz, tmp_path, python):
+    """RHEL 9's python3 is 3.9: the agent must run there, from the one file, outside the checkout."""
+    exe = _python39() if python == "3.9" else shutil.which(python)
+    if exe is None:
+        pytest.skip(f"no Python {python} here (the vermin check still holds the agent to 3.9)")
+    out = tmp_path / "out"
+    done = subprocess.run([exe, str(pyz), "run", "--out", str(out), *FAST], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert data["complete"] is True and data["agent"]["python"].startswith(
+        subprocess.run([exe, "-c", "import platform;print(platform.python_version())"],
+                       capture_output=True, text=True).stdout.strip())
+
+
+def test_agent_source_needs_no_newer_python_than_rhel9():
+    vermin = Path(sys.executable).with_name("vermin")
+    if not vermin.exists():
+        pytest.skip("vermin is not installed (make venv)")
+    done = subprocess.run([str(vermin), "-q", "--no-tips", "--violations", "-t=3.9-", "--eval-annotations",
+                           "--backport", "dataclasses", "--exclude-regex", "labagent/report/", str(ROOT / "labagent")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
