@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 from typing import List, Optional
 
 from . import __version__
-from .experiment import VARIANTS, LabError, Params, run_experiment
+from .experiment import VARIANTS, LabError, Params, run_experiment, validate
 from .units import parse_duration, parse_size
 
 
@@ -28,11 +30,20 @@ def _duration(text: str) -> float:
 class _Parser(argparse.ArgumentParser):
     """argparse, but a mistake is one line and exit status 2 (argparse prints usage too; keep it short)."""
 
+    option_prefix: Optional[str] = None
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {rename_options(message, self.option_prefix)}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def rename_options(message: str, prefix: Optional[str]) -> str:
+    """`--step-interval` -> `lab_step_interval` when the caller (Ansible) names options as variables."""
+    if not prefix:
+        return message
+    return re.sub(r"--([a-z][a-z-]*)", lambda m: prefix + m.group(1).replace("-", "_"), message)
+
+
+def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="labagent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"labagent {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -52,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="overwrite a run in --out, and run even if --size exceeds MemAvailable")
     run.add_argument("--no-imds", action="store_true", help="never ask the EC2 metadata service")
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument("--check", action="store_true", help="only validate the options, run nothing")
+    run.add_argument("--name-options-as", metavar="PREFIX",  # read early by main(): --name-options-as=lab_
+                     help="name options in errors as PREFIX + name (Ansible: lab_ -> lab_step_interval)")
+    run.option_prefix = option_prefix
     report = sub.add_parser("report", help="render the writeup of a fetched run (controller only)")
     report.add_argument("run_dir", help="runs/<run_id> (with one directory per host) or one host's directory")
     report.add_argument("--lang", choices=("en", "ja"), default="en")
@@ -60,13 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    prefix = next((a.split("=", 1)[1] for a in arguments if a.startswith("--name-options-as=")), None)
+    args = build_parser(prefix).parse_args(arguments)
     try:
         if args.command == "run":
             return _run(args, sys.argv if argv is None else ["labagent"] + list(argv))
         return _report(args)
     except LabError as exc:
-        print(f"labagent: {exc}", file=sys.stderr)
+        print(f"labagent: {rename_options(str(exc), prefix)}", file=sys.stderr)
         return 2
 
 
@@ -79,6 +96,12 @@ def _run(args: argparse.Namespace, argv: List[str]) -> int:
         if not args.quiet:
             print(f"labagent: {message}", file=sys.stderr, flush=True)
 
+    if args.check:
+        validate(params)
+        # What a caller (the playbook) needs to size its wait: the run's own length, without builds.
+        expected = 3 * params.pause_s + params.tail_s + params.steps * params.step_interval_s
+        print(json.dumps({"steps": params.steps, "expected_s": round(expected, 3)}))
+        return 0
     data = run_experiment(params, os.path.abspath(args.out), progress=progress, argv=argv)
     outcome = data["outcome"]
     if data["complete"]:
