@@ -1,0 +1,86 @@
+"""`ansible-playbook run.yml` on the embedded default inventory (this machine)."""
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+from .playbook import SMALL, ansible_playbook, extra_vars, task_results
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+
+
+@pytest.fixture(scope="module")
+def local_runs(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    first = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id="first")))
+    second = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id="second")))
+    return runs, first, second
+
+
+def test_local_run_leaves_complete_results(local_runs):
+    runs, first, _ = local_runs
+    assert first.returncode == 0, first.stdout[-3000:]
+    host = runs / "first" / "localhost"
+    data = json.loads((host / "results.json").read_text())
+    assert data["complete"] is True
+    assert data["params"]["size_bytes"] == 8 * 1024 * 1024
+    assert (host / "raw" / "program.log").exists() and (host / "samples.csv").exists()
+    assert not (host / "allocate").exists()  # the binary stays on the host
+    record = json.loads((runs / "first" / "run.json").read_text())
+    assert record["hosts"] == {"localhost": {"status": "ok", "reason": None}}
+    assert record["run_id"] == "first" and "ansible-playbook" in record["command"]
+    assert record["params"]["size"] == "8MiB"
+
+
+def test_latest_points_at_the_newest_run(local_runs):
+    runs, _, second = local_runs
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert os.readlink(runs / "latest") == "second"
+
+
+def test_second_run_changes_nothing_it_need_not(local_runs):
+    _, first, second = local_runs
+    # Tools are here: no install, no become, both times; the agent file is byte-identical.
+    for run in (first, second):
+        assert task_results(run.stdout, "Install the missing tools") == {"localhost": "skipping"}
+    assert task_results(second.stdout, "Copy the agent") == {"localhost": "ok"}
+    assert task_results(second.stdout, "Create the host's lab directory") == {"localhost": "ok"}
+
+
+@pytest.mark.parametrize("knob,value,message", [
+    ("lab_size", "0", "lab_size must be positive"),
+    ("lab_size", "lots", "lab_size: 'lots' is not a size"),
+    ("lab_step", "200MiB", "lab_step 200MiB is larger than lab_size"),
+    ("lab_sample_interval", "0.001", "lab_sample_interval 0.001s is below the 10ms minimum"),
+    ("lab_variant", "jemalloc", "lab_variant"),
+    ("lab_lang", "fr", "lab_lang"),
+    ("lab_run_id", "../escape", "lab_run_id"),
+    ("lab_run_id", "a/b", "lab_run_id"),
+])
+def test_bad_knobs_fail_before_any_host_is_touched(tmp_path, knob, value, message):
+    started = time.monotonic()
+    done = ansible_playbook(extra_vars({knob: value, "lab_runs_dir": str(tmp_path)}))
+    assert done.returncode != 0
+    assert message in done.stdout, done.stdout[-3000:]
+    assert "Run the experiment on every host" not in done.stdout
+    assert list(tmp_path.iterdir()) == []
+    assert time.monotonic() - started < 60
+
+
+def test_host_names_that_escape_runs_are_refused(tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  hosts:\n    '../evil':\n      ansible_connection: local\n")
+    done = ansible_playbook(["-i", str(inventory), *extra_vars({"lab_runs_dir": str(tmp_path / "runs")})])
+    assert done.returncode != 0
+    assert "cannot name a directory under runs/" in done.stdout
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_taken_run_id_is_never_overwritten(local_runs):
+    runs, _, _ = local_runs
+    before = (runs / "first" / "run.json").read_bytes()
+    done = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id="first")))
+    assert done.returncode != 0 and "already holds a run" in done.stdout
+    assert (runs / "first" / "run.json").read_bytes() == before
