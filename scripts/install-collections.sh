@@ -5,7 +5,7 @@
 # Idempotent: does nothing when the pinned version is already installed.
 #
 # Usage: scripts/install-collections.sh        (from anywhere; paths are relative to the repo)
-# Env:   PYTHON        the controller's python (default: .venv/bin/python, else python3)
+# Env:   LAB_PYTHON    the controller's python (default: .venv/bin/python, else python3)
 #        LAB_CACHE_DIR where the wheel is kept between runs (default: build/cache)
 set -euo pipefail
 
@@ -15,7 +15,7 @@ ANSIBLE_WHEEL_SHA256=cd156f82fa87f7a899212b0efa9f7ca3a24d609212de9f78428a572eb01
 AMAZON_AWS_VERSION=10.1.2        # the amazon.aws that ansible 12.3.0 bundles
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-python=${PYTHON:-}
+python=${LAB_PYTHON:-}
 if [[ -z $python ]]; then
   if [[ -x $repo/.venv/bin/python ]]; then python=$repo/.venv/bin/python; else python=python3; fi
 fi
