@@ -1,0 +1,75 @@
+"""`ansible-playbook run.yml -i <SSH hosts>`: every host in parallel, each host's own results, failures recorded."""
+import json
+import shutil
+
+import pytest
+
+from tests.ansible.playbook import ROOT, SMALL, extra_vars, task_results
+from tests.hosts.procs import ansible_bin
+
+pytestmark = [pytest.mark.multihost,
+              pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")]
+
+
+def run_lab(ssh_hosts, runs, run_id, connection="ssh", extra=None):
+    inventory = ssh_hosts.inventory(connection=connection)
+    args = [str(ansible_bin("ansible-playbook")), "run.yml", "-i", str(inventory),
+            *extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=run_id,
+                                     lab_report_render="false", **(extra or {})))]  # writeups: tests/report
+    return ssh_hosts.run_ansible(args, cwd=ROOT, timeout=600)
+
+
+def host_results(runs, run_id, host):
+    return json.loads((runs / run_id / host / "results.json").read_text())
+
+
+@pytest.mark.parametrize("connection", ["ssh", "paramiko"])
+def test_every_host_runs_in_parallel_and_gets_its_own_results(ssh_hosts, tmp_path, connection):
+    run_id = f"par-{connection}"  # the hosts live for the session: one run id per run
+    done = run_lab(ssh_hosts, tmp_path, run_id, connection)
+    assert done.returncode == 0, done.stdout[-4000:]
+    names = [h.name for h in ssh_hosts.hosts]
+    record = json.loads((tmp_path / run_id / "run.json").read_text())
+    assert record["hosts"] == {n: {"status": "ok", "reason": None} for n in names}
+    results = {n: host_results(tmp_path, run_id, n) for n in names}
+    for name, data in results.items():
+        assert data["complete"] is True
+        assert data["host"]["hostname"] == name  # each host's UTS namespace: its own facts
+        assert data["agent"]["python"].startswith("3.")
+    pids = {data["workload"]["pid"] for data in results.values()}
+    assert len(pids) == len(names)  # three workloads, one per host
+    starts = [data["started_wall"] for data in results.values()]
+    assert max(starts) - min(starts) < 3.0, starts  # started together, not one after another
+    assert (tmp_path / "latest").is_symlink()
+
+
+def test_a_broken_host_does_not_stop_the_others(ssh_hosts, tmp_path):
+    with ssh_hosts.broken("h2", "unreachable"):
+        done = run_lab(ssh_hosts, tmp_path, "broken")
+    assert done.returncode != 0
+    assert "h2 (unreachable" in done.stdout
+    record = json.loads((tmp_path / "broken" / "run.json").read_text())
+    assert record["hosts"]["h2"]["status"] == "unreachable" and record["hosts"]["h2"]["reason"]
+    for name in ("h1", "h3"):
+        assert record["hosts"][name]["status"] == "ok"
+        assert host_results(tmp_path, "broken", name)["complete"] is True
+    assert not (tmp_path / "broken" / "h2" / "results.json").exists()
+
+
+def test_a_host_without_python_is_recorded_as_failed(ssh_hosts, tmp_path):
+    with ssh_hosts.broken("h3", "no_python"):
+        done = run_lab(ssh_hosts, tmp_path, "nopy")
+    assert done.returncode != 0
+    record = json.loads((tmp_path / "nopy" / "run.json").read_text())
+    assert record["hosts"]["h3"]["status"] == "failed" and record["hosts"]["h3"]["reason"]
+    assert record["hosts"]["h1"]["status"] == "ok" and record["hosts"]["h2"]["status"] == "ok"
+
+
+def test_second_run_on_the_hosts_changes_nothing_it_need_not(ssh_hosts, tmp_path):
+    first = run_lab(ssh_hosts, tmp_path, "idem1")
+    second = run_lab(ssh_hosts, tmp_path, "idem2")
+    assert first.returncode == 0 and second.returncode == 0, second.stdout[-3000:]
+    names = {h.name for h in ssh_hosts.hosts}
+    assert task_results(second.stdout, "Install the missing tools") == {n: "skipping" for n in names}
+    assert task_results(second.stdout, "Copy the agent") == {n: "ok" for n in names}
+    assert task_results(second.stdout, "Create the host's lab directory") == {n: "ok" for n in names}
