@@ -70,7 +70,9 @@ def heap_change(before: Sequence[Mapping], after: Sequence[Mapping]) -> Dict[str
 
 
 def fault_mode(granularity_kib: Optional[float], page_size_kib: int) -> Optional[str]:
-    """`huge` when faults map huge pages, `base` when one fault maps one page, `mixed` between."""
+    """`huge` when faults map huge pages, `base` when one fault maps one page, `mixed` between.
+
+    summarize() also says `prefaulted` when the writes found the pages already resident."""
     if granularity_kib is None:
         return None
     if granularity_kib >= HUGE_GRANULARITY_KIB:
@@ -106,6 +108,13 @@ def summarize(*, snapshots: Dict[str, Dict[str, object]], maps_before: Sequence[
     anon_huge_peak = max(huge_known) if huge_known else None
     step_ms = [float(s["ms"]) for s in steps if s.get("ms") is not None]  # type: ignore[arg-type]
     rss_delta = _delta(touched, alloc, "rss_kib")
+    mode = fault_mode(granularity, page_size // KIB)
+    rss_alloc = _delta(alloc, base, "rss_kib")
+    min_flt_alloc = _delta(alloc, base, "min_flt")
+    if rss_delta is not None and touched_kib and rss_delta < touched_kib / 2 and rss_alloc and min_flt_alloc:
+        # The writes found the pages already resident (MAP_POPULATE): the faults came at allocation.
+        mode = "prefaulted"
+        granularity = round(rss_alloc / min_flt_alloc, 1)
     summary: Dict[str, object] = {
         "size_bytes": size_bytes,
         "touched_bytes": touched_bytes,
@@ -115,20 +124,20 @@ def summarize(*, snapshots: Dict[str, Dict[str, object]], maps_before: Sequence[
         "rss_before_alloc_kib": base.get("rss_kib"),
         "rss_before_touch_kib": alloc.get("rss_kib"),
         "rss_after_touch_kib": touched.get("rss_kib"),
-        "rss_alloc_delta_kib": _delta(alloc, base, "rss_kib"),
+        "rss_alloc_delta_kib": rss_alloc,
         "rss_touch_delta_kib": rss_delta,
         "rss_per_written_kib": (round(rss_delta / touched_kib, 3) if rss_delta is not None and touched_kib else None),
-        "min_flt_alloc": _delta(alloc, base, "min_flt"),
+        "min_flt_alloc": min_flt_alloc,
         "min_flt_touch": min_flt_touch,
         "maj_flt_touch": _delta(touched, alloc, "maj_flt"),
         "faults_per_mib": per_mib,
         "fault_granularity_kib": granularity,
-        "fault_mode": fault_mode(granularity, page_size // KIB),
+        "fault_mode": mode,
         "page_size": page_size,
         "thp_enabled": thp_enabled,
         "anon_huge_kib_peak": anon_huge_peak,
         "huge_pages_used": (anon_huge_peak > 0) if anon_huge_peak is not None else (
-            fault_mode(granularity, page_size // KIB) == "huge" if granularity is not None else None),
+            mode == "huge" if granularity is not None else None),
         "committed_as_delta_kib": _delta(alloc, base, "committed_as_kib"),
         "mem_used_alloc_delta_kib": _delta(alloc, base, "mem_used_kib"),
         "mem_used_touch_delta_kib": _delta(touched, alloc, "mem_used_kib"),
