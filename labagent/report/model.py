@@ -1,0 +1,817 @@
+"""The writeup's view model: every figure and string the templates show, computed from a loaded run.
+
+Pure functions over results.json's content and the verbatim captures (no I/O): templates only loop
+and format what these return. Numbers are formatted here, with thousands separators (104,861,696).
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .. import analysis, parsers
+from ..units import format_size
+
+KIB = 1024
+MIB = 1024 * 1024
+HUGE_PAGE = 2 * MIB  # a transparent huge page on x86_64 (and arm64 with 4 KiB base pages)
+GLIBC_MMAP_THRESHOLD = 128 * KIB  # M_MMAP_THRESHOLD's default: larger mallocs are served by mmap
+PHASES = ("baseline", "allocated", "touching", "touched", "freed", "exited")
+LANGS = ("en", "ja")
+# Sample columns the plots draw.
+PROCESS_SERIES = ("vsz_kib", "rss_kib", "min_flt", "anon_huge_kib")
+SYSTEM_SERIES = ("mem_used_kib", "mem_available_kib", "committed_as_kib")
+
+
+@dataclass(frozen=True)
+class HostInput:
+    """One host's run as render.py read it: results.json (samples filled), raw/ texts, allocate.c."""
+    name: str
+    data: Mapping[str, Any]
+    raw: Mapping[str, str] = field(default_factory=dict)
+    source: Optional[str] = None
+    status: Optional[Mapping[str, Any]] = None  # run.json's entry for this host, when there is one
+    run: Optional[Mapping[str, Any]] = None  # run.json, when the host is part of a fetched run
+
+
+# --------------------------------------------------------------------------- formatting
+
+def num(value: Optional[float], digits: int = 0) -> Optional[str]:
+    """104861696 -> '104,861,696'; 0.555 with digits=2 -> '0.56'; None stays None."""
+    if value is None:
+        return None
+    if digits == 0:
+        return f"{int(round(value)):,}"
+    return f"{value:,.{digits}f}"
+
+
+def signed(value: Optional[float], digits: int = 0) -> Optional[str]:
+    """+102,404 / -4,884 / 0."""
+    if value is None:
+        return None
+    text = num(value, digits)
+    return f"+{text}" if value > 0 else text
+
+
+def hexaddr(value: Optional[int]) -> Optional[str]:
+    return None if value is None else f"0x{value:x}"
+
+
+def size_text(num_bytes: Optional[int]) -> Optional[str]:
+    """Exact binary size with a space, as prose writes it: '100 MiB', '4 KiB', '4100 B'."""
+    if num_bytes is None:
+        return None
+    text = format_size(int(num_bytes))
+    return re.sub(r"^([0-9]+)([A-Za-z]+)$", r"\1 \2", text)
+
+
+def mib_text(num_bytes: Optional[float]) -> Optional[str]:
+    """'90 MiB' when whole, else '12.3 MiB'."""
+    if num_bytes is None:
+        return None
+    value = num_bytes / MIB
+    return f"{int(value):,} MiB" if value == int(value) else f"{value:,.1f} MiB"
+
+
+def seconds_text(value: Optional[float]) -> Optional[str]:
+    """Seconds as the writeup shows them: '17', '0.5', '1.04'."""
+    if value is None:
+        return None
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def clock_text(wall: Optional[float], utc_offset_s: Optional[int]) -> Optional[str]:
+    """An epoch time as the host's local time of day (HH:MM:SS), the clock sar and ps print."""
+    if wall is None:
+        return None
+    return time.strftime("%H:%M:%S", time.gmtime(int(wall // 1) + int(utc_offset_s or 0)))
+
+
+def code_block(text: Optional[str], lang: str = "", src: Optional[str] = None,
+               command: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    """A fenced block of verbatim text (fence longer than any backtick run inside), with a `$ command`
+    line first when the capture was a command's output, and where it came from."""
+    if text is None:
+        return None
+    body = (f"$ {command}\n" if command else "") + text
+    if not body.endswith("\n"):
+        body += "\n"
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    return {"fence": "`" * max(3, longest + 1), "lang": lang, "body": body, "src": src}
+
+
+# --------------------------------------------------------------------------- captures
+
+def maps_range(mapping: parsers.Mapping) -> str:
+    """The address range as /proc/PID/maps prints it (at least 8 hex digits)."""
+    return f"{mapping.start:08x}-{mapping.end:08x}"
+
+
+def maps_diff(before: str, after: str) -> str:
+    """Every line of `after`, prefixed ' ' if it was in `before`, '+' if new or changed, with the
+    lines it replaced as '-' (a ```diff block colours them)."""
+    old, new = before.splitlines(), after.splitlines()
+    out: List[str] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out.extend(" " + line for line in new[j1:j2])
+            continue
+        out.extend("-" + line for line in old[i1:i2])
+        out.extend("+" + line for line in new[j1:j2])
+    return "\n".join(out) + "\n"
+
+
+_SAR_ROW_RE = re.compile(r"^([0-9]{2}):([0-9]{2}):([0-9]{2})(?: ([AP]M))?\s+(\S.*)$")
+
+
+def sar_clock(line: str) -> Optional[Tuple[int, bool]]:
+    """(seconds since midnight, is a data row) for a timed sar line; None for other lines."""
+    match = _SAR_ROW_RE.match(line)
+    if match is None:
+        return None
+    hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3))
+    if match.group(4) is not None:
+        hour = hour % 12 + (12 if match.group(4) == "PM" else 0)
+    rest = match.group(5)
+    return hour * 3600 + minute * 60 + second, rest[:1].isdigit()
+
+
+@dataclass(frozen=True)
+class PhaseWindow:
+    name: str
+    start_wall: float
+    end_wall: float
+
+
+def sar_by_phase(text: str, windows: Sequence[PhaseWindow], utc_offset_s: int) -> Dict[str, Any]:
+    """Splits sar's verbatim output by phase. sar prints the local time of day: the phases' epoch
+    times plus the host's UTC offset place each row. Returns {phase: text (sar's first line, the
+    column header and the phase's rows)}, and counts of rows before the first and after the last phase."""
+    result: Dict[str, Any] = {"phases": {}, "rows": {}, "before": 0, "after": 0, "header": None}
+    if not windows:
+        return result
+    lines = text.splitlines()
+    first_local = windows[0].start_wall + utc_offset_s
+    day0 = (first_local // 86400) * 86400
+    header: Optional[str] = None
+    columns: Optional[str] = None
+    chunks: Dict[str, List[str]] = {}
+    shown_columns: Dict[str, Optional[str]] = {}
+    counts: Dict[str, int] = {}
+    for line in lines:
+        clock = sar_clock(line)
+        if clock is None:
+            if line.startswith("Linux "):
+                header = line
+            continue
+        seconds, is_row = clock
+        if not is_row:
+            columns = line
+            continue
+        local = day0 + seconds
+        if local < first_local - 43200:  # the run crossed midnight
+            local += 86400
+        wall = local - utc_offset_s
+        # A row labelled HH:MM:SS was taken within that second: it belongs to the phase that
+        # started at or before the label (phases shorter than a second may get no row).
+        name = next((w.name for w in reversed(windows) if wall >= int(w.start_wall // 1)), None)
+        if name is None:
+            result["before"] += 1
+            continue
+        window = next(w for w in windows if w.name == name)
+        if wall > window.end_wall and window is windows[-1]:
+            result["after"] += 1
+            continue
+        chunk = chunks.setdefault(name, [header] if header else [])
+        if columns and shown_columns.get(name) != columns:  # each capture's own column header
+            chunk.append(columns)
+            shown_columns[name] = columns
+        chunk.append(line)
+        counts[name] = counts.get(name, 0) + 1
+    result["header"] = header
+    result["phases"] = {name: "\n".join(chunk) + "\n" for name, chunk in chunks.items()}
+    result["rows"] = counts
+    return result
+
+
+def _table_cells(text: str) -> Dict[str, Dict[str, str]]:
+    """free's Mem:/Swap: rows as {row: {column: cell as printed}}."""
+    rows: Dict[str, Dict[str, str]] = {}
+    columns: Optional[List[str]] = None
+    for line in text.splitlines():
+        tokens = line.split()
+        if not tokens:
+            continue
+        if columns is None and "total" in tokens:
+            columns = tokens
+            continue
+        if columns is not None and tokens[0].endswith(":"):
+            rows[tokens[0].rstrip(":")] = dict(zip(columns if tokens[0] == "Mem:" else columns[:3], tokens[1:]))
+    return rows
+
+
+def free_cell(text: Optional[str], column: str) -> Optional[str]:
+    """One cell of free's Mem: row as printed ('675Mi')."""
+    if not text:
+        return None
+    return _table_cells(text).get("Mem", {}).get(column)
+
+
+def capture_highlights(text: Optional[str]) -> Dict[str, Any]:
+    """The capture.sh lines worth pointing at, as the original did: where VSZ jumps (malloc),
+    where RSS starts to grow (the first touch), and the last line."""
+    out: Dict[str, Any] = {"jump": None, "growth": None, "finished": None, "rows": 0}
+    if not text:
+        return out
+    lines = [line for line in text.splitlines() if line.strip()]
+    try:
+        rows = parsers.parse_capture(text)
+    except ValueError:
+        return out
+    out["rows"] = len(rows)
+    live = [(line, row) for line, row in zip(lines, rows) if not row.finished]
+    if live:
+        first = live[0][1]
+        for index, (line, row) in enumerate(live):
+            if index and out["jump"] is None and row.vsz_kib != first.vsz_kib:
+                prev = live[index - 1][1]
+                out["jump"] = {"line": line, "vsz_before": num(prev.vsz_kib), "vsz_after": num(row.vsz_kib),
+                               "rss_before": num(prev.rss_kib), "rss_after": num(row.rss_kib),
+                               "rss_same": prev.rss_kib == row.rss_kib, "min_flt_before": num(prev.min_flt),
+                               "min_flt_after": num(row.min_flt)}
+            if out["jump"] is not None and out["growth"] is None and index and \
+                    (row.rss_kib or 0) > (live[index - 1][1].rss_kib or 0) and row.vsz_kib == live[index - 1][1].vsz_kib:
+                prev = live[index - 1][1]
+                out["growth"] = {"line": line, "rss_before": num(prev.rss_kib), "rss_after": num(row.rss_kib),
+                                 "min_flt_before": num(prev.min_flt), "min_flt_after": num(row.min_flt),
+                                 "maj_flt_before": num(prev.maj_flt), "maj_flt_after": num(row.maj_flt)}
+    finished = [line for line, row in zip(lines, rows) if row.finished]
+    out["finished"] = finished[0] if finished else None
+    return out
+
+
+# --------------------------------------------------------------------------- the numbers
+
+def expected_faults(start: int, end: int, pointer: int, touched: int, page_size: int) -> Dict[str, Optional[int]]:
+    """Faults that writing [pointer, pointer + touched) would take inside the mapping [start, end):
+    `base`, one per page; `huge`, one per 2 MiB huge page where the mapping has aligned 2 MiB ranges,
+    one per page at its unaligned head and tail."""
+    if touched <= 0 or pointer < start:
+        return {"base": None, "huge": None}
+    first, last = pointer, pointer + touched  # [first, last)
+    base = -(-(last - (first - first % page_size)) // page_size)
+    huge_lo = -(-start // HUGE_PAGE) * HUGE_PAGE  # the mapping's 2 MiB-aligned interior
+    huge_hi = (end // HUGE_PAGE) * HUGE_PAGE
+    count = 0
+    if huge_hi > huge_lo:
+        lo, hi = max(first, huge_lo), min(last, huge_hi)
+        if hi > lo:
+            count += -(-(hi - (lo - lo % HUGE_PAGE)) // HUGE_PAGE)
+        for a, b in ((first, min(last, huge_lo)), (max(first, huge_hi), last)):
+            if b > a:
+                count += -(-(b - (a - a % page_size)) // page_size)
+    else:
+        count = base
+    return {"base": base, "huge": count}
+
+
+def _int(value: Any) -> Optional[int]:
+    return None if value is None else int(value)
+
+
+def _delta(after: Optional[Mapping[str, Any]], before: Optional[Mapping[str, Any]], key: str) -> Optional[int]:
+    if not after or not before or after.get(key) is None or before.get(key) is None:
+        return None
+    return int(after[key]) - int(before[key])
+
+
+def summary_of(data: Mapping[str, Any]) -> Dict[str, Any]:
+    """results.json's summary. When the run stopped before its `touched` snapshot, the same analysis
+    with the last step's reading (taken right after that step) standing in for it, and
+    `touch_from_step` set; when the agent was killed before its analysis, that analysis."""
+    snaps = data.get("snapshots") or {}
+    steps = data.get("steps") or []
+    from_step = "touched" not in snaps and bool(steps) and steps[-1].get("rss_kib") is not None
+    if data.get("summary") and not from_step:
+        return dict(data["summary"], touch_from_step=False)
+    host = data.get("host") or {}
+    params = data.get("params") or {}
+    pointer = (data.get("workload") or {}).get("pointer")
+    readings = {k: v.get("reading") or {} for k, v in snaps.items()}
+    if from_step:
+        last = steps[-1]
+        readings["touched"] = {key: last.get(key) for key in ("rss_kib", "min_flt", "anon_huge_kib")}
+    summary = analysis.summarize(
+        snapshots=readings,
+        maps_before=parsers.parse_maps(snaps["baseline"]["maps"]) if (snaps.get("baseline") or {}).get("maps") else (),
+        maps_after=parsers.parse_maps(snaps["allocated"]["maps"]) if (snaps.get("allocated") or {}).get("maps") else (),
+        pointer=int(pointer, 16) if pointer else None, size_bytes=int(params.get("size_bytes") or 0),
+        touched_bytes=max((int(s["bytes"]) for s in steps), default=0), thp_enabled=host.get("thp_enabled"),
+        page_size=int(host.get("page_size") or 4096), samples=data.get("samples") or [], steps=steps)
+    summary["touch_from_step"] = from_step
+    return summary
+
+
+def _windows(data: Mapping[str, Any]) -> List[PhaseWindow]:
+    phases = data.get("phases") or []
+    samples = data.get("samples") or []
+    origin = data.get("started_wall")
+    windows = []
+    for index, phase in enumerate(phases):
+        start = phase.get("start_wall")
+        end = phase.get("end_wall")
+        if start is None:
+            continue
+        if end is None:  # the agent was killed inside this phase: it lasted until the last sample
+            nxt = phases[index + 1].get("start_wall") if index + 1 < len(phases) else None
+            last = samples[-1].get("wall") if samples else None
+            end = nxt if nxt is not None else (last if last is not None and last >= start else start)
+        windows.append(PhaseWindow(phase["name"], float(start), float(end)))
+    if origin is None and windows:
+        origin = windows[0].start_wall
+    return windows
+
+
+def _phase_t(data: Mapping[str, Any], window: PhaseWindow) -> Tuple[Optional[float], Optional[float]]:
+    phase = next((p for p in data.get("phases") or [] if p.get("name") == window.name), {})
+    start, end = phase.get("start"), phase.get("end")
+    if end is None and start is not None:
+        end = start + (window.end_wall - window.start_wall)
+    return start, end
+
+
+def _raw_or(raw: Mapping[str, str], name: str, fallback: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    """(text, where it came from): the verbatim file under raw/, else the copy in results.json."""
+    if name in raw:
+        return raw[name], f"raw/{name}"
+    return fallback, None
+
+
+def agent_command(argv: Sequence[str]) -> Optional[str]:
+    """The agent's command line as typed: argv[0] of `python3 -m labagent` is labagent/__main__.py."""
+    if not argv:
+        return None
+    head = argv[0]
+    if head.endswith("__main__.py"):
+        prog = "python3 -m labagent"
+    elif head.endswith(".pyz"):
+        prog = f"python3 {shlex.quote(head)}"
+    else:
+        prog = shlex.quote(head)
+    return " ".join([prog] + [shlex.quote(a) for a in argv[1:]])
+
+
+def equivalent_command(params: Mapping[str, Any]) -> Optional[str]:
+    """The agent command that repeats a run with these parameters."""
+    if not params.get("size_bytes"):
+        return None
+    parts = ["python3 -m labagent run", f"--size {format_size(int(params['size_bytes']))}"]
+    if params.get("step_bytes"):
+        parts.append(f"--step {format_size(int(params['step_bytes']))}")
+    for key, flag in (("step_interval_s", "--step-interval"), ("sample_interval_s", "--sample-interval"),
+                      ("pause_s", "--pause"), ("tail_s", "--tail")):
+        if params.get(key) is not None:
+            parts.append(f"{flag} {seconds_text(float(params[key]))}")
+    if params.get("variant") and params["variant"] != "malloc":
+        parts.append(f"--variant {params['variant']}")
+    parts.append("--out DIR")
+    return " ".join(parts)
+
+
+def note_texts(notes: Any, lang: str) -> List[str]:
+    """results.json `notes`: strings, or {lang: text} dicts (the text in `lang`, else English)."""
+    out = []
+    for note in notes or []:
+        if isinstance(note, Mapping):
+            text = note.get(lang) or note.get("en") or next(iter(note.values()), None)
+            if text:
+                out.append(str(text))
+        elif note:
+            out.append(str(note))
+    return out
+
+
+def _steps_view(data: Mapping[str, Any], allocated: Mapping[str, Any], step_bytes: Optional[int]) -> List[Dict[str, Any]]:
+    rows = []
+    prev: Mapping[str, Any] = allocated
+    prev_bytes = 0
+    for step in data.get("steps") or []:
+        written = int(step["bytes"])
+        d_rss = _delta(step, prev, "rss_kib")
+        d_flt = _delta(step, prev, "min_flt")
+        chunk = written - prev_bytes
+        rows.append({
+            "index": step.get("index"), "written": mib_text(written), "chunk_kib": num(chunk / KIB),
+            "rss_kib": num(step.get("rss_kib")), "rss_delta_kib": signed(d_rss),
+            "min_flt": num(step.get("min_flt")), "min_flt_delta": signed(d_flt),
+            "kib_per_fault": num(chunk / KIB / d_flt, 1) if d_flt else None,
+            "anon_huge_kib": num(step.get("anon_huge_kib")), "ms": num(step.get("ms"), 2) if step.get("ms") is not None else None,
+        })
+        prev, prev_bytes = step, written
+    return rows
+
+
+def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
+    """Everything host.md.j2 shows for one host."""
+    data, raw = inp.data, inp.raw
+    host = data.get("host") or {}
+    params = data.get("params") or {}
+    snaps = data.get("snapshots") or {}
+    workload = data.get("workload") or {}
+    tools = data.get("tools") or {}
+    versions = tools.get("versions") or {}
+    outcome = data.get("outcome") or {}
+    summary = summary_of(data)
+    samples = data.get("samples") or []
+    page_size = int(host.get("page_size") or summary.get("page_size") or 4096)
+    offset = int(host.get("utc_offset_s") or 0)
+    pid = workload.get("pid")
+    size_bytes = _int(params.get("size_bytes")) or _int(summary.get("size_bytes"))
+
+    def reading(name: str) -> Dict[str, Any]:
+        return dict((snaps.get(name) or {}).get("reading") or {})
+
+    base_r, alloc_r, touched_r, exited_r = reading("baseline"), reading("allocated"), reading("touched"), reading("exited")
+
+    # ---- phases, with the verbatim captures of each
+    windows = _windows(data)
+    sar_text = raw.get("sar-r.txt")
+    sar_split = sar_by_phase(sar_text, windows, offset) if sar_text else {"phases": {}, "rows": {}, "before": 0, "after": 0}
+    sample_counts: Dict[str, int] = {}
+    for sample in samples:
+        sample_counts[sample.get("phase")] = sample_counts.get(sample.get("phase"), 0) + 1
+    sar_cmd = (tools.get("sar") or {}).get("command") or "sar -r 1"
+    maps_text: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
+    phases = []
+    for window in windows:
+        name = window.name
+        snap = snaps.get(name) or {}
+        start, end = _phase_t(data, window)
+        maps, maps_src = _raw_or(raw, f"maps-{name}.txt", snap.get("maps"))
+        maps_text[name] = (maps, maps_src)
+        free_h, free_src = _raw_or(raw, f"free-h-{name}.txt", snap.get("free_h"))
+        sar_part = sar_split["phases"].get(name)
+        phases.append({
+            "name": name, "start": seconds_text(start), "end": seconds_text(end),
+            "duration": seconds_text(None if start is None or end is None else end - start),
+            "clock_start": clock_text(window.start_wall, offset), "clock_end": clock_text(window.end_wall, offset),
+            "samples": sample_counts.get(name, 0), "snapshot": bool(snap),
+            "maps": code_block(maps, "", maps_src or f"results.json snapshots.{name}.maps",
+                               f"cat /proc/{pid}/maps") if maps else None,
+            "free_h": code_block(free_h, "", free_src or f"results.json snapshots.{name}.free_h", "free -h")
+            if free_h else None,
+            "sar": code_block(sar_part, "", "raw/sar-r.txt", sar_cmd) if sar_part else None,
+            "sar_rows": sar_split["rows"].get(name, 0),
+        })
+    phase_names = [p["name"] for p in phases]
+    expected = ["baseline", "allocated", "touching", "touched"] + (["freed"] if params.get("variant") == "free" else []) + ["exited"]
+    missing = [p for p in expected if p not in phase_names]
+    missing_snaps = [p for p in expected if p != "touching" and p not in snaps]
+
+    # maps: before/after malloc, and the diff that marks the new region
+    before_text = maps_text.get("baseline", (None, None))[0]
+    after_text = maps_text.get("allocated", (None, None))[0]
+    touched_text = maps_text.get("touched", (None, None))[0]
+    maps_before = parsers.parse_maps(before_text) if before_text else ()
+    maps_after = parsers.parse_maps(after_text) if after_text else ()
+    for p in phases:
+        if p["name"] == "allocated" and before_text and after_text:
+            p["maps_diff"] = code_block(maps_diff(before_text, after_text), "diff",
+                                        "raw/maps-baseline.txt -> raw/maps-allocated.txt")
+        elif p["name"] == "touched" and after_text and touched_text:
+            p["maps_unchanged"] = after_text == touched_text
+            p["maps_diff"] = None if after_text == touched_text else code_block(
+                maps_diff(after_text, touched_text), "diff", "raw/maps-allocated.txt -> raw/maps-touched.txt")
+        else:
+            p.setdefault("maps_diff", None)
+        p.setdefault("maps_unchanged", None)
+
+    stack = next((m for m in maps_before if m.pathname == "[stack]"), None)
+    heap_before = analysis.heap_mapping(maps_before)
+    heap_after = analysis.heap_mapping(maps_after)
+
+    # ---- the region malloc returned
+    region = summary.get("region") or None
+    region_v: Optional[Dict[str, Any]] = None
+    if region:
+        start, end = int(region["start"], 16), int(region["end"], 16)
+        added = int(region.get("added_bytes") or region["size_bytes"])
+        pointer = int(region["pointer"], 16) if region.get("pointer") else None
+        line = next((ln for ln in (after_text or "").splitlines()
+                     if ln.startswith(f"{start:08x}-{end:08x} ")), None)
+        grown = None
+        if not region.get("new"):
+            old = next((m for m in maps_before if m.start < end and start < m.end), None)
+            if old is not None:
+                grown = {"range": maps_range(old), "size": num(old.size_bytes),
+                         "size_text": size_text(old.size_bytes), "perms": old.perms,
+                         "below": old.start > start, "above": old.end < end}
+        extra = added - size_bytes if size_bytes else None
+        region_v = {
+            "range": f"{start:08x}-{end:08x}", "start_hex": hexaddr(start), "end_hex": hexaddr(end),
+            "size": num(region["size_bytes"]), "size_bytes": int(region["size_bytes"]),
+            "size_text": mib_text(region["size_bytes"]), "line": line,
+            "added": num(added), "added_text": mib_text(added),
+            "requested": num(size_bytes), "requested_text": size_text(size_bytes),
+            "extra": num(extra), "extra_text": size_text(extra) if extra and extra > 0 else None,
+            "extra_pages": (extra // page_size) if extra and extra % page_size == 0 else None,
+            "pointer_hex": hexaddr(pointer), "pointer_offset": num(region.get("pointer_offset")),
+            "pointer_offset_hex": hexaddr(region.get("pointer_offset")),
+            "chunk_header": region.get("pointer_offset") == 16,
+            "anonymous": bool(region.get("anonymous")), "in_heap": bool(region.get("in_heap")),
+            "pathname": region.get("pathname") or "", "perms": region.get("perms"),
+            "new": bool(region.get("new")), "grown": grown,
+            "above_threshold": bool(size_bytes and size_bytes >= GLIBC_MMAP_THRESHOLD),
+            "threshold": size_text(GLIBC_MMAP_THRESHOLD),
+            "huge_head": size_text((-start) % HUGE_PAGE) if (-start) % HUGE_PAGE else None,
+            "huge_aligned_end": end % HUGE_PAGE == 0,
+        }
+    heap_v = {
+        "before": maps_range(heap_before) if heap_before else None,
+        "after": maps_range(heap_after) if heap_after else None,
+        "changed": bool((summary.get("heap") or {}).get("changed")),
+        "delta": signed((summary.get("heap") or {}).get("delta_bytes")),
+        "size": num(heap_before.size_bytes) if heap_before else None,
+    }
+    log_text = raw.get("program.log")
+    program = None
+    if log_text:
+        try:
+            program = parsers.parse_program_log(log_text)
+        except ValueError:
+            program = None
+    stack_v = None
+    if stack is not None:
+        addresses = [a for a, _ in program.stack] if program and program.stack else []
+        stack_v = {"range": maps_range(stack), "size": num(stack.size_bytes),
+                   "first": hexaddr(addresses[0]) if addresses else None,
+                   "last": hexaddr(addresses[-1]) if addresses else None,
+                   "inside": bool(addresses) and all(stack.start <= a < stack.end for a in addresses)}
+
+    # ---- VSZ / RSS at malloc
+    vsz_delta = _delta(alloc_r, base_r, "vsz_kib")
+    malloc_v = {
+        "vsz_before": num(base_r.get("vsz_kib")), "vsz_after": num(alloc_r.get("vsz_kib")),
+        "vsz_delta": signed(vsz_delta), "vsz_delta_bytes": num(vsz_delta * KIB) if vsz_delta is not None else None,
+        "vsz_is_region": bool(region_v and vsz_delta is not None and vsz_delta * KIB == int(region["added_bytes"])),
+        "rss_before": num(base_r.get("rss_kib")), "rss_after": num(alloc_r.get("rss_kib")),
+        "rss_delta": signed(_delta(alloc_r, base_r, "rss_kib")),
+        "rss_still": _delta(alloc_r, base_r, "rss_kib") is not None and abs(_delta(alloc_r, base_r, "rss_kib") or 0) < 1024,
+        "min_flt_delta": signed(_delta(alloc_r, base_r, "min_flt")),
+    }
+
+    # ---- commit charge and used memory at malloc
+    sar_rows = data.get("sar") or []
+    sar_commit = _sar_around(sar_rows, windows, offset, "allocated", "kbcommit")
+    sar_used = _sar_around(sar_rows, windows, offset, "allocated", "kbmemused")
+    commit_delta = summary.get("committed_as_delta_kib")
+    used_delta = summary.get("mem_used_alloc_delta_kib")
+    commit_v = {
+        "before": num(base_r.get("committed_as_kib")), "after": num(alloc_r.get("committed_as_kib")),
+        "delta": signed(commit_delta), "delta_mib": mib_text(commit_delta * KIB) if commit_delta is not None else None,
+        "used_before": num(base_r.get("mem_used_kib")), "used_after": num(alloc_r.get("mem_used_kib")),
+        "used_delta": signed(used_delta),
+        "about_size": bool(commit_delta is not None and size_bytes and abs(commit_delta * KIB - size_bytes) <= 0.05 * size_bytes),
+        "used_small": bool(used_delta is not None and size_bytes and abs(used_delta * KIB) < 0.25 * size_bytes),
+        "sar_before": num(sar_commit[0]), "sar_after": num(sar_commit[1]),
+        "sar_delta": signed(sar_commit[1] - sar_commit[0]) if None not in sar_commit else None,
+        "sar_used_before": num(sar_used[0]), "sar_used_after": num(sar_used[1]),
+        "sar_used_delta": signed(sar_used[1] - sar_used[0]) if None not in sar_used else None,
+        "free_used_before": free_cell(raw.get("free-h-baseline.txt") or (snaps.get("baseline") or {}).get("free_h"), "used"),
+        "free_used_after": free_cell(raw.get("free-h-allocated.txt") or (snaps.get("allocated") or {}).get("free_h"), "used"),
+        "exited": num(exited_r.get("committed_as_kib")),
+        "exited_delta": signed(_delta(exited_r, touched_r or alloc_r, "committed_as_kib")),
+        "exited_vs_baseline": signed(_delta(exited_r, base_r, "committed_as_kib")),
+        "exit_returned": bool(size_bytes and _delta(exited_r, touched_r or alloc_r, "committed_as_kib") is not None
+                              and (_delta(exited_r, touched_r or alloc_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
+        "used_touched_delta": signed(summary.get("mem_used_touch_delta_kib")),
+        "used_exited_delta": signed(_delta(exited_r, touched_r, "mem_used_kib")),
+    }
+
+    # ---- touching: RSS per byte written, faults and their granularity
+    touched_bytes = int(summary.get("touched_bytes") or 0)
+    mode = summary.get("fault_mode")
+    min_flt_touch = summary.get("min_flt_touch")
+    exp = {"base": None, "huge": None}
+    if region and region.get("pointer") and touched_bytes:
+        exp = expected_faults(int(region["start"], 16), int(region["end"], 16), int(region["pointer"], 16),
+                              touched_bytes, page_size)
+    huge_values = sorted({int(s["anon_huge_kib"]) for s in data.get("steps") or [] if s.get("anon_huge_kib") is not None})
+    step_bytes = _int(params.get("step_bytes"))
+    touch_v = {
+        "bytes": num(touched_bytes), "text": mib_text(touched_bytes), "kib": num(touched_bytes / KIB),
+        "partial": bool(size_bytes and 0 < touched_bytes < size_bytes), "none": touched_bytes == 0,
+        "size_text": size_text(size_bytes),
+        "rss_before": num(summary.get("rss_before_touch_kib")), "rss_after": num(summary.get("rss_after_touch_kib")),
+        "rss_delta": signed(summary.get("rss_touch_delta_kib")),
+        "rss_per_written": num(summary.get("rss_per_written_kib"), 3) if summary.get("rss_per_written_kib") is not None else None,
+        "min_flt_before": num(alloc_r.get("min_flt")),
+        "min_flt_after": num(alloc_r["min_flt"] + min_flt_touch) if min_flt_touch is not None and alloc_r.get("min_flt") is not None else None,
+        "min_flt_delta": signed(min_flt_touch), "min_flt_count": num(min_flt_touch),
+        "maj_flt_delta": signed(summary.get("maj_flt_touch")),
+        "faults_per_mib": num(summary.get("faults_per_mib"), 2) if summary.get("faults_per_mib") is not None else None,
+        "faults_per_step": num(min_flt_touch * step_bytes / touched_bytes, 1)
+        if min_flt_touch is not None and step_bytes and touched_bytes else None,
+        "step_text": size_text(step_bytes),
+        "granularity": num(summary.get("fault_granularity_kib"), 1) if summary.get("fault_granularity_kib") is not None else None,
+        "mode": mode, "page_kib": num(page_size / KIB), "page_size": num(page_size),
+        "pages_per_mib": num(MIB / page_size),
+        "expected_base": num(exp["base"]), "expected_huge": num(exp["huge"]),
+        "extra_over_expected": signed((min_flt_touch - exp["huge" if mode == "huge" else "base"]))
+        if min_flt_touch is not None and exp.get("huge" if mode == "huge" else "base") is not None else None,
+        "thp_enabled": host.get("thp_enabled"), "thp_defrag": host.get("thp_defrag"),
+        "anon_huge_peak": num(summary.get("anon_huge_kib_peak")),
+        "anon_huge_peak_mib": mib_text(summary["anon_huge_kib_peak"] * KIB) if summary.get("anon_huge_kib_peak") else None,
+        "anon_huge_captured": summary.get("anon_huge_kib_peak") is not None,
+        "anon_huge_2mib_steps": bool(huge_values) and all(v % 2048 == 0 for v in huge_values) and huge_values[-1] > 0,
+        "huge_pages_used": summary.get("huge_pages_used"),
+        "step_ms_median": num(summary.get("step_ms_median"), 2) if summary.get("step_ms_median") is not None else None,
+        "step_ms_min": num(summary.get("step_ms_min"), 2) if summary.get("step_ms_min") is not None else None,
+        "step_ms_max": num(summary.get("step_ms_max"), 2) if summary.get("step_ms_max") is not None else None,
+        "steps": _steps_view(data, alloc_r, step_bytes),
+        "from_step": bool(summary.get("touch_from_step")),
+        "src": "`results.json` snapshots.allocated and the last of steps" if summary.get("touch_from_step")
+        else "`results.json` summary",
+        "steps_have_huge": any(s.get("anon_huge_kib") is not None for s in data.get("steps") or []),
+        "steps_have_ms": any(s.get("ms") is not None for s in data.get("steps") or []),
+    }
+
+    # ---- the original's tools, verbatim
+    ps_cmd = (tools.get("ps_aux") or {}).get("command") or (f"ps u -p {pid}" if pid else "ps u")
+    command = " ".join(workload.get("command") or []) or "./allocate"
+    captures = {
+        "uname": code_block(raw.get("uname-a.txt"), "sh", "raw/uname-a.txt", "uname -a"),
+        "os_release": code_block(raw.get("os-release.txt"), "sh", "raw/os-release.txt", "cat /etc/os-release"),
+        "gcc": code_block(raw.get("gcc.txt"), "sh", "raw/gcc.txt"),
+        "source": code_block(inp.source, "c", "allocate.c"),
+        "ps_aux": code_block(raw.get("ps-aux.txt"), "sh", "raw/ps-aux.txt", ps_cmd),
+        "program_log": code_block(log_text, "sh", "raw/program.log", command),
+        "program_stderr": code_block(raw.get("program.stderr"), "sh", "raw/program.stderr")
+        if raw.get("program.stderr") else None,
+        "capture_log": code_block(raw.get("capture.log"), "sh", "raw/capture.log", ". capture.sh")
+        if raw.get("capture.log") else None,
+    }
+    highlights = capture_highlights(raw.get("capture.log"))
+    sampler = data.get("ticks") or {}
+    ps_loop = tools.get("ps_loop") or {}
+
+    reason = outcome.get("reason") or (inp.status or {}).get("reason")
+    return {
+        "lang": lang,
+        "name": inp.name,
+        "hostname": host.get("hostname") or inp.name,
+        "complete": bool(data.get("complete")),
+        "outcome": {"status": outcome.get("status"), "reason": reason, "signal": outcome.get("signal"),
+                    # the phase, unless the reason already names it
+                    "phase": outcome.get("phase") if outcome.get("phase") and outcome["phase"] not in (reason or "") else None},
+        "phases_present": phase_names, "phases_missing": missing, "snapshots_missing": missing_snaps,
+        "notes": note_texts(data.get("notes"), lang),
+        "params": {
+            "size": f"{size_text(size_bytes)} ({num(size_bytes)} bytes)" if size_bytes else None,
+            "step": f"{size_text(step_bytes)} ({num(step_bytes)} bytes)" if step_bytes else None,
+            "steps": num(-(-size_bytes // step_bytes)) if size_bytes and step_bytes else None,
+            "step_interval": seconds_text(params.get("step_interval_s")),
+            "sample_interval": seconds_text(params.get("sample_interval_s")),
+            "pause": seconds_text(params.get("pause_s")), "tail": seconds_text(params.get("tail_s")),
+            "variant": params.get("variant"),
+        },
+        "workload": {"pid": pid, "command": command, "exit_status": workload.get("exit_status")},
+        "host": {
+            "hostname": host.get("hostname"), "instance_type": host.get("ec2_instance_type"),
+            "on_ec2": host.get("on_ec2"), "arch": host.get("arch"), "kernel": host.get("kernel"),
+            "distro": host.get("distro"), "page_size": num(host.get("page_size")),
+            "thp_enabled": host.get("thp_enabled"), "thp_defrag": host.get("thp_defrag"),
+            "overcommit": host.get("overcommit_memory"), "glibc": host.get("glibc"),
+            "cpu": host.get("cpu_model"), "cpus": host.get("cpus"),
+            "mem_total": f"{num(host['mem_total_kib'])} KiB ({mib_text(host['mem_total_kib'] * KIB)})"
+            if host.get("mem_total_kib") else None,
+            "timezone": host.get("timezone"),
+            "utc_offset": f"{'+' if offset >= 0 else '-'}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}",
+            "sysstat": versions.get("sysstat"), "gcc": versions.get("gcc"), "procps": versions.get("procps"),
+            "python": versions.get("python"),
+        },
+        "phases": phases,
+        "sar": {"available": bool(sar_text), "reason": (tools.get("sar") or {}).get("reason"),
+                "before": sar_split.get("before", 0), "after": sar_split.get("after", 0)},
+        "captures": captures,
+        "highlights": highlights,
+        "stack": stack_v, "heap": heap_v, "region": region_v, "malloc": malloc_v, "commit": commit_v,
+        "touch": touch_v,
+        "reproduce": {
+            "run_id": (inp.run or {}).get("run_id"),
+            "controller_command": (inp.run or {}).get("command") or None,
+            "lab_version": (inp.run or {}).get("lab_version"),
+            "lab_commit": (inp.run or {}).get("lab_commit"),
+            "agent_version": (data.get("agent") or {}).get("version"),
+            "agent_command": agent_command((data.get("agent") or {}).get("argv") or []),
+            "equivalent": equivalent_command(params),
+            "python": (data.get("agent") or {}).get("python"),
+            "sampler": {"interval": seconds_text(sampler.get("interval_s")), "ticks": num(sampler.get("ticks")),
+                        "late": num(sampler.get("late")), "missed": num(sampler.get("missed")),
+                        "late_ms_max": num(sampler.get("lateness_ms_max"), 1)
+                        if sampler.get("lateness_ms_max") is not None else None} if sampler else None,
+            "ps_loop_missed": num((ps_loop.get("ticks") or {}).get("missed")) if isinstance(ps_loop.get("ticks"), Mapping) else None,
+        },
+        "samples": num(len(samples)),
+    }
+
+
+def _sar_around(rows: Sequence[Mapping[str, Any]], windows: Sequence[PhaseWindow], offset: int,
+                phase: str, column: str) -> Tuple[Optional[int], Optional[int]]:
+    """sar's `column` in the last row before `phase` began and the first row inside it."""
+    window = next((w for w in windows if w.name == phase), None)
+    if window is None or not rows or not windows:
+        return None, None
+    first_local = windows[0].start_wall + offset
+    day0 = (first_local // 86400) * 86400
+    start = int(window.start_wall // 1)
+    before: Optional[int] = None
+    after: Optional[int] = None
+    for row in rows:
+        if row.get("seconds") is None or row.get(column) is None:
+            continue
+        local = day0 + int(row["seconds"])
+        if local < first_local - 43200:
+            local += 86400
+        wall = local - offset
+        if wall < start:
+            before = int(row[column])
+        elif wall <= window.end_wall and after is None:
+            after = int(row[column])
+    return before, after
+
+
+# --------------------------------------------------------------------------- plots' data
+
+def series(data: Mapping[str, Any]) -> Dict[str, Any]:
+    """Columns for the plots: t (s since the run began) and the sample keys, None where not captured;
+    phases as (name, start, end) in the same seconds."""
+    samples = data.get("samples") or []
+    out: Dict[str, Any] = {"t": [s.get("t") for s in samples]}
+    for key in PROCESS_SERIES + SYSTEM_SERIES:
+        out[key] = [s.get(key) for s in samples]
+    windows = _windows(data)
+    phases = []
+    for window in windows:
+        start, end = _phase_t(data, window)
+        if start is not None:
+            phases.append((window.name, float(start), float(end if end is not None else start)))
+    out["phases"] = phases
+    touching = next((p for p in phases if p[0] == "touching"), None)
+    out["touch_start"] = touching[1] if touching else None
+    out["fault_mode"] = summary_of(data).get("fault_mode")
+    return out
+
+
+# --------------------------------------------------------------------------- the index
+
+def host_row(name: str, data: Optional[Mapping[str, Any]], status: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """One line of the comparison table, or a failed host's line."""
+    status = status or {}
+    if data is None:
+        return {"name": name, "ok": False, "has_results": False, "status": status.get("status") or "failed",
+                "reason": status.get("reason") or "no results", "link": None}
+    summary = summary_of(data)
+    host = data.get("host") or {}
+    outcome = data.get("outcome") or {}
+    complete = bool(data.get("complete"))
+    return {
+        "name": name, "ok": complete, "has_results": True, "link": f"{name}/README.md",
+        "status": "ok" if complete else (outcome.get("status") or "incomplete"),
+        "reason": None if complete else (outcome.get("reason") or status.get("reason") or "incomplete"),
+        "hostname": host.get("hostname"), "instance_type": host.get("ec2_instance_type"),
+        "arch": host.get("arch"), "kernel": host.get("kernel"), "distro": host.get("distro"),
+        "thp": "/".join(str(v) for v in (host.get("thp_enabled"), host.get("thp_defrag")) if v) or None,
+        "page_size": num(host.get("page_size")),
+        "vsz_delta": signed(summary.get("vsz_delta_kib")), "rss_alloc_delta": signed(summary.get("rss_alloc_delta_kib")),
+        "rss_touch_delta": signed(summary.get("rss_touch_delta_kib")),
+        "touched": mib_text(summary.get("touched_bytes")) if summary.get("touched_bytes") else None,
+        "faults_per_mib": num(summary.get("faults_per_mib"), 2) if summary.get("faults_per_mib") is not None else None,
+        "granularity": num(summary.get("fault_granularity_kib"), 1) if summary.get("fault_granularity_kib") is not None else None,
+        "mode": summary.get("fault_mode"),
+        "step_ms": num(summary.get("step_ms_median"), 2) if summary.get("step_ms_median") is not None else None,
+        "commit_delta": signed(summary.get("committed_as_delta_kib")),
+    }
+
+
+def index_view(run_dir_name: str, run_meta: Optional[Mapping[str, Any]], rows: Sequence[Dict[str, Any]],
+               plotted: bool = False) -> Dict[str, Any]:
+    """Everything index.md.j2 shows: the run, its hosts, the comparison."""
+    meta = run_meta or {}
+    params = meta.get("params") or {}
+    return {
+        "run_id": meta.get("run_id") or run_dir_name,
+        "command": code_block(meta.get("command"), "sh", "run.json", None) if meta.get("command") else None,
+        "lab_version": meta.get("lab_version"), "lab_commit": meta.get("lab_commit"),
+        "params": [{"name": k, "value": str(v)} for k, v in params.items()],
+        "has_run_json": bool(run_meta),
+        "hosts": list(rows),
+        "compared": [r for r in rows if r["has_results"]],
+        "problems": [r for r in rows if not r["ok"]],
+        "count": len(rows), "ok": sum(1 for r in rows if r["ok"]), "plots": plotted,
+    }

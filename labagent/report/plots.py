@@ -1,0 +1,226 @@
+"""SVG plots of a run: per host, the process (VSZ, RSS, faults) and the system (used, available,
+commit) over time with phases marked; per run, every host's RSS and faults overlaid.
+
+Deterministic: Agg, a fixed svg.hashsalt, no Date metadata, text kept as text (svg.fonttype none),
+fixed sizes. The per-host figures are built once and refilled for each host: building a figure
+costs as much as drawing it, and a run may have dozens of hosts.
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402  (matplotlib's own dependency)
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+
+RC = {
+    "svg.hashsalt": "malloc-lab",
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    # No grid: gridlines are a Line2D per tick and cost as much as the data; phases are shaded.
+    "axes.grid": False,
+    "lines.linewidth": 1.4,
+    "path.simplify": True,
+    # A fixed title position: matplotlib otherwise measures every axis to place it, on every draw.
+    "axes.titley": 1.0,
+}
+SAVE = {"format": "svg", "metadata": {"Date": None}}
+KIB_PER_MIB = 1024.0
+PHASE_SHADE = ("#f2f2f2", "#ffffff")
+COLORS = {"vsz": "#1f77b4", "rss": "#d62728", "huge": "#9467bd", "faults": "#2ca02c",
+          "used": "#d62728", "available": "#1f77b4", "commit": "#ff7f0e"}
+# Up to this many hosts the overlays name each host; beyond, lines are coloured by fault mode.
+LEGEND_HOSTS = 12
+MODE_COLORS = {"huge": "#9467bd", "base": "#1f77b4", "mixed": "#ff7f0e", "unknown": "#7f7f7f"}
+MODE_LABELS = {"huge": "huge pages (2 MiB per fault)", "base": "one page per fault",
+               "mixed": "mixed", "unknown": "fault mode unknown"}
+THOUSANDS = FuncFormatter(lambda value, _pos: f"{value:,.0f}")
+
+
+def _column(values: Sequence[Optional[float]], scale: float = 1.0) -> np.ndarray:
+    array = np.array(values, dtype=float)  # None -> nan
+    return array / scale if scale != 1.0 else array
+
+
+def _finite(t: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Points where both are known: a missing reading is skipped, not drawn as a gap or a zero."""
+    keep = np.isfinite(t) & np.isfinite(y)
+    return t[keep], y[keep]
+
+
+def _since_first(values: np.ndarray) -> np.ndarray:
+    """Each value minus the first known one: the machine's totals are large, the lab's changes small."""
+    known = values[np.isfinite(values)]
+    return values - known[0] if known.size else values
+
+
+def _limits(arrays: Sequence[np.ndarray], floor: Optional[float] = None) -> Tuple[float, float]:
+    values = [a[np.isfinite(a)] for a in arrays]
+    values = [v for v in values if v.size]
+    if not values:
+        return (0.0, 1.0)
+    lo = min(float(v.min()) for v in values)
+    hi = max(float(v.max()) for v in values)
+    if floor is not None:
+        lo = min(lo, floor)
+    pad = (hi - lo) * 0.06 or max(abs(hi) * 0.05, 1.0)
+    return (lo - pad if floor is None or lo - pad > floor else floor, hi + pad)
+
+
+def _save(fig: Figure, path: str) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, **SAVE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+    return path
+
+
+class _HostFigure:
+    """A figure of stacked axes sharing time, whose lines and phase marks are refilled per host."""
+
+    def __init__(self, rows: Sequence[Sequence[Tuple[str, str, str]]], ylabels: Sequence[str],
+                 height: float) -> None:
+        self.height = height
+        self.fig = Figure(figsize=(8.0, height), dpi=100)
+        # Margins in inches, whatever the height: the title and phase names above, the time axis below.
+        self.fig.subplots_adjust(left=0.11, right=0.97, top=1 - 0.8 / height, bottom=0.5 / height, hspace=0.12)
+        self.axes = self.fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
+        self.lines: Dict[str, Any] = {}
+        for ax, specs, ylabel in zip(self.axes, rows, ylabels):
+            for key, label, color in specs:
+                style = "--" if key == "huge" else "-"
+                (self.lines[key],) = ax.plot([], [], style, color=color, label=label)
+            ax.set_ylabel(ylabel)
+            ax.yaxis.set_major_formatter(THOUSANDS)
+            ax.yaxis.set_major_locator(MaxNLocator(4))
+        self.axes[-1].set_xlabel("seconds since the run began")
+        self.marks: List[Any] = []
+        self.legend_keys: Dict[int, Tuple[str, ...]] = {}
+
+    def fill(self, title: str, t: np.ndarray, values: Dict[str, np.ndarray],
+             phases: Sequence[Tuple[str, float, float]], floors: Sequence[Optional[float]]) -> None:
+        for mark in self.marks:
+            mark.remove()
+        self.marks = []
+        for key, line in self.lines.items():
+            x, y = _finite(t, values[key])
+            line.set_data(x, y)
+            line.set_visible(bool(y.size))
+        end = max([float(np.nanmax(t)) if t.size and np.isfinite(t).any() else 0.0] + [p[2] for p in phases])
+        start = min([0.0] + [p[1] for p in phases])
+        if end <= start:
+            end = start + 1.0
+        for index, (ax, floor) in enumerate(zip(self.axes, floors)):
+            keys = tuple(k for k, line in self.lines.items() if line.axes is ax and line.get_visible())
+            ax.set_ylim(*_limits([values[k] for k in keys], floor))
+            for number, (_name, lo, hi) in enumerate(phases):
+                self.marks.append(ax.axvspan(lo, hi, color=PHASE_SHADE[number % 2], zorder=0, linewidth=0))
+            # A legend of the lines that have data; rebuilt only when that set changes.
+            if len([k for k, line in self.lines.items() if line.axes is ax]) > 1 and self.legend_keys.get(index) != keys:
+                if ax.get_legend() is not None:
+                    ax.get_legend().remove()
+                ax.legend([self.lines[k] for k in keys], [self.lines[k].get_label() for k in keys],
+                          loc="upper left", fontsize=8, frameon=False)
+                self.legend_keys[index] = keys
+        # Phases numbered as in the writeup's table; named where there is room.
+        top = self.axes[0]
+        narrow_run = 0
+        for number, (name, lo, hi) in enumerate(phases, start=1):
+            wide = (hi - lo) / (end - start) >= 0.12
+            narrow_run = 0 if wide else narrow_run + 1
+            self.marks.append(top.text(lo, 1.02 + 0.07 * (narrow_run % 2 == 0 and narrow_run > 0),
+                                       f"{number} {name}" if wide else str(number),
+                                       transform=top.get_xaxis_transform(), fontsize=8, va="bottom",
+                                       ha="left", color="#555555"))
+        self.axes[0].set_xlim(start, end)
+        self.fig.suptitle(title, x=0.11, ha="left", y=1 - 0.08 / self.height, va="top", fontsize=10)
+
+
+class Plotter:
+    """Draws a run's plots; reuse one Plotter for every host of a run."""
+
+    def __init__(self) -> None:
+        self._process: Optional[_HostFigure] = None
+        self._system: Optional[_HostFigure] = None
+
+    def host(self, name: str, series: Dict[str, Any], plots_dir: str) -> List[str]:
+        """plots/process.svg and plots/system.svg for one host."""
+        t = _column(series["t"])
+        phases = series["phases"]
+        with matplotlib.rc_context(RC):
+            if self._process is None:
+                self._process = _HostFigure(
+                    [[("vsz", "VSZ", COLORS["vsz"]), ("rss", "RSS", COLORS["rss"]),
+                      ("huge", "AnonHugePages", COLORS["huge"])],
+                     [("faults", "minor faults", COLORS["faults"])]],
+                    ["MiB", "minor faults (min_flt)"], 5.2)
+                self._system = _HostFigure(
+                    [[("used", "used", COLORS["used"]), ("available", "available", COLORS["available"]),
+                      ("commit", "Committed_AS (commit charge)", COLORS["commit"])]],
+                    ["MiB since the first sample"], 3.6)
+            assert self._system is not None
+            self._process.fill(
+                f"{name}: the process (VSZ, RSS, faults)", t,
+                {"vsz": _column(series["vsz_kib"], KIB_PER_MIB), "rss": _column(series["rss_kib"], KIB_PER_MIB),
+                 "huge": _column(series["anon_huge_kib"], KIB_PER_MIB), "faults": _column(series["min_flt"])},
+                phases, [0.0, 0.0])
+            self._system.fill(
+                f"{name}: the whole machine's memory, change since the run began", t,
+                {"used": _since_first(_column(series["mem_used_kib"], KIB_PER_MIB)),
+                 "available": _since_first(_column(series["mem_available_kib"], KIB_PER_MIB)),
+                 "commit": _since_first(_column(series["committed_as_kib"], KIB_PER_MIB))},
+                phases, [None])
+            return [_save(self._process.fig, os.path.join(plots_dir, "process.svg")),
+                    _save(self._system.fig, os.path.join(plots_dir, "system.svg"))]
+
+    def index(self, hosts: Sequence[Tuple[str, Dict[str, Any]]], plots_dir: str) -> List[str]:
+        """plots/rss.svg and plots/faults.svg: every host on one time axis, aligned where touching began."""
+        written = []
+        with matplotlib.rc_context(RC):
+            for filename, key, scale, ylabel, log, title in (
+                    ("rss.svg", "rss_kib", KIB_PER_MIB, "RSS MiB", False, "RSS per host"),
+                    ("faults.svg", "min_flt", 1.0, "minor faults (min_flt, log scale)", True, "minor faults per host")):
+                fig = Figure(figsize=(8.0, 4.6), dpi=100)
+                fig.subplots_adjust(left=0.11, right=0.75, top=0.92, bottom=0.12)
+                ax = fig.add_subplot()
+                arrays = []
+                by_mode = len(hosts) > LEGEND_HOSTS  # many hosts: one colour per fault mode, not per host
+                seen = set()
+                for name, series in hosts:
+                    t = _column(series["t"])
+                    shift = series.get("touch_start")
+                    x, y = _finite(t - (shift or 0.0), _column(series[key], scale))
+                    if log:
+                        x, y = x[y > 0], y[y > 0]
+                    if not y.size:
+                        continue
+                    if by_mode:
+                        mode = series.get("fault_mode") or "unknown"
+                        ax.plot(x, y, color=MODE_COLORS.get(mode, MODE_COLORS["unknown"]), linewidth=1.0,
+                                alpha=0.7, label=None if mode in seen else MODE_LABELS.get(mode, mode))
+                        seen.add(mode)
+                    else:
+                        mode = series.get("fault_mode")
+                        ax.plot(x, y, label=f"{name}: {MODE_LABELS[mode]}" if mode in MODE_LABELS else name)
+                    arrays.append(y)
+                ax.axvline(0.0, color="#555555", linestyle=":", linewidth=1)
+                if log:
+                    ax.set_yscale("log")
+                else:
+                    ax.set_ylim(*_limits(arrays, 0.0))
+                    ax.yaxis.set_major_formatter(THOUSANDS)
+                ax.set_xlabel("seconds since touching began")
+                ax.set_ylabel(ylabel)
+                ax.set_title(title, loc="left")
+                if arrays:
+                    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+                written.append(_save(fig, os.path.join(plots_dir, filename)))
+        return written

@@ -1,0 +1,176 @@
+"""Writes the writeups of a fetched run: `<host>/README.md` and `<host>/plots/*.svg` per host, and
+`<run>/README.md` with `<run>/plots/*.svg` comparing the hosts. Reads files, asks model.py for the
+figures, fills the templates, asks plots.py for the SVGs."""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import multiprocessing
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+import jinja2
+
+from .. import results
+from ..experiment import LabError
+from . import model, plots
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+RUN_JSON = "run.json"
+README = "README.md"
+PLOTS = "plots"
+# raw/ files the writeup shows (anything else stays in raw/ for the reader).
+RAW_SUFFIXES = (".txt", ".log", ".stderr")
+# A run of this many hosts or more is drawn by several processes (each builds its figures once).
+PARALLEL_MIN_HOSTS = 8
+MAX_WORKERS = 8
+
+
+def environment(lang: str, templates: Optional[str] = None) -> jinja2.Environment:
+    """Built-in templates for `lang`; a `templates` directory overrides them by file name (its
+    `<lang>/` subdirectory first, then the directory itself)."""
+    if lang not in model.LANGS:
+        raise LabError(f"--lang {lang!r} is not one of {', '.join(model.LANGS)}")
+    loaders: List[jinja2.BaseLoader] = []
+    if templates:
+        if not os.path.isdir(templates):
+            raise LabError(f"--templates {templates} is not a directory")
+        loaders.append(jinja2.FileSystemLoader([os.path.join(templates, lang), templates]))
+    loaders.append(jinja2.FileSystemLoader(os.path.join(TEMPLATES, lang)))
+    return jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=False, trim_blocks=True,
+                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
+def read_host(host_dir: str, name: str, status: Optional[Dict[str, Any]] = None,
+              run: Optional[Dict[str, Any]] = None) -> model.HostInput:
+    """One agent directory: results.json (samples from samples.jsonl when incomplete), raw/, allocate.c."""
+    data = results.load_run(host_dir)
+    raw_dir = os.path.join(host_dir, "raw")
+    raw: Dict[str, str] = {}
+    if os.path.isdir(raw_dir):
+        for entry in sorted(os.listdir(raw_dir)):
+            if entry.endswith(RAW_SUFFIXES) and os.path.isfile(os.path.join(raw_dir, entry)):
+                raw[entry] = _read_text(os.path.join(raw_dir, entry))
+    source_path = os.path.join(host_dir, "allocate.c")
+    source = _read_text(source_path) if os.path.isfile(source_path) else None
+    return model.HostInput(name=name, data=data, raw=raw, source=source, status=status, run=run)
+
+
+def _write(path: str, text: str) -> str:
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    return path
+
+
+def render_host(env: jinja2.Environment, plotter: plots.Plotter, inp: model.HostInput, host_dir: str,
+                lang: str) -> Tuple[List[str], Dict[str, Any]]:
+    """Writes one host's README.md and plots; returns the paths and the plots' series (for the index)."""
+    view = model.host_view(inp, lang)
+    series = model.series(inp.data)
+    written = plotter.host(inp.name, series, os.path.join(host_dir, PLOTS))
+    text = env.get_template("host.md.j2").render(h=view)
+    written.insert(0, _write(os.path.join(host_dir, README), text))
+    return written, series
+
+
+def _host_names(run_dir: str, meta: Optional[Dict[str, Any]]) -> List[str]:
+    names = {entry for entry in os.listdir(run_dir)
+             if os.path.isdir(os.path.join(run_dir, entry)) and not entry.startswith(".") and entry != PLOTS}
+    names.update((meta or {}).get("hosts") or {})
+    return sorted(names)
+
+
+def _render_chunk(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]], lang: str,
+                  templates: Optional[str]) -> List[Tuple[List[str], Optional[Dict[str, Any]], Dict[str, Any]]]:
+    """Renders some hosts of a run with one environment and one Plotter (in a worker process, or
+    here): per host, the paths written, the plots' series and the index's row."""
+    env = environment(lang, templates)
+    plotter = plots.Plotter()
+    out = []
+    for host_dir, name, status, meta in jobs:
+        try:
+            inp = read_host(host_dir, name, status, meta)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            out.append(([], None, model.host_row(name, None, {"status": "failed",
+                                                             "reason": f"results.json is unreadable: {exc}"})))
+            continue
+        paths, series = render_host(env, plotter, inp, host_dir, lang)
+        out.append((paths, series, model.host_row(name, inp.data, status)))
+    return out
+
+
+def _workers(count: int) -> int:
+    """Processes to render `count` hosts with: drawing SVGs is CPU-bound and hosts are independent."""
+    if count < PARALLEL_MIN_HOSTS or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, count // 2, MAX_WORKERS))
+
+
+def _render_hosts(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]], lang: str,
+                  templates: Optional[str]) -> List[Tuple[List[str], Optional[Dict[str, Any]], Dict[str, Any]]]:
+    workers = _workers(len(jobs))
+    if workers == 1:
+        return _render_chunk(jobs, lang, templates)
+    # Contiguous chunks keep the order; each worker builds its figures once for its chunk. The
+    # output of a host does not depend on which worker drew it (tests check a host alone and in a run).
+    # This process draws the first chunk itself while forked workers draw the others.
+    size = -(-len(jobs) // workers)
+    chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=len(chunks) - 1, mp_context=context) as pool:
+        others = pool.map(_render_chunk, chunks[1:], [lang] * (len(chunks) - 1), [templates] * (len(chunks) - 1))
+        first = _render_chunk(chunks[0], lang, templates)
+        return first + [item for chunk in others for item in chunk]
+
+
+def render_run(path: str, lang: str = "en", templates: Optional[str] = None) -> List[str]:
+    """Renders one host (a directory with results.json) or a whole run (runs/<run_id>/ with one
+    directory per host, and run.json when the controller wrote one). Returns the paths written."""
+    if not os.path.isdir(path):
+        raise LabError(f"{path} is not a directory (expected runs/<run_id> or one host's directory)")
+    env = environment(lang, templates)
+    path = os.path.normpath(path)
+    if os.path.isfile(os.path.join(path, results.RESULTS)):
+        written, _series = render_host(env, plots.Plotter(), read_host(path, os.path.basename(path)), path, lang)
+        return written
+
+    meta: Optional[Dict[str, Any]] = None
+    if os.path.isfile(os.path.join(path, RUN_JSON)):
+        try:
+            meta = json.loads(_read_text(os.path.join(path, RUN_JSON)))
+        except json.JSONDecodeError as exc:
+            raise LabError(f"{os.path.join(path, RUN_JSON)} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    names = _host_names(path, meta)
+    if not names:
+        raise LabError(f"{path} holds no results.json and no host directories: nothing to report")
+    statuses = (meta or {}).get("hosts") or {}
+    rows: Dict[str, Dict[str, Any]] = {}
+    jobs = []
+    for name in names:
+        host_dir = os.path.join(path, name)
+        if os.path.isfile(os.path.join(host_dir, results.RESULTS)):
+            jobs.append((host_dir, name, statuses.get(name), meta))
+        else:
+            rows[name] = model.host_row(name, None, statuses.get(name))
+    written: List[str] = []
+    overlay = []
+    for (_dir, name, _status, _meta), (paths, series, row) in zip(jobs, _render_hosts(jobs, lang, templates)):
+        written.extend(paths)
+        rows[name] = row
+        if series is not None:
+            overlay.append((name, series))
+    view = model.index_view(os.path.basename(path), meta, [rows[name] for name in names], plotted=bool(overlay))
+    index_plots = plots.Plotter().index(overlay, os.path.join(path, PLOTS)) if overlay else []
+    text = env.get_template("index.md.j2").render(run=view)
+    written.append(_write(os.path.join(path, README), text))
+    written.extend(index_plots)
+    return written
