@@ -91,7 +91,8 @@ def _delta(after: Optional[Dict[str, object]], before: Optional[Dict[str, object
 def summarize(*, snapshots: Dict[str, Dict[str, object]], maps_before: Sequence[Mapping],
               maps_after: Sequence[Mapping], pointer: Optional[int], size_bytes: int,
               touched_bytes: int, thp_enabled: Optional[str], page_size: int,
-              samples: Sequence[Dict[str, object]] = (), steps: Sequence[Dict[str, object]] = ()) -> Dict[str, object]:
+              samples: Sequence[Dict[str, object]] = (), steps: Sequence[Dict[str, object]] = (),
+              timing: Optional[Dict[str, int]] = None) -> Dict[str, object]:
     """The run's figures. `snapshots` maps a phase to the process/system record taken at its start.
 
     baseline: before malloc; allocated: after malloc, before any write; touched: after the last write.
@@ -144,10 +145,28 @@ def summarize(*, snapshots: Dict[str, Dict[str, object]], maps_before: Sequence[
         "step_ms_median": round(statistics.median(step_ms), 3) if step_ms else None,
         "step_ms_min": round(min(step_ms), 3) if step_ms else None,
         "step_ms_max": round(max(step_ms), 3) if step_ms else None,
+        **fault_cost(timing, touched_bytes, min_flt_touch),
         "region": find_region(maps_before, maps_after, pointer),
         "heap": heap_change(maps_before, maps_after),
     }
     return summary
+
+
+def fault_cost(timing: Optional[Dict[str, int]], touched_bytes: int,
+               faults: Optional[int]) -> Dict[str, Optional[float]]:
+    """The fullspeed variant's figures: what a first touch costs against writing mapped pages."""
+    if not timing or not touched_bytes:
+        return {"first_touch_gib_s": None, "second_pass_gib_s": None, "ns_per_fault": None,
+                "first_touch_slowdown": None}
+    first, second = timing["first_touch_ns"], timing["second_pass_ns"]
+    gib = touched_bytes / 1024 ** 3
+    return {
+        "first_touch_gib_s": round(gib / (first / 1e9), 3) if first else None,
+        "second_pass_gib_s": round(gib / (second / 1e9), 3) if second else None,
+        # The first pass's time beyond a plain write of mapped memory, per fault.
+        "ns_per_fault": round((first - second) / faults, 1) if faults else None,
+        "first_touch_slowdown": round(first / second, 2) if second else None,
+    }
 
 
 def step_deltas(steps: Sequence[Dict[str, object]], start: Dict[str, object]) -> List[Dict[str, object]]:

@@ -18,7 +18,7 @@ from .units import MIB, format_size
 
 PHASES = ("baseline", "allocated", "touching", "touched", "freed", "exited")
 VARIANTS = ("malloc", "calloc", "mmap", "mmap-populate", "madv-hugepage", "madv-nohugepage",
-            "small-mallocs", "free")
+            "small-mallocs", "free", "fullspeed")
 MAX_SIZE = 1024 ** 4  # 1 TiB: above this a size is a typo, --force or not
 MIN_INTERVAL = 0.01
 
@@ -50,6 +50,8 @@ class Params:
 
     @property
     def steps(self) -> int:
+        if self.variant == "fullspeed":
+            return 1  # one timed write of the whole block
         return -(-self.size_bytes // self.step_bytes)
 
 
@@ -429,6 +431,9 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
                       "anon_huge_kib": reading.get("anon_huge_kib")})
         run.progress(f"touched {format_size(int(parts[2]))} ({index + 1}/{params.steps}): RSS {reading.get('rss_kib')} KiB, "
                      f"min_flt {reading.get('min_flt')}")
+    if params.variant == "fullspeed":
+        parts = expect("timing")
+        run.data["timing"] = {"first_touch_ns": int(parts[1]), "second_pass_ns": int(parts[2])}
     expect("touched")
     run.begin_phase("touched")
     run.snapshot("touched", pid)
@@ -480,7 +485,7 @@ def _finish(run: Run) -> None:
         pointer=int(pointer_hex, 16) if pointer_hex else None,
         size_bytes=run.params.size_bytes, touched_bytes=touched,
         thp_enabled=host.get("thp_enabled"), page_size=int(host.get("page_size") or 4096),  # type: ignore[union-attr]
-        samples=samples, steps=steps)  # type: ignore[arg-type]
+        samples=samples, steps=steps, timing=run.data.get("timing"))  # type: ignore[arg-type]
     run.data["step_deltas"] = analysis.step_deltas(steps, (snaps.get("allocated") or {}).get("reading") or {})  # type: ignore[arg-type,union-attr]
     results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV), samples)
     if run.data["complete"]:

@@ -83,3 +83,13 @@ def test_free_gives_the_region_back_at_once(run_variant):
     assert [p["name"] for p in data["phases"]][-2:] == ["freed", "exited"]
     assert abs(snaps["freed"]["reading"]["vsz_kib"] - snaps["baseline"]["reading"]["vsz_kib"]) <= 8
     assert snaps["freed"]["reading"]["rss_kib"] < snaps["touched"]["reading"]["rss_kib"] - SIZE_KIB * 0.9
+
+
+def test_fullspeed_measures_the_cost_of_a_fault(run_variant):
+    data = run_variant("fullspeed")
+    s = data["summary"]
+    assert len(data["steps"]) == 1 and data["steps"][0]["bytes"] == SIZE_KIB * 1024
+    assert data["timing"]["first_touch_ns"] > 0 and data["timing"]["second_pass_ns"] > 0
+    # Writing memory that is already mapped needs no faults: the first pass is the slower one.
+    assert s["first_touch_slowdown"] > 1.0 and s["ns_per_fault"] > 0
+    assert s["first_touch_gib_s"] < s["second_pass_gib_s"]
