@@ -141,6 +141,18 @@ def sar_clock(line: str) -> Optional[Tuple[int, bool]]:
     return hour * 3600 + minute * 60 + second, rest[:1].isdigit()
 
 
+def _sar_wall(seconds: int, first_local: float, utc_offset_s: int) -> float:
+    """The epoch time of a sar row labelled `seconds` since local midnight, on the run's day (the day
+    after, if the run crossed midnight). A row labelled HH:MM:SS was taken somewhere within that
+    second; the middle of it is the best guess, so a phase that began in that second's first half
+    gets the row."""
+    day0 = (first_local // 86400) * 86400
+    local = day0 + seconds
+    if local < first_local - 43200:
+        local += 86400
+    return local - utc_offset_s + 0.5
+
+
 @dataclass(frozen=True)
 class PhaseWindow:
     name: str
@@ -157,7 +169,6 @@ def sar_by_phase(text: str, windows: Sequence[PhaseWindow], utc_offset_s: int) -
         return result
     lines = text.splitlines()
     first_local = windows[0].start_wall + utc_offset_s
-    day0 = (first_local // 86400) * 86400
     header: Optional[str] = None
     columns: Optional[str] = None
     chunks: Dict[str, List[str]] = {}
@@ -173,18 +184,12 @@ def sar_by_phase(text: str, windows: Sequence[PhaseWindow], utc_offset_s: int) -
         if not is_row:
             columns = line
             continue
-        local = day0 + seconds
-        if local < first_local - 43200:  # the run crossed midnight
-            local += 86400
-        wall = local - utc_offset_s
-        # A row labelled HH:MM:SS was taken within that second: it belongs to the phase that
-        # started at or before the label (phases shorter than a second may get no row).
-        name = next((w.name for w in reversed(windows) if wall >= int(w.start_wall // 1)), None)
+        wall = _sar_wall(seconds, first_local, utc_offset_s)
+        name = next((w.name for w in reversed(windows) if wall >= w.start_wall), None)
         if name is None:
             result["before"] += 1
             continue
-        window = next(w for w in windows if w.name == name)
-        if wall > window.end_wall and window is windows[-1]:
+        if wall > windows[-1].end_wall and name == windows[-1].name:
             result["after"] += 1
             continue
         chunk = chunks.setdefault(name, [header] if header else [])
@@ -728,18 +733,13 @@ def _sar_around(rows: Sequence[Mapping[str, Any]], windows: Sequence[PhaseWindow
     if window is None or not rows or not windows:
         return None, None
     first_local = windows[0].start_wall + offset
-    day0 = (first_local // 86400) * 86400
-    start = int(window.start_wall // 1)
     before: Optional[int] = None
     after: Optional[int] = None
     for row in rows:
         if row.get("seconds") is None or row.get(column) is None:
             continue
-        local = day0 + int(row["seconds"])
-        if local < first_local - 43200:
-            local += 86400
-        wall = local - offset
-        if wall < start:
+        wall = _sar_wall(int(row["seconds"]), first_local, offset)
+        if wall < window.start_wall:
             before = int(row[column])
         elif wall <= window.end_wall and after is None:
             after = int(row[column])

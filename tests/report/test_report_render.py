@@ -1,0 +1,212 @@
+"""labagent.report.render: writeups checked against golden Markdown, exactly; plots are valid,
+deterministic SVG.
+
+The golden files are tests/report/golden/*.md. After a deliberate change to the writeup, regenerate
+them and review the diff before committing:
+
+    MALLOC_LAB_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/report
+"""
+from __future__ import annotations
+
+import os
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from labagent import cli
+from labagent.experiment import LabError
+from labagent.report import render
+
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+UPDATE = os.environ.get("MALLOC_LAB_UPDATE_GOLDEN") == "1"
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def check_golden(name: str, text: str) -> None:
+    path = os.path.join(GOLDEN, name)
+    if UPDATE:
+        os.makedirs(GOLDEN, exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        return
+    with open(path, encoding="utf-8") as handle:
+        expected = handle.read()
+    assert text == expected, f"{name} differs from the golden file; see the module docstring to regenerate it"
+
+
+def read(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def tree_bytes(root: str) -> dict:
+    out = {}
+    for base, _dirs, files in os.walk(root):
+        for name in files:
+            if name.endswith((".md", ".svg")):
+                path = os.path.join(base, name)
+                with open(path, "rb") as handle:
+                    out[os.path.relpath(path, root)] = handle.read()
+    return out
+
+
+# --------------------------------------------------------------------------- golden writeups
+
+def test_seed_writeup_en(seed_dir):
+    written = render.render_run(seed_dir, lang="en")
+    assert written == [os.path.join(seed_dir, p) for p in ("README.md", "plots/process.svg", "plots/system.svg")]
+    text = read(os.path.join(seed_dir, "README.md"))
+    check_golden("seed-rhel94.en.md", text)
+    for needle in ("0x7fdaf4600000 - 0x7fdaee1ff000 = 104,861,696", "`0x10` (16 bytes)", "**not `[heap]`**",
+                   "That is huge pages at work", "`always` (RHEL 9's default)", "the commit charge",
+                   "from 83 to 133", "Where the original note was wrong"):
+        assert needle in text
+
+
+def test_seed_writeup_ja(seed_dir):
+    render.render_run(seed_dir, lang="ja")
+    text = read(os.path.join(seed_dir, "README.md"))
+    check_golden("seed-rhel94.ja.md", text)
+    for needle in ("# 検証\n", "## 検証準備\n", "## 検証実行\n", "### プログラム実行ログ\n",
+                   "### capture.sh (ps コマンドを使用)\n", "0x7fdaf4600000 - 0x7fdaee1ff000 = 104,861,696",
+                   "`0x10` (16 bytes)", "これは huge page の働きである", "**元のメモの誤り。**",
+                   "malloc を利用して virtual memory、physical memory の関係性を見てみよう。"):
+        assert needle in text
+
+
+def test_debian_madvise_writeup_en(debian_dir):
+    render.render_run(debian_dir)
+    text = read(os.path.join(debian_dir, "README.md"))
+    check_golden("debian12-madvise.en.md", text)
+    for needle in ("**one 4 KiB page per fault**", "Transparent huge pages are `madvise` on this host",
+                   "merged with a mapping that was already there", "What malloc added is 104,861,696 bytes",
+                   "python3 -m labagent run --size 100MiB"):
+        assert needle in text
+
+
+def test_killed_run_says_so_at_the_top(killed_dir):
+    render.render_run(killed_dir)
+    text = read(os.path.join(killed_dir, "README.md"))
+    check_golden("debian12-killed.en.md", text)
+    first = text.split("\n\n")[1]
+    assert first.startswith("> **This run is incomplete: failed.**")
+    assert "killed by SIGKILL during touching" in first
+    assert "There is no `touched` snapshot" in text
+
+
+def test_comparison_index_with_failed_hosts(compare_dir):
+    written = render.render_run(compare_dir)
+    rel = sorted(os.path.relpath(p, compare_dir) for p in written)
+    assert rel == ["README.md", "h1/README.md", "h1/plots/process.svg", "h1/plots/system.svg", "h2/README.md",
+                   "h2/plots/process.svg", "h2/plots/system.svg", "plots/faults.svg", "plots/rss.svg"]
+    text = read(os.path.join(compare_dir, "README.md"))
+    check_golden("compare.index.en.md", text)
+    assert "| h3 | failed: the agent exited with status 2" in text
+    assert "| h4 | unreachable: Failed to connect" in text
+    assert "[h1](h1/README.md)" in text and "[h2](h2/README.md)" in text
+    # a host's writeup in a run names the run
+    assert "This host was part of run `20261125T2210-compare`" in read(os.path.join(compare_dir, "h1", "README.md"))
+
+
+def test_comparison_index_ja(compare_dir):
+    render.render_run(compare_dir, lang="ja")
+    text = read(os.path.join(compare_dir, "README.md"))
+    check_golden("compare.index.ja.md", text)
+    assert "## 失敗・未完了のホスト" in text
+
+
+# --------------------------------------------------------------------------- determinism and SVG
+
+def test_rendering_twice_gives_the_same_bytes(compare_dir):
+    render.render_run(compare_dir)
+    first = tree_bytes(compare_dir)
+    render.render_run(compare_dir)
+    assert tree_bytes(compare_dir) == first
+    assert len([p for p in first if p.endswith(".svg")]) == 6
+
+
+def test_a_hosts_plots_do_not_depend_on_the_other_hosts(compare_dir, debian_dir, seed_dir):
+    render.render_run(compare_dir)
+    render.render_run(debian_dir)
+    render.render_run(seed_dir)
+    for host, alone in (("h1", debian_dir), ("h2", seed_dir)):
+        for name in ("process.svg", "system.svg"):
+            with open(os.path.join(compare_dir, host, "plots", name), "rb") as a, \
+                    open(os.path.join(alone, "plots", name), "rb") as b:
+                # the same bytes but for the title, which names the host as its directory does
+                title = os.path.basename(alone).encode() + b": "
+                assert a.read() == b.read().replace(title, host.encode() + b": "), (host, name)
+
+
+def test_parallel_rendering_matches_serial(compare_dir, monkeypatch, tmp_path):
+    render.render_run(compare_dir)
+    serial = tree_bytes(compare_dir)
+    monkeypatch.setattr(render, "_workers", lambda count: 2)
+    render.render_run(compare_dir)
+    assert tree_bytes(compare_dir) == serial
+
+
+def test_svgs_parse_and_keep_text_as_text(compare_dir):
+    render.render_run(compare_dir)
+    svgs = [p for p in tree_bytes(compare_dir) if p.endswith(".svg")]
+    for rel in svgs:
+        root = ET.parse(os.path.join(compare_dir, rel)).getroot()
+        assert root.tag == f"{SVG}svg"
+        texts = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+        assert texts, rel  # svg.fonttype none: labels are <text>, not glyph paths
+        data = open(os.path.join(compare_dir, rel), encoding="utf-8").read()
+        assert "<dc:date>" not in data
+    process = ET.parse(os.path.join(compare_dir, "h2", "plots", "process.svg")).getroot()
+    labels = " ".join("".join(t.itertext()) for t in process.iter(f"{SVG}text"))
+    assert "h2: the process" in labels and "1 baseline" in labels and "VSZ" in labels
+
+
+# --------------------------------------------------------------------------- the command line and errors
+
+def test_cli_report_lang_ja(seed_dir, capsys):
+    assert cli.main(["report", seed_dir, "--lang", "ja"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == os.path.join(seed_dir, "README.md")
+    assert "## 検証準備" in read(os.path.join(seed_dir, "README.md"))
+
+
+def test_templates_override_by_file_name(seed_dir, tmp_path):
+    override = tmp_path / "templates"
+    (override / "ja").mkdir(parents=True)
+    (override / "host.md.j2").write_text("{{ h.region.size }} {{ h.touch.mode }}\n")
+    (override / "ja" / "host.md.j2").write_text("ja {{ h.region.pointer_offset_hex }}\n")
+    render.render_run(seed_dir, templates=str(override))
+    assert read(os.path.join(seed_dir, "README.md")) == "104,861,696 huge\n"
+    render.render_run(seed_dir, lang="ja", templates=str(override))
+    assert read(os.path.join(seed_dir, "README.md")) == "ja 0x10\n"
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda tmp: str(tmp / "missing"), "is not a directory"),
+    (lambda tmp: (tmp / "empty").mkdir() or str(tmp / "empty"), "nothing to report"),
+])
+def test_unusable_run_dirs_are_one_line_errors(tmp_path, make, message):
+    with pytest.raises(LabError, match=message):
+        render.render_run(make(tmp_path))
+
+
+def test_bad_lang_and_templates(seed_dir, tmp_path):
+    with pytest.raises(LabError, match="--lang 'fr'"):
+        render.render_run(seed_dir, lang="fr")
+    with pytest.raises(LabError, match="--templates"):
+        render.render_run(seed_dir, templates=str(tmp_path / "nope"))
+
+
+def test_unreadable_results_is_a_failed_host(compare_dir):
+    with open(os.path.join(compare_dir, "h3", "results.json"), "w", encoding="utf-8") as handle:
+        handle.write("{ torn")
+    render.render_run(compare_dir)
+    assert "| h3 | failed: results.json is unreadable" in read(os.path.join(compare_dir, "README.md"))
+
+
+def test_fixtures_render_quickly(compare_dir, killed_dir):
+    start = time.perf_counter()
+    render.render_run(compare_dir)
+    render.render_run(killed_dir)
+    # generous: a loaded 2-core machine; the 50-host benchmark lives with `make bench`
+    assert time.perf_counter() - start < 10
