@@ -1,0 +1,1 @@
+"""EC2 provisioning and teardown against a moto server on loopback."""
