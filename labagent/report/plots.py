@@ -16,6 +16,9 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402  (matplotlib's own dependency)
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.markers import TICKDOWN, TICKLEFT  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.transforms import offset_copy  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 RC = {
@@ -36,6 +39,10 @@ KIB_PER_MIB = 1024.0
 PHASE_SHADE = ("#f2f2f2", "#ffffff")
 COLORS = {"vsz": "#1f77b4", "rss": "#d62728", "huge": "#9467bd", "faults": "#2ca02c",
           "used": "#d62728", "available": "#1f77b4", "commit": "#ff7f0e"}
+# A step between known points this many times the usual one is a gap in the capture.
+GAP_FACTOR = 3.0
+# Lines of at most this many points also mark each point.
+MARKERS_UP_TO = 60
 # Up to this many hosts the overlays name each host; beyond, lines are coloured by fault mode.
 LEGEND_HOSTS = 12
 MODE_COLORS = {"huge": "#9467bd", "base": "#1f77b4", "mixed": "#ff7f0e", "unknown": "#7f7f7f"}
@@ -50,9 +57,18 @@ def _column(values: Sequence[Optional[float]], scale: float = 1.0) -> np.ndarray
 
 
 def _finite(t: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Points where both are known: a missing reading is skipped, not drawn as a gap or a zero."""
+    """Points where both are known: a missing reading is skipped, not drawn as a zero. Where known
+    points are far apart (a capture that stopped and started again, like the seed's three sar runs),
+    the line breaks instead of drawing a slope nobody measured."""
     keep = np.isfinite(t) & np.isfinite(y)
-    return t[keep], y[keep]
+    t, y = t[keep], y[keep]
+    if t.size > 2:
+        steps = np.diff(t)
+        gaps = np.nonzero(steps > GAP_FACTOR * np.median(steps))[0]
+        if gaps.size:
+            t = np.insert(t, gaps + 1, np.nan)
+            y = np.insert(y, gaps + 1, np.nan)
+    return t, y
 
 
 def _since_first(values: np.ndarray) -> np.ndarray:
@@ -83,8 +99,48 @@ def _save(fig: Figure, path: str) -> str:
     return path
 
 
+def tick_values(lo: float, hi: float, bins: int) -> List[float]:
+    """Round tick positions inside [lo, hi], as matplotlib would choose them."""
+    span = hi - lo
+    return [float(v) for v in MaxNLocator(bins).tick_values(lo, hi) if lo - 1e-9 * span <= v <= hi + 1e-9 * span]
+
+
+def tick_labels(values: Sequence[float]) -> List[str]:
+    """'0', '2,500', '0.5': thousands separators, and no more decimals than the steps need."""
+    for decimals in range(4):
+        texts = [f"{v:,.{decimals}f}" for v in values]
+        if all(abs(float(text.replace(",", "")) - v) < 1e-9 for text, v in zip(texts, values)):
+            return ["0" if text.strip("-0.,") == "" else text for text in texts]
+    return [f"{v:,.3f}" for v in values]
+
+
+class _Pool:
+    """Texts made once and reused: per host only their words, places and visibility change (making
+    artists costs more than drawing them). Unused ones are hidden, and hidden artists draw nothing."""
+
+    def __init__(self, ax: Any, size: int, transform: Any, **style: Any) -> None:
+        self.texts = [ax.text(0.0, 0.0, "", transform=transform, visible=False, **style) for _ in range(size)]
+
+    def fill(self, items: Sequence[Tuple[float, float, str]]) -> None:
+        for index, text in enumerate(self.texts):
+            if index < len(items):
+                x, y, words = items[index]
+                text.set_position((x, y))
+                text.set_text(words)
+                text.set_visible(True)
+            else:
+                text.set_visible(False)
+
+
 class _HostFigure:
-    """A figure of stacked axes sharing time, whose lines and phase marks are refilled per host."""
+    """A figure of stacked axes sharing time, refilled per host: the lines' data, the phases'
+    shading and names, the ticks, the legend.
+
+    Ticks are drawn here (one marker line and a text per label) instead of by matplotlib's Axis,
+    whose per-tick artists cost more than everything else in the figure together; every artist is
+    made once, when the figure is, so what a host's SVG holds never depends on the hosts before it."""
+
+    MAX_PHASES = len(("baseline", "allocated", "touching", "touched", "freed", "exited"))
 
     def __init__(self, rows: Sequence[Sequence[Tuple[str, str, str]]], ylabels: Sequence[str],
                  height: float) -> None:
@@ -94,54 +150,111 @@ class _HostFigure:
         self.fig.subplots_adjust(left=0.11, right=0.97, top=1 - 0.8 / height, bottom=0.5 / height, hspace=0.12)
         self.axes = self.fig.subplots(len(rows), 1, sharex=True, squeeze=False)[:, 0]
         self.lines: Dict[str, Any] = {}
+        self.spans: List[List[Any]] = []
+        self.ytick_marks: List[Any] = []
+        self.xtick_marks: List[Any] = []
+        self.ytick_labels: List[_Pool] = []
+        self.legend_lines: List[List[Any]] = []
+        self.legend_texts: List[_Pool] = []
         for ax, specs, ylabel in zip(self.axes, rows, ylabels):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_autoscale_on(False)
+            self.spans.append([ax.add_patch(Rectangle((0.0, 0.0), 0.0, 1.0, transform=ax.get_xaxis_transform(),
+                                                      color=PHASE_SHADE[i % 2], zorder=0, linewidth=0,
+                                                      visible=False)) for i in range(self.MAX_PHASES)])
             for key, label, color in specs:
                 style = "--" if key == "huge" else "-"
                 (self.lines[key],) = ax.plot([], [], style, color=color, label=label)
-            ax.set_ylabel(ylabel)
-            ax.yaxis.set_major_formatter(THOUSANDS)
-            ax.yaxis.set_major_locator(MaxNLocator(4))
-        self.axes[-1].set_xlabel("seconds since the run began")
-        self.marks: List[Any] = []
-        self.legend_keys: Dict[int, Tuple[str, ...]] = {}
+            # Tick labels sit a few points off the axes whatever the axes' height.
+            (mark,) = ax.plot([], [], linestyle="None", marker=TICKLEFT, color="black", markersize=3.5,
+                              markeredgewidth=0.8, transform=ax.get_yaxis_transform(), clip_on=False)
+            self.ytick_marks.append(mark)
+            (mark,) = ax.plot([], [], linestyle="None", marker=TICKDOWN, color="black", markersize=3.5,
+                              markeredgewidth=0.8, transform=ax.get_xaxis_transform(), clip_on=False)
+            self.xtick_marks.append(mark)
+            self.ytick_labels.append(_Pool(ax, 10, offset_copy(ax.get_yaxis_transform(), fig=self.fig, x=-5,
+                                                               units="points"), ha="right", va="center", fontsize=9))
+            ax.text(0, 0.5, ylabel, rotation=90, ha="center", va="center", fontsize=9,
+                    transform=offset_copy(ax.transAxes, fig=self.fig, x=-50, units="points"))
+            # The legend: a sample of each line with data and its name, top left (matplotlib's
+            # Legend lays itself out as nested boxes on every draw, at many times the cost).
+            count = len(specs) if len(specs) > 1 else 0
+            samples = []
+            for row in range(count):
+                place = offset_copy(ax.transAxes, fig=self.fig, x=8, y=-10 - 12 * row, units="points")
+                (sample,) = ax.plot([0.0, 0.045], [1.0, 1.0], transform=place, visible=False)
+                samples.append((sample, place))
+            self.legend_lines.append(samples)
+            pool = _Pool(ax, count, ax.transAxes, fontsize=8, va="center", ha="left")
+            for text, (_sample, place) in zip(pool.texts, samples):
+                text.set_transform(place)
+            self.legend_texts.append(pool)
+        last = self.axes[-1]
+        self.xtick_labels = _Pool(last, 16, offset_copy(last.get_xaxis_transform(), fig=self.fig, y=-5,
+                                                        units="points"), ha="center", va="top", fontsize=9)
+        last.text(0.5, 0, "seconds since the run began", ha="center", va="top", fontsize=9,
+                  transform=offset_copy(last.transAxes, fig=self.fig, y=-20, units="points"))
+        top = self.axes[0]
+        self.phase_names = _Pool(top, self.MAX_PHASES, top.get_xaxis_transform(), fontsize=8, va="bottom",
+                                 ha="left", color="#555555")
+        self.title = self.fig.suptitle("", x=0.11, ha="left", y=1 - 0.08 / height, va="top", fontsize=10)
+
+    def _legend(self, index: int, keys: Sequence[str]) -> None:
+        samples, texts = self.legend_lines[index], self.legend_texts[index]
+        for row, (sample, _place) in enumerate(samples):
+            if row < len(keys):
+                line = self.lines[keys[row]]
+                sample.set_linestyle(line.get_linestyle())
+                sample.set_color(line.get_color())
+                sample.set_marker(line.get_marker())
+                sample.set_markevery([1])
+                sample.set_visible(True)
+            else:
+                sample.set_visible(False)
+        texts.fill([(0.055, 1.0, self.lines[k].get_label()) for k in keys])
 
     def fill(self, title: str, t: np.ndarray, values: Dict[str, np.ndarray],
              phases: Sequence[Tuple[str, float, float]], floors: Sequence[Optional[float]]) -> None:
-        for mark in self.marks:
-            mark.remove()
-        self.marks = []
         for key, line in self.lines.items():
             x, y = _finite(t, values[key])
             line.set_data(x, y)
-            line.set_visible(bool(y.size))
+            line.set_visible(bool(np.isfinite(y).any()))
+            line.set_marker("." if 0 < np.isfinite(y).sum() <= MARKERS_UP_TO else "None")
         end = max([float(np.nanmax(t)) if t.size and np.isfinite(t).any() else 0.0] + [p[2] for p in phases])
         start = min([0.0] + [p[1] for p in phases])
         if end <= start:
             end = start + 1.0
+        self.axes[0].set_xlim(start, end)
+        xs = tick_values(start, end, 8)
         for index, (ax, floor) in enumerate(zip(self.axes, floors)):
-            keys = tuple(k for k, line in self.lines.items() if line.axes is ax and line.get_visible())
-            ax.set_ylim(*_limits([values[k] for k in keys], floor))
-            for number, (_name, lo, hi) in enumerate(phases):
-                self.marks.append(ax.axvspan(lo, hi, color=PHASE_SHADE[number % 2], zorder=0, linewidth=0))
-            # A legend of the lines that have data; rebuilt only when that set changes.
-            if len([k for k, line in self.lines.items() if line.axes is ax]) > 1 and self.legend_keys.get(index) != keys:
-                if ax.get_legend() is not None:
-                    ax.get_legend().remove()
-                ax.legend([self.lines[k] for k in keys], [self.lines[k].get_label() for k in keys],
-                          loc="upper left", fontsize=8, frameon=False)
-                self.legend_keys[index] = keys
+            keys = [k for k, line in self.lines.items() if line.axes is ax and line.get_visible()]
+            ylim = _limits([values[k] for k in keys], floor)
+            ax.set_ylim(*ylim)
+            ys = tick_values(ylim[0], ylim[1], 4)
+            self.ytick_marks[index].set_data([0.0] * len(ys), ys)
+            self.ytick_labels[index].fill([(0.0, y, text) for y, text in zip(ys, tick_labels(ys))])
+            self.xtick_marks[index].set_data(xs, [0.0] * len(xs))
+            for number, span in enumerate(self.spans[index]):
+                if number < len(phases):
+                    span.set_x(phases[number][1])
+                    span.set_width(phases[number][2] - phases[number][1])
+                    span.set_visible(True)
+                else:
+                    span.set_visible(False)
+            if self.legend_lines[index]:
+                self._legend(index, keys)
+        self.xtick_labels.fill([(x, 0.0, text) for x, text in zip(xs, tick_labels(xs))])
         # Phases numbered as in the writeup's table; named where there is room.
-        top = self.axes[0]
+        names = []
         narrow_run = 0
-        for number, (name, lo, hi) in enumerate(phases, start=1):
+        for number, (name, lo, hi) in enumerate(phases[:self.MAX_PHASES], start=1):
             wide = (hi - lo) / (end - start) >= 0.12
             narrow_run = 0 if wide else narrow_run + 1
-            self.marks.append(top.text(lo, 1.02 + 0.07 * (narrow_run % 2 == 0 and narrow_run > 0),
-                                       f"{number} {name}" if wide else str(number),
-                                       transform=top.get_xaxis_transform(), fontsize=8, va="bottom",
-                                       ha="left", color="#555555"))
-        self.axes[0].set_xlim(start, end)
-        self.fig.suptitle(title, x=0.11, ha="left", y=1 - 0.08 / self.height, va="top", fontsize=10)
+            names.append((lo, 1.02 + 0.07 * (narrow_run % 2 == 0 and narrow_run > 0),
+                          f"{number} {name}" if wide else str(number)))
+        self.phase_names.fill(names)
+        self.title.set_text(title)
 
 
 class Plotter:
@@ -199,8 +312,9 @@ class Plotter:
                     shift = series.get("touch_start")
                     x, y = _finite(t - (shift or 0.0), _column(series[key], scale))
                     if log:
-                        x, y = x[y > 0], y[y > 0]
-                    if not y.size:
+                        keep = ~(y <= 0)  # keeps the gaps' nan
+                        x, y = x[keep], y[keep]
+                    if not np.isfinite(y).any():
                         continue
                     if by_mode:
                         mode = series.get("fault_mode") or "unknown"

@@ -1,0 +1,68 @@
+"""tests/fixtures/seedrun.py: the seed's own captures, through the parsers and the analysis, make
+a run directory whose figures are the note's."""
+from __future__ import annotations
+
+import json
+import os
+
+from labagent import results
+
+MIB = 1024 * 1024
+
+
+def load(seed_dir):
+    return results.load_run(seed_dir)
+
+
+def test_layout_is_an_agent_run_directory(seed_dir):
+    assert sorted(os.listdir(seed_dir)) == ["raw", "results.json", "samples.csv", "samples.jsonl"]
+    assert sorted(os.listdir(os.path.join(seed_dir, "raw"))) == [
+        "capture.log", "free-h-allocated.txt", "free-h-baseline.txt", "maps-allocated.txt", "maps-baseline.txt",
+        "os-release.txt", "program.log", "ps-aux.txt", "sar-r.txt", "uname-a.txt"]
+    with open(os.path.join(seed_dir, "samples.jsonl"), encoding="utf-8") as handle:
+        assert len([json.loads(line) for line in handle]) == len(load(seed_dir)["samples"]) == 51
+
+
+def test_region_heap_and_pointer(seed_dir):
+    summary = load(seed_dir)["summary"]
+    region = summary["region"]
+    assert (region["start"], region["end"], region["size_bytes"]) == ("7fdaee1ff000", "7fdaf4600000", 104_861_696)
+    assert region["pointer_offset"] == 0x10 and not region["in_heap"] and region["new"]
+    assert summary["heap"]["changed"] is False
+
+
+def test_faults_commit_and_touch(seed_dir):
+    data = load(seed_dir)
+    summary = data["summary"]
+    assert data["snapshots"]["allocated"]["reading"]["min_flt"] == 83
+    assert data["snapshots"]["touched"]["reading"]["min_flt"] == 133
+    assert summary["touched_bytes"] == 90 * MIB  # the program log stops at 90MB
+    assert summary["fault_mode"] == "huge" and summary["maj_flt_touch"] == 0
+    assert summary["committed_as_delta_kib"] == 378672 - 276652
+    assert summary["vsz_delta_kib"] == 105036 - 2632 and summary["rss_alloc_delta_kib"] == 0
+
+
+def test_phases_follow_the_capture_timeline(seed_dir):
+    data = load(seed_dir)
+    phases = [(p["name"], p["start"], p["end"]) for p in data["phases"]]
+    # 03:19:44 first row, 03:20:01 VSZ jumps, 03:20:24 first "touched", 03:20:32 last, 03:20:34 finished
+    assert phases == [("baseline", 0.0, 17.0), ("allocated", 17.0, 40.0), ("touching", 40.0, 48.0),
+                      ("touched", 48.0, 50.0), ("exited", 50.0, 51.0)]
+    assert data["phases"][0]["start_wall"] == 1733714384.0  # 2024-12-09 03:19:44 UTC
+    assert data["host"]["thp_enabled"] == "always" and data["host"]["utc_offset_s"] == 0
+    assert any("did not capture" in note["en"] for note in data["notes"])
+
+
+def test_samples_join_capture_rows_and_sar_rows(seed_dir):
+    samples = load(seed_dir)["samples"]
+    by_t = {s["t"]: s for s in samples}
+    assert by_t[17.0]["vsz_kib"] == 105036 and by_t[17.0]["committed_as_kib"] is None
+    assert by_t[28.0]["vsz_kib"] is None and by_t[28.0]["committed_as_kib"] == 378672  # 03:20:12: sar only
+    assert by_t[49.0]["rss_kib"] == 93804 and by_t[49.0]["mem_used_kib"] == 309232
+    assert [s["t"] for s in samples] == sorted(s["t"] for s in samples)
+
+
+def test_steps_read_the_row_after_each_touch(seed_dir):
+    steps = load(seed_dir)["steps"]
+    assert [(s["bytes"] // MIB, s["rss_kib"], s["min_flt"]) for s in steps][:2] == [(10, 11880, 93), (20, 22124, 98)]
+    assert steps[-1]["min_flt"] == 133 and len(steps) == 9
