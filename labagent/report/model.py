@@ -17,10 +17,13 @@ from ..units import format_size
 
 KIB = 1024
 MIB = 1024 * 1024
-HUGE_PAGE = 2 * MIB  # a transparent huge page on x86_64 (and arm64 with 4 KiB base pages)
 GLIBC_MMAP_THRESHOLD = 128 * KIB  # M_MMAP_THRESHOLD's default: larger mallocs are served by mmap
 PHASES = ("baseline", "allocated", "touching", "touched", "freed", "exited")
 LANGS = ("en", "ja")
+# How allocate.c's variants get their memory: the call, and what the writeup may say about it.
+VARIANT_CALLS = {"malloc": "malloc", "free": "malloc", "calloc": "calloc", "small-mallocs": "malloc",
+                 "mmap": "mmap", "mmap-populate": "mmap", "madv-hugepage": "mmap", "madv-nohugepage": "mmap"}
+VARIANT_MADVISE = {"madv-hugepage": "MADV_HUGEPAGE", "madv-nohugepage": "MADV_NOHUGEPAGE"}
 # Sample columns the plots draw.
 PROCESS_SERIES = ("vsz_kib", "rss_kib", "min_flt", "anon_huge_kib")
 SYSTEM_SERIES = ("mem_used_kib", "mem_available_kib", "committed_as_kib")
@@ -262,21 +265,29 @@ def capture_highlights(text: Optional[str]) -> Dict[str, Any]:
 
 # --------------------------------------------------------------------------- the numbers
 
+def huge_page_size(page_size: int) -> int:
+    """The size of a transparent huge page: one page-middle-directory entry, i.e. a page-table page's
+    worth of pages (page_size / 8 entries of 8 bytes): 2 MiB with 4 KiB pages, 32 MiB with 16 KiB,
+    512 MiB with 64 KiB."""
+    return page_size * (page_size // 8)
+
+
 def expected_faults(start: int, end: int, pointer: int, touched: int, page_size: int) -> Dict[str, Optional[int]]:
     """Faults that writing [pointer, pointer + touched) would take inside the mapping [start, end):
-    `base`, one per page; `huge`, one per 2 MiB huge page where the mapping has aligned 2 MiB ranges,
+    `base`, one per page; `huge`, one per huge page where the mapping has aligned huge-page ranges,
     one per page at its unaligned head and tail."""
     if touched <= 0 or pointer < start:
         return {"base": None, "huge": None}
+    huge = huge_page_size(page_size)
     first, last = pointer, pointer + touched  # [first, last)
     base = -(-(last - (first - first % page_size)) // page_size)
-    huge_lo = -(-start // HUGE_PAGE) * HUGE_PAGE  # the mapping's 2 MiB-aligned interior
-    huge_hi = (end // HUGE_PAGE) * HUGE_PAGE
+    huge_lo = -(-start // huge) * huge  # the mapping's huge-page-aligned interior
+    huge_hi = (end // huge) * huge
     count = 0
     if huge_hi > huge_lo:
         lo, hi = max(first, huge_lo), min(last, huge_hi)
         if hi > lo:
-            count += -(-(hi - (lo - lo % HUGE_PAGE)) // HUGE_PAGE)
+            count += -(-(hi - (lo - lo % huge)) // huge)
         for a, b in ((first, min(last, huge_lo)), (max(first, huge_hi), last)):
             if b > a:
                 count += -(-(b - (a - a % page_size)) // page_size)
@@ -533,8 +544,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             "new": bool(region.get("new")), "grown": grown,
             "above_threshold": bool(size_bytes and size_bytes >= GLIBC_MMAP_THRESHOLD),
             "threshold": size_text(GLIBC_MMAP_THRESHOLD),
-            "huge_head": size_text((-start) % HUGE_PAGE) if (-start) % HUGE_PAGE else None,
-            "huge_aligned_end": end % HUGE_PAGE == 0,
+            "huge_head": size_text((-start) % huge_page_size(page_size)) if (-start) % huge_page_size(page_size) else None,
         }
     heap_v = {
         "before": maps_range(heap_before) if heap_before else None,
@@ -606,6 +616,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     if region and region.get("pointer") and touched_bytes:
         exp = expected_faults(int(region["start"], 16), int(region["end"], 16), int(region["pointer"], 16),
                               touched_bytes, page_size)
+    huge = huge_page_size(page_size)
     huge_values = sorted({int(s["anon_huge_kib"]) for s in data.get("steps") or [] if s.get("anon_huge_kib") is not None})
     step_bytes = _int(params.get("step_bytes"))
     touch_v = {
@@ -633,7 +644,8 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "anon_huge_peak": num(summary.get("anon_huge_kib_peak")),
         "anon_huge_peak_mib": mib_text(summary["anon_huge_kib_peak"] * KIB) if summary.get("anon_huge_kib_peak") else None,
         "anon_huge_captured": summary.get("anon_huge_kib_peak") is not None,
-        "anon_huge_2mib_steps": bool(huge_values) and all(v % 2048 == 0 for v in huge_values) and huge_values[-1] > 0,
+        "anon_huge_steps": bool(huge_values) and all(v % (huge // KIB) == 0 for v in huge_values) and huge_values[-1] > 0,
+        "huge_text": size_text(huge), "huge_kib": num(huge // KIB),
         "huge_pages_used": summary.get("huge_pages_used"),
         "step_ms_median": num(summary.get("step_ms_median"), 2) if summary.get("step_ms_median") is not None else None,
         "step_ms_min": num(summary.get("step_ms_min"), 2) if summary.get("step_ms_min") is not None else None,
@@ -666,6 +678,15 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     ps_loop = tools.get("ps_loop") or {}
 
     reason = outcome.get("reason") or (inp.status or {}).get("reason")
+    variant = params.get("variant") or "malloc"
+    alloc_v = {
+        "variant": variant, "call": VARIANT_CALLS.get(variant, variant),
+        # glibc's allocator decided where the block went (the original's case)
+        "via_malloc": VARIANT_CALLS.get(variant) in ("malloc", "calloc"),
+        "direct_mmap": VARIANT_CALLS.get(variant) == "mmap",
+        "populate": variant == "mmap-populate", "small": variant == "small-mallocs",
+        "madvise": VARIANT_MADVISE.get(variant),
+    }
     return {
         "lang": lang,
         "name": inp.name,
@@ -676,6 +697,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
                     "phase": outcome.get("phase") if outcome.get("phase") and outcome["phase"] not in (reason or "") else None},
         "phases_present": phase_names, "phases_missing": missing, "snapshots_missing": missing_snaps,
         "notes": note_texts(data.get("notes"), lang),
+        "alloc": alloc_v,
         "params": {
             "size": f"{size_text(size_bytes)} ({num(size_bytes)} bytes)" if size_bytes else None,
             "step": f"{size_text(step_bytes)} ({num(step_bytes)} bytes)" if step_bytes else None,

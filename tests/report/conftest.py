@@ -47,6 +47,11 @@ def debian_dir(tmp_path):
 
 
 @pytest.fixture
+def hugepage_dir(tmp_path):
+    return copy_run("debian12-madv-hugepage", str(tmp_path / "debian12-madv-hugepage"))
+
+
+@pytest.fixture
 def killed_dir(tmp_path):
     return copy_run("debian12-killed", str(tmp_path / "debian12-killed"))
 

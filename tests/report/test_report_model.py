@@ -233,6 +233,21 @@ def test_debian_region_merged_with_neighbour(debian_dir):
     assert view["reproduce"]["agent_command"].startswith("python3 -m labagent run --size 100MiB")
 
 
+def test_madv_hugepage_run_counts_huge_pages(hugepage_dir):
+    view = model.host_view(render.read_host(hugepage_dir, "debian12-madv-hugepage"))
+    assert view["alloc"] == {"variant": "madv-hugepage", "call": "mmap", "via_malloc": False, "direct_mmap": True,
+                             "populate": False, "small": False, "madvise": "MADV_HUGEPAGE"}
+    touch = view["touch"]
+    assert (touch["mode"], touch["min_flt_count"], touch["expected_huge"]) == ("huge", "53", "50")
+    assert touch["anon_huge_steps"] and touch["anon_huge_peak"] == "102,400"
+    assert [s["anon_huge_kib"] for s in touch["steps"]][:2] == ["10,240", "20,480"]
+    assert view["region"]["pointer_offset"] == "0" and not view["region"]["chunk_header"]
+
+
+def test_huge_page_size_follows_the_page_size():
+    assert [model.huge_page_size(p) // MIB for p in (4096, 16384, 65536)] == [2, 32, 512]
+
+
 def test_killed_run_uses_the_last_step(killed_dir):
     inp = render.read_host(killed_dir, "debian12-killed")
     assert inp.data["samples"], "load_run fills samples from samples.jsonl"

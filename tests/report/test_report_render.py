@@ -85,6 +85,16 @@ def test_debian_madvise_writeup_en(debian_dir):
         assert needle in text
 
 
+def test_madv_hugepage_writeup_en(hugepage_dir):
+    render.render_run(hugepage_dir)
+    text = read(os.path.join(hugepage_dir, "README.md"))
+    check_golden("debian12-madv-hugepage.en.md", text)
+    for needle in ("The program called `mmap` itself (variant `madv-hugepage`)", "That is huge pages at work",
+                   "growing in 2 MiB (2,048 KiB) steps", "peaked at 102,400 KiB (100 MiB)"):
+        assert needle in text
+    assert "Where the original note was wrong" not in text  # no malloc here
+
+
 def test_killed_run_says_so_at_the_top(killed_dir):
     render.render_run(killed_dir)
     text = read(os.path.join(killed_dir, "README.md"))
