@@ -485,7 +485,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             "sar_rows": sar_split["rows"].get(name, 0),
         })
     phase_names = [p["name"] for p in phases]
-    expected = ["baseline", "allocated", "touching", "touched"] + (["freed"] if params.get("variant") == "free" else []) + ["exited"]
+    expected = [p for p in PHASES if p != "freed" or params.get("variant") == "free"]
     missing = [p for p in expected if p not in phase_names]
     missing_snaps = [p for p in expected if p != "touching" and p not in snaps]
 

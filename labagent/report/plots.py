@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import matplotlib
@@ -46,8 +47,6 @@ MARKERS_UP_TO = 60
 # Up to this many hosts the overlays name each host; beyond, lines are coloured by fault mode.
 LEGEND_HOSTS = 12
 MODE_COLORS = {"huge": "#9467bd", "base": "#1f77b4", "mixed": "#ff7f0e", "unknown": "#7f7f7f"}
-MODE_LABELS = {"huge": "huge pages (2 MiB per fault)", "base": "one page per fault",
-               "mixed": "mixed", "unknown": "fault mode unknown"}
 THOUSANDS = FuncFormatter(lambda value, _pos: f"{value:,.0f}")
 
 
@@ -142,7 +141,7 @@ class _HostFigure:
 
     MAX_PHASES = len(("baseline", "allocated", "touching", "touched", "freed", "exited"))
 
-    def __init__(self, rows: Sequence[Sequence[Tuple[str, str, str]]], ylabels: Sequence[str],
+    def __init__(self, rows: Sequence[Sequence[Tuple[str, str, str]]], ylabels: Sequence[str], xlabel: str,
                  height: float) -> None:
         self.height = height
         self.fig = Figure(figsize=(8.0, height), dpi=100)
@@ -193,7 +192,7 @@ class _HostFigure:
         last = self.axes[-1]
         self.xtick_labels = _Pool(last, 16, offset_copy(last.get_xaxis_transform(), fig=self.fig, y=-5,
                                                         units="points"), ha="center", va="top", fontsize=9)
-        last.text(0.5, 0, "seconds since the run began", ha="center", va="top", fontsize=9,
+        last.text(0.5, 0, xlabel, ha="center", va="top", fontsize=9,
                   transform=offset_copy(last.transAxes, fig=self.fig, y=-20, units="points"))
         top = self.axes[0]
         self.phase_names = _Pool(top, self.MAX_PHASES, top.get_xaxis_transform(), fontsize=8, va="bottom",
@@ -257,10 +256,36 @@ class _HostFigure:
         self.title.set_text(title)
 
 
-class Plotter:
-    """Draws a run's plots; reuse one Plotter for every host of a run."""
+# The words on the plots, per writeup language (numbers and phase names are the same in both).
+LABELS = {
+    "en": {
+        "process": "{name}: the process (VSZ, RSS, faults)", "mib": "MiB", "faults": "minor faults (min_flt)",
+        "minor": "minor faults", "system": "{name}: the whole machine's memory, change since the run began",
+        "since_first": "MiB since the first sample", "used": "used", "available": "available",
+        "commit": "Committed_AS (commit charge)", "seconds": "seconds since the run began",
+        "rss_title": "RSS per host", "rss": "RSS MiB", "faults_title": "minor faults per host",
+        "faults_log": "minor faults (min_flt, log scale)", "since_touch": "seconds since touching began",
+        "huge": "huge pages (a fault per huge page)", "base": "one fault per page", "mixed": "mixed",
+        "unknown": "fault mode unknown",
+    },
+    "ja": {
+        "process": "{name}: プロセス (VSZ、RSS、fault)", "mib": "MiB", "faults": "minor fault (min_flt)",
+        "minor": "minor fault", "system": "{name}: マシン全体のメモリ (実行開始からの変化)",
+        "since_first": "最初のサンプルからの変化 MiB", "used": "used (使用中)", "available": "available (利用可能)",
+        "commit": "Committed_AS (コミット量)", "seconds": "実行開始からの秒数",
+        "rss_title": "ホストごとの RSS", "rss": "RSS MiB", "faults_title": "ホストごとの minor fault",
+        "faults_log": "minor fault (min_flt、対数目盛)", "since_touch": "書き込み開始からの秒数",
+        "huge": "huge page (huge page ごとに 1 回)", "base": "page ごとに 1 回", "mixed": "混在",
+        "unknown": "fault の単位は不明",
+    },
+}
 
-    def __init__(self) -> None:
+
+class Plotter:
+    """Draws a run's plots in one language; reuse one Plotter for every host of a run."""
+
+    def __init__(self, lang: str = "en") -> None:
+        self.words = LABELS[lang]
         self._process: Optional[_HostFigure] = None
         self._system: Optional[_HostFigure] = None
 
@@ -268,25 +293,27 @@ class Plotter:
         """plots/process.svg and plots/system.svg for one host."""
         t = _column(series["t"])
         phases = series["phases"]
-        with matplotlib.rc_context(RC):
+        words = self.words
+        with matplotlib.rc_context(RC), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
             if self._process is None:
                 self._process = _HostFigure(
                     [[("vsz", "VSZ", COLORS["vsz"]), ("rss", "RSS", COLORS["rss"]),
                       ("huge", "AnonHugePages", COLORS["huge"])],
-                     [("faults", "minor faults", COLORS["faults"])]],
-                    ["MiB", "minor faults (min_flt)"], 5.2)
+                     [("faults", words["minor"], COLORS["faults"])]],
+                    [words["mib"], words["faults"]], words["seconds"], 5.2)
                 self._system = _HostFigure(
-                    [[("used", "used", COLORS["used"]), ("available", "available", COLORS["available"]),
-                      ("commit", "Committed_AS (commit charge)", COLORS["commit"])]],
-                    ["MiB since the first sample"], 3.6)
+                    [[("used", words["used"], COLORS["used"]), ("available", words["available"], COLORS["available"]),
+                      ("commit", words["commit"], COLORS["commit"])]],
+                    [words["since_first"]], words["seconds"], 3.6)
             assert self._system is not None
             self._process.fill(
-                f"{name}: the process (VSZ, RSS, faults)", t,
+                words["process"].format(name=name), t,
                 {"vsz": _column(series["vsz_kib"], KIB_PER_MIB), "rss": _column(series["rss_kib"], KIB_PER_MIB),
                  "huge": _column(series["anon_huge_kib"], KIB_PER_MIB), "faults": _column(series["min_flt"])},
                 phases, [0.0, 0.0])
             self._system.fill(
-                f"{name}: the whole machine's memory, change since the run began", t,
+                words["system"].format(name=name), t,
                 {"used": _since_first(_column(series["mem_used_kib"], KIB_PER_MIB)),
                  "available": _since_first(_column(series["mem_available_kib"], KIB_PER_MIB)),
                  "commit": _since_first(_column(series["committed_as_kib"], KIB_PER_MIB))},
@@ -297,10 +324,12 @@ class Plotter:
     def index(self, hosts: Sequence[Tuple[str, Dict[str, Any]]], plots_dir: str) -> List[str]:
         """plots/rss.svg and plots/faults.svg: every host on one time axis, aligned where touching began."""
         written = []
-        with matplotlib.rc_context(RC):
+        words = self.words
+        with matplotlib.rc_context(RC), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
             for filename, key, scale, ylabel, log, title in (
-                    ("rss.svg", "rss_kib", KIB_PER_MIB, "RSS MiB", False, "RSS per host"),
-                    ("faults.svg", "min_flt", 1.0, "minor faults (min_flt, log scale)", True, "minor faults per host")):
+                    ("rss.svg", "rss_kib", KIB_PER_MIB, words["rss"], False, words["rss_title"]),
+                    ("faults.svg", "min_flt", 1.0, words["faults_log"], True, words["faults_title"])):
                 fig = Figure(figsize=(8.0, 4.6), dpi=100)
                 fig.subplots_adjust(left=0.11, right=0.75, top=0.92, bottom=0.12)
                 ax = fig.add_subplot()
@@ -316,14 +345,13 @@ class Plotter:
                         x, y = x[keep], y[keep]
                     if not np.isfinite(y).any():
                         continue
+                    mode = series.get("fault_mode") or "unknown"
                     if by_mode:
-                        mode = series.get("fault_mode") or "unknown"
                         ax.plot(x, y, color=MODE_COLORS.get(mode, MODE_COLORS["unknown"]), linewidth=1.0,
-                                alpha=0.7, label=None if mode in seen else MODE_LABELS.get(mode, mode))
+                                alpha=0.7, label=None if mode in seen else words.get(mode, mode))
                         seen.add(mode)
                     else:
-                        mode = series.get("fault_mode")
-                        ax.plot(x, y, label=f"{name}: {MODE_LABELS[mode]}" if mode in MODE_LABELS else name)
+                        ax.plot(x, y, label=f"{name}: {words.get(mode, mode)}")
                     arrays.append(y)
                 ax.axvline(0.0, color="#555555", linestyle=":", linewidth=1)
                 if log:
@@ -331,7 +359,7 @@ class Plotter:
                 else:
                     ax.set_ylim(*_limits(arrays, 0.0))
                     ax.yaxis.set_major_formatter(THOUSANDS)
-                ax.set_xlabel("seconds since touching began")
+                ax.set_xlabel(words["since_touch"])
                 ax.set_ylabel(ylabel)
                 ax.set_title(title, loc="left")
                 if arrays:

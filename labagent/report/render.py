@@ -90,7 +90,7 @@ def _render_chunk(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[
     """Renders some hosts of a run with one environment and one Plotter (in a worker process, or
     here): per host, the paths written, the plots' series and the index's row."""
     env = environment(lang, templates)
-    plotter = plots.Plotter()
+    plotter = plots.Plotter(lang)
     out = []
     for host_dir, name, status, meta in jobs:
         try:
@@ -140,7 +140,7 @@ def render_run(path: str, lang: str = "en", templates: Optional[str] = None) -> 
     env = environment(lang, templates)
     path = os.path.normpath(path)
     if os.path.isfile(os.path.join(path, results.RESULTS)):
-        written, _series = render_host(env, plots.Plotter(), read_host(path, os.path.basename(path)), path, lang)
+        written, _series = render_host(env, plots.Plotter(lang), read_host(path, os.path.basename(path)), path, lang)
         return written
 
     meta: Optional[Dict[str, Any]] = None
@@ -169,7 +169,7 @@ def render_run(path: str, lang: str = "en", templates: Optional[str] = None) -> 
         if series is not None:
             overlay.append((name, series))
     view = model.index_view(os.path.basename(path), meta, [rows[name] for name in names], plotted=bool(overlay))
-    index_plots = plots.Plotter().index(overlay, os.path.join(path, PLOTS)) if overlay else []
+    index_plots = plots.Plotter(lang).index(overlay, os.path.join(path, PLOTS)) if overlay else []
     text = env.get_template("index.md.j2").render(run=view)
     written.append(_write(os.path.join(path, README), text))
     written.extend(index_plots)
