@@ -334,9 +334,10 @@ def summary_of(data: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def _windows(data: Mapping[str, Any]) -> List[PhaseWindow]:
+    """The phases as epoch intervals; a phase the agent never closed lasts until the next one or the
+    last sample."""
     phases = data.get("phases") or []
     samples = data.get("samples") or []
-    origin = data.get("started_wall")
     windows = []
     for index, phase in enumerate(phases):
         start = phase.get("start_wall")
@@ -348,8 +349,6 @@ def _windows(data: Mapping[str, Any]) -> List[PhaseWindow]:
             last = samples[-1].get("wall") if samples else None
             end = nxt if nxt is not None else (last if last is not None and last >= start else start)
         windows.append(PhaseWindow(phase["name"], float(start), float(end)))
-    if origin is None and windows:
-        origin = windows[0].start_wall
     return windows
 
 
