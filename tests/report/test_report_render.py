@@ -18,6 +18,8 @@ from labagent import cli
 from labagent.experiment import LabError
 from labagent.report import render
 
+from report_runs import copy_run
+
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 UPDATE = os.environ.get("MALLOC_LAB_UPDATE_GOLDEN") == "1"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -117,6 +119,16 @@ def test_comparison_index_with_failed_hosts(compare_dir):
     assert "[h1](h1/README.md)" in text and "[h2](h2/README.md)" in text
     # a host's writeup in a run names the run
     assert "This host was part of run `20261125T2210-compare`" in read(os.path.join(compare_dir, "h1", "README.md"))
+
+
+def test_an_incomplete_host_is_compared_and_listed_with_its_reason(compare_dir):
+    copy_run("debian12-killed", os.path.join(compare_dir, "h5"))
+    render.render_run(compare_dir)
+    text = read(os.path.join(compare_dir, "README.md"))
+    assert "| h5 | failed: the workload was killed by SIGKILL during touching | [h5/README.md](h5/README.md) |" in text
+    assert "[h5](h5/README.md)" in text.split("## Comparison")[1]
+    assert ("- **h5**: failed: the workload was killed by SIGKILL during touching "
+            "(what was captured: [h5/README.md](h5/README.md))") in text
 
 
 def test_comparison_index_ja(compare_dir):
