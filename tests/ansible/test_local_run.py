@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 
 import pytest
 
@@ -11,33 +12,44 @@ from .playbook import SMALL, ansible_playbook, extra_vars, task_results
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
 
+# This machine keeps each run's results in /tmp/malloc-lab/runs/<run_id> too (the agent never
+# overwrites one): every test session needs run ids of its own.
+SESSION = uuid.uuid4().hex[:8]
+FIRST, SECOND = f"first-{SESSION}", f"second-{SESSION}"
+
+
 @pytest.fixture(scope="module")
 def local_runs(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    first = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id="first")))
-    second = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id="second")))
+    first = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=FIRST)))
+    second = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=SECOND)))
     return runs, first, second
 
 
 def test_local_run_leaves_complete_results(local_runs):
     runs, first, _ = local_runs
     assert first.returncode == 0, first.stdout[-3000:]
-    host = runs / "first" / "localhost"
+    host = runs / FIRST / "localhost"
     data = json.loads((host / "results.json").read_text())
     assert data["complete"] is True
     assert data["params"]["size_bytes"] == 8 * 1024 * 1024
     assert (host / "raw" / "program.log").exists() and (host / "samples.csv").exists()
+    # The writeups: this host's and the run's index, with the plots they link.
+    writeup = (host / "README.md").read_text()
+    assert "localhost" in writeup and "0x10" in writeup
+    assert (runs / FIRST / "README.md").exists()
+    assert list((host / "plots").glob("*.svg"))
     assert not (host / "allocate").exists()  # the binary stays on the host
-    record = json.loads((runs / "first" / "run.json").read_text())
+    record = json.loads((runs / FIRST / "run.json").read_text())
     assert record["hosts"] == {"localhost": {"status": "ok", "reason": None}}
-    assert record["run_id"] == "first" and "ansible-playbook" in record["command"]
+    assert record["run_id"] == FIRST and "ansible-playbook" in record["command"]
     assert record["params"]["size"] == "8MiB"
 
 
 def test_latest_points_at_the_newest_run(local_runs):
     runs, _, second = local_runs
     assert second.returncode == 0, second.stdout[-3000:]
-    assert os.readlink(runs / "latest") == "second"
+    assert os.readlink(runs / "latest") == SECOND
 
 
 def test_second_run_changes_nothing_it_need_not(local_runs):
@@ -80,7 +92,7 @@ def test_host_names_that_escape_runs_are_refused(tmp_path):
 
 def test_a_taken_run_id_is_never_overwritten(local_runs):
     runs, _, _ = local_runs
-    before = (runs / "first" / "run.json").read_bytes()
-    done = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id="first")))
+    before = (runs / FIRST / "run.json").read_bytes()
+    done = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=FIRST)))
     assert done.returncode != 0 and "already holds a run" in done.stdout
-    assert (runs / "first" / "run.json").read_bytes() == before
+    assert (runs / FIRST / "run.json").read_bytes() == before
