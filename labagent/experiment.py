@@ -165,7 +165,8 @@ class Run:
             "schema_version": results.SCHEMA_VERSION,
             "complete": False,
             "outcome": {"status": "running", "reason": None, "signal": None, "phase": None},
-            "agent": {"version": __version__, "argv": argv, "python": sys.version.split()[0]},
+            "agent": {"version": __version__, "argv": argv, "python": sys.version.split()[0],
+                      "command": list(getattr(sys, "orig_argv", [sys.executable] + sys.argv))},
             "params": asdict(params),
             "host": {},
             "phases": [],
@@ -176,6 +177,7 @@ class Run:
             "samples": [],
             "samples_file": results.SAMPLES_JSONL,
             "summary": {},
+            "notes": [],
             "started_wall": self.origin_wall,
         }
         self.sample_log = results.SampleLog(os.path.join(out_dir, results.SAMPLES_JSONL))
@@ -318,7 +320,8 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
     try:
         if sar is not None:
             sar.start()
-            run.data["tools"]["sar"] = {"available": True, "raw": "raw/sar-r.txt", "command": "sar -r 1"}  # type: ignore[index]
+            run.data["tools"]["sar"] = {"available": True, "raw": "raw/sar-r.txt", "command": "sar -r 1",  # type: ignore[index]
+                                        "started_wall": round(clock.wall(), 3)}
         with open(os.path.join(raw_dir, "program.log"), "w", encoding="utf-8") as out, \
                 open(os.path.join(raw_dir, "program.stderr"), "w", encoding="utf-8") as err:
             command = [binary, "-s", str(params.size_bytes), "-t", str(params.step_bytes),
@@ -327,7 +330,12 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
                                     pass_fds=(ctl_write,), start_new_session=True)
         os.close(ctl_write)
         ctl_write = -1
-        run.data["workload"] = {"pid": proc.pid, "command": ["./allocate"] + command[1:-2]}
+        run.data["workload"] = {
+            "pid": proc.pid, "command": ["./allocate"] + command[1:-2],
+            # glibc's malloc tunables change the mmap threshold the writeup explains.
+            "malloc_env": {k: v for k, v in os.environ.items()
+                           if k == "GLIBC_TUNABLES" or k.startswith("MALLOC_")},
+        }
         _drive(run, proc, ControlChannel(ctl_read), stop, threads)
         run.data["outcome"] = {"status": "complete", "reason": None, "signal": None, "phase": None}
         run.data["complete"] = True
@@ -399,7 +407,8 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
     for thread in threads:
         thread.start()
     base = run.snapshot("baseline", pid)
-    run.capture(["ps", "u", "-p", str(pid)], "ps-aux.txt")
+    if run.capture(["ps", "u", "-p", str(pid)], "ps-aux.txt") is not None:
+        run.data["tools"]["ps_aux"] = {"available": True, "raw": "raw/ps-aux.txt", "command": f"ps u -p {pid}"}  # type: ignore[index]
     run.progress(f"baseline: VSZ {base['reading']['vsz_kib']} KiB, RSS {base['reading']['rss_kib']} KiB")  # type: ignore[index]
     run.save()
     run.wait(params.pause_s, stop)
@@ -428,6 +437,7 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
         steps.append({"index": int(parts[1]), "bytes": int(parts[2]), "t": round(sent - run.origin, 6),  # type: ignore[union-attr]
                       "late_ms": round((sent - deadline) * 1000, 3), "ms": round(took * 1000, 3),
                       "rss_kib": reading.get("rss_kib"), "min_flt": reading.get("min_flt"),
+                      "maj_flt": reading.get("maj_flt"),
                       "anon_huge_kib": reading.get("anon_huge_kib")})
         run.progress(f"touched {format_size(int(parts[2]))} ({index + 1}/{params.steps}): RSS {reading.get('rss_kib')} KiB, "
                      f"min_flt {reading.get('min_flt')}")

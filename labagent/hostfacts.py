@@ -58,6 +58,7 @@ def read_host_facts(root: str = "/", ask_imds: bool = True) -> Dict[str, object]
             cpu_model = value.strip()
             break
     thp = _read(root, "/sys/kernel/mm/transparent_hugepage/enabled")
+    pmd = (_read(root, "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") or "").strip()
     defrag = _read(root, "/sys/kernel/mm/transparent_hugepage/defrag")
     overcommit = (_read(root, "/proc/sys/vm/overcommit_memory") or "").strip()
     libc = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr_names else None
@@ -76,6 +77,7 @@ def read_host_facts(root: str = "/", ask_imds: bool = True) -> Dict[str, object]
         "mem_total_kib": meminfo.mem_total_kib,
         "thp_enabled": parsers.parse_thp_mode(thp) if thp else None,
         "thp_defrag": parsers.parse_thp_mode(defrag) if defrag else None,
+        "thp_pmd_size": int(pmd) if pmd.isdigit() else None,
         "overcommit_memory": int(overcommit) if overcommit.isdigit() else None,
         "glibc": libc,
         # sar prints local wall-clock times: the offset maps them onto the run's phases.
