@@ -66,7 +66,9 @@ def test_second_run_changes_nothing_it_need_not(local_runs):
     ("lab_size", "lots", "lab_size: 'lots' is not a size"),
     ("lab_step", "200MiB", "lab_step 200MiB is larger than lab_size"),
     ("lab_sample_interval", "0.001", "lab_sample_interval 0.001s is below the 10ms minimum"),
-    ("lab_variant", "jemalloc", "lab_variant"),
+    ("lab_variants", "malloc,jemalloc", "lab_variants"),
+    ("lab_variants", "calloc,calloc", "lab_variants must name each variant once"),
+    ("lab_repeats", "0", "lab_repeats must be 1 to 100"),
     ("lab_lang", "fr", "lab_lang"),
     ("lab_run_id", "../escape", "lab_run_id"),
     ("lab_run_id", "a/b", "lab_run_id"),
@@ -96,3 +98,20 @@ def test_a_taken_run_id_is_never_overwritten(local_runs):
     done = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=FIRST)))
     assert done.returncode != 0 and "already holds a run" in done.stdout
     assert (runs / FIRST / "run.json").read_bytes() == before
+
+
+def test_variants_and_repeats_each_get_a_run(tmp_path):
+    run_id = f"variants-{SESSION}"
+    done = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(tmp_path), lab_run_id=run_id,
+                                            lab_variants="malloc,mmap-populate", lab_repeats="2")))
+    assert done.returncode == 0, done.stdout[-3000:]
+    record = json.loads((tmp_path / run_id / "run.json").read_text())
+    names = {f"localhost__{v}__r{k}" for v in ("malloc", "mmap-populate") for k in (1, 2)}
+    assert set(record["hosts"]) == names == set(record["entries"])
+    assert all(s["status"] == "ok" for s in record["hosts"].values())
+    assert record["params"]["variants"] == ["malloc", "mmap-populate"] and record["params"]["repeats"] == 2
+    for name, entry in record["entries"].items():
+        data = json.loads((tmp_path / run_id / name / "results.json").read_text())
+        assert data["params"]["variant"] == entry["variant"]
+    populated = json.loads((tmp_path / run_id / "localhost__mmap-populate__r2" / "results.json").read_text())
+    assert populated["summary"]["fault_mode"] == "prefaulted"
