@@ -116,6 +116,11 @@ def _report(args: argparse.Namespace) -> int:
         from .report import render  # controller-only dependencies (Jinja2, matplotlib)
     except ImportError as exc:
         raise LabError(f"report needs the controller's packages ({exc.name}); run it from the venv: make venv") from None
-    for path in render.render_run(args.run_dir, lang=args.lang, templates=args.templates):
+    try:
+        written = render.render_run(args.run_dir, lang=args.lang, templates=args.templates)
+    except json.JSONDecodeError as exc:
+        raise LabError(f"a results.json under {args.run_dir} is not valid JSON ({exc.msg}, line {exc.lineno}): "
+                       "re-fetch it, or move that host's directory aside") from None
+    for path in written:
         print(path)
     return 0

@@ -141,3 +141,14 @@ def test_agent_source_needs_no_newer_python_than_rhel9():
     done = subprocess.run([str(vermin), "-q", "--no-tips", "--violations", "-t=3.9-", "--eval-annotations",
                            "--backport", "dataclasses", "--exclude-regex", "labagent/report/", str(ROOT / "labagent")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_report_of_a_corrupt_results_json_is_one_line(tmp_path):
+    (tmp_path / "results.json").write_text("{bad")
+    done = agent("report", str(tmp_path))
+    assert done.returncode == 2 and "is not valid JSON" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_report_of_a_missing_directory_is_one_line(tmp_path):
+    done = agent("report", str(tmp_path / "nope"))
+    assert done.returncode == 2 and "is not a directory" in done.stderr and "Traceback" not in done.stderr
