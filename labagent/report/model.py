@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .. import analysis, parsers
+from ..experiment import VARIANTS
 from ..units import format_size
 
 KIB = 1024
@@ -21,9 +22,14 @@ GLIBC_MMAP_THRESHOLD = 128 * KIB  # M_MMAP_THRESHOLD's default: larger mallocs a
 PHASES = ("baseline", "allocated", "touching", "touched", "freed", "exited")
 LANGS = ("en", "ja")
 # How allocate.c's variants get their memory: the call, and what the writeup may say about it.
-VARIANT_CALLS = {"malloc": "malloc", "free": "malloc", "calloc": "calloc", "small-mallocs": "malloc",
-                 "mmap": "mmap", "mmap-populate": "mmap", "madv-hugepage": "mmap", "madv-nohugepage": "mmap"}
+VARIANT_CALLS = {"malloc": "malloc", "free": "malloc", "fullspeed": "malloc", "calloc": "calloc",
+                 "small-mallocs": "malloc", "mmap": "mmap", "mmap-populate": "mmap", "madv-hugepage": "mmap",
+                 "madv-nohugepage": "mmap"}
 VARIANT_MADVISE = {"madv-hugepage": "MADV_HUGEPAGE", "madv-nohugepage": "MADV_NOHUGEPAGE"}
+SMALL_MALLOC_BYTES = 64 * KIB  # allocate.c's SMALL_CHUNK: the small-mallocs variant's block size
+MALLOC_HEADER_BYTES = 16  # glibc's chunk header in front of each block (two 8-byte sizes)
+# An RSS change at allocation below this share of the size is "RSS did not move".
+RSS_STILL_SHARE = 0.05
 # Sample columns the plots draw.
 PROCESS_SERIES = ("vsz_kib", "rss_kib", "min_flt", "anon_huge_kib")
 SYSTEM_SERIES = ("mem_used_kib", "mem_available_kib", "committed_as_kib")
@@ -431,6 +437,118 @@ def _steps_view(data: Mapping[str, Any], allocated: Mapping[str, Any], step_byte
     return rows
 
 
+def _covered_bytes(start: int, end: int, maps: Sequence[parsers.Mapping]) -> int:
+    """Bytes of [start, end) that some mapping in `maps` still covers."""
+    return sum(max(0, min(end, m.end) - max(start, m.start)) for m in maps)
+
+
+def variant_view(variant: str, data: Mapping[str, Any], summary: Mapping[str, Any], size_bytes: Optional[int],
+                 page_size: int, freed_maps: Sequence[parsers.Mapping] = ()) -> Dict[str, Any]:
+    """What the run's variant shows, with its own numbers: the figures the writeup's paragraph on the
+    variant needs (allocate.c's variants: malloc, calloc, mmap, mmap-populate, madv-hugepage,
+    madv-nohugepage, small-mallocs, free, fullspeed)."""
+    snaps = data.get("snapshots") or {}
+
+    def reading(name: str) -> Dict[str, Any]:
+        return dict((snaps.get(name) or {}).get("reading") or {})
+
+    base_r, alloc_r, touched_r, freed_r = reading("baseline"), reading("allocated"), reading("touched"), reading("freed")
+    size = int(size_bytes or 0)
+    region = summary.get("region") or {}
+    heap = summary.get("heap") or {}
+    rss_alloc = summary.get("rss_alloc_delta_kib")
+    min_flt_alloc = summary.get("min_flt_alloc")
+    huge_kib = huge_page_size(page_size) // KIB
+    peak = summary.get("anon_huge_kib_peak")
+    out: Dict[str, Any] = {
+        "name": variant, "other": variant != "malloc",
+        "size_text": size_text(size) if size else None, "size": num(size) if size else None,
+        "rss_alloc_delta": signed(rss_alloc), "min_flt_alloc": num(min_flt_alloc),
+        "min_flt_alloc_delta": signed(min_flt_alloc),
+        # RSS did not move at allocation: less than a few percent of the size
+        "rss_alloc_still": rss_alloc is not None and bool(size) and abs(rss_alloc) * KIB < RSS_STILL_SHARE * size,
+        "faults": num(summary.get("min_flt_touch")),
+        "faults_per_mib": num(summary.get("faults_per_mib"), 2) if summary.get("faults_per_mib") is not None else None,
+        "granularity": num(summary.get("fault_granularity_kib"), 1)
+        if summary.get("fault_granularity_kib") is not None else None,
+        "mode": summary.get("fault_mode"), "thp_enabled": summary.get("thp_enabled"),
+        "rss_touch_delta": signed(summary.get("rss_touch_delta_kib")),
+        "anon_huge_peak": num(peak), "huge_text": size_text(huge_kib * KIB), "huge_kib": num(huge_kib),
+        "huge_pages": num(peak // huge_kib) if peak and huge_kib else None,
+        "page_kib": num(page_size / KIB),
+        "in_heap": bool(region.get("in_heap")),
+    }
+    # mmap: the mapping is exactly the size asked for, the pointer at its start
+    added = region.get("added_bytes")
+    out["region_added"] = num(added)
+    out["pointer_offset"] = num(region.get("pointer_offset"))
+    out["exact"] = bool(size and added == size and region.get("pointer_offset") == 0)
+    out["malloc_region"] = num(size + page_size) if size else None  # what malloc's block of this size maps
+    # mmap-populate: the pages are faulted in by mmap itself
+    alloc_granularity = round(rss_alloc / min_flt_alloc, 1) if rss_alloc and min_flt_alloc else None
+    out["alloc_granularity"] = num(alloc_granularity, 1) if alloc_granularity is not None else None
+    out["alloc_mode"] = analysis.fault_mode(alloc_granularity, page_size // KIB)
+    out["alloc_pages"] = num(size // page_size) if size else None
+    out["prefaulted"] = summary.get("fault_mode") == "prefaulted"
+    # small-mallocs: the blocks come from [heap], which brk grows
+    blocks = -(-size // SMALL_MALLOC_BYTES) if size else 0
+    before, after = heap.get("before") or {}, heap.get("after") or {}
+    out["small"] = {
+        "block_text": size_text(SMALL_MALLOC_BYTES), "blocks": num(blocks),
+        "threshold": size_text(GLIBC_MMAP_THRESHOLD),
+        "heap_changed": bool(heap.get("changed")), "heap_delta": signed(heap.get("delta_bytes")),
+        "heap_before": num(before.get("size_bytes")), "heap_after": num(after.get("size_bytes")),
+        "heap_before_range": f"{int(before['start'], 16):08x}-{int(before['end'], 16):08x}" if before else None,
+        "heap_after_range": f"{int(after['start'], 16):08x}-{int(after['end'], 16):08x}" if after else None,
+        "headers": num(blocks * MALLOC_HEADER_BYTES), "header_pages_kib": num(blocks * page_size / KIB),
+        "blocks_bytes": num(blocks * (SMALL_MALLOC_BYTES + MALLOC_HEADER_BYTES)) if blocks else None,
+        # malloc writes each block's header: one page per block is touched at allocation
+        "headers_touch_pages": bool(rss_alloc and blocks and SMALL_MALLOC_BYTES >= page_size
+                                    and abs(rss_alloc - blocks * page_size / KIB) <= 0.25 * blocks * page_size / KIB),
+    }
+    # free: what free() gave back, from the `touched` and `freed` snapshots
+    freed = None
+    if freed_r and touched_r:
+        vsz_d = _delta(freed_r, touched_r, "vsz_kib")
+        rss_d = _delta(freed_r, touched_r, "rss_kib")
+        commit_d = _delta(freed_r, touched_r, "committed_as_kib")
+        start, end = (int(region["start"], 16), int(region["end"], 16)) if region.get("start") else (0, 0)
+        left = _covered_bytes(start, end, freed_maps) if region.get("start") and freed_maps else None
+        region_size = end - start
+        freed = {
+            "vsz_before": num(touched_r.get("vsz_kib")), "vsz_after": num(freed_r.get("vsz_kib")),
+            "vsz_delta": signed(vsz_d), "rss_before": num(touched_r.get("rss_kib")),
+            "rss_after": num(freed_r.get("rss_kib")), "rss_delta": signed(rss_d),
+            "commit_delta": signed(commit_d),
+            "vsz_baseline": num(base_r.get("vsz_kib")),
+            "vsz_back": freed_r.get("vsz_kib") is not None and freed_r.get("vsz_kib") == base_r.get("vsz_kib"),
+            "rss_over_baseline": signed(_delta(freed_r, base_r, "rss_kib")),
+            # the block was unmapped: VSZ fell by at least half the size
+            "unmapped": bool(size and vsz_d is not None and -vsz_d * KIB >= size / 2),
+            "region_range": f"{start:08x}-{end:08x}" if region.get("start") else None,
+            "region_left": num(left) if left is not None else None,
+            "region_gone": num(region_size - left) if left is not None else None,
+            "region_all_gone": left is not None and region_size - left == int(added or region_size),
+            "added": num(added),
+        }
+    out["freed"] = freed
+    # fullspeed: one timed write of the block, then a second over the same, mapped pages
+    timing = data.get("timing") or {}
+    first_ns, second_ns = timing.get("first_touch_ns"), timing.get("second_pass_ns")
+    faults = summary.get("min_flt_touch")
+    out["timing"] = {
+        "first_ms": num(first_ns / 1e6, 3), "second_ms": num(second_ns / 1e6, 3),
+        "first_ns": num(first_ns), "second_ns": num(second_ns), "extra_ns": num(first_ns - second_ns),
+        "first_gib_s": num(summary.get("first_touch_gib_s"), 3) if summary.get("first_touch_gib_s") is not None else None,
+        "second_gib_s": num(summary.get("second_pass_gib_s"), 3) if summary.get("second_pass_gib_s") is not None else None,
+        "ns_per_fault": num(summary.get("ns_per_fault"), 1) if summary.get("ns_per_fault") is not None else None,
+        "us_per_fault": num(summary["ns_per_fault"] / 1000, 2) if summary.get("ns_per_fault") is not None else None,
+        "slowdown": num(summary.get("first_touch_slowdown"), 2) if summary.get("first_touch_slowdown") is not None else None,
+        "faults": num(faults),
+    } if first_ns and second_ns else None
+    return out
+
+
 def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     """Everything host.md.j2 shows for one host."""
     data, raw = inp.data, inp.raw
@@ -452,6 +570,8 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         return dict((snaps.get(name) or {}).get("reading") or {})
 
     base_r, alloc_r, touched_r, exited_r = reading("baseline"), reading("allocated"), reading("touched"), reading("exited")
+    freed_r = reading("freed")
+    variant = params.get("variant") or "malloc"
 
     # ---- phases, with the verbatim captures of each
     windows = _windows(data)
@@ -492,6 +612,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     before_text = maps_text.get("baseline", (None, None))[0]
     after_text = maps_text.get("allocated", (None, None))[0]
     touched_text = maps_text.get("touched", (None, None))[0]
+    freed_text = maps_text.get("freed", (None, None))[0]
     maps_before = parsers.parse_maps(before_text) if before_text else ()
     maps_after = parsers.parse_maps(after_text) if after_text else ()
     for p in phases:
@@ -502,6 +623,9 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             p["maps_unchanged"] = after_text == touched_text
             p["maps_diff"] = None if after_text == touched_text else code_block(
                 maps_diff(after_text, touched_text), "diff", "raw/maps-allocated.txt -> raw/maps-touched.txt")
+        elif p["name"] == "freed" and touched_text and freed_text:
+            p["maps_diff"] = code_block(maps_diff(touched_text, freed_text), "diff",
+                                        "raw/maps-touched.txt -> raw/maps-freed.txt")
         else:
             p.setdefault("maps_diff", None)
         p.setdefault("maps_unchanged", None)
@@ -576,6 +700,10 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "rss_before": num(base_r.get("rss_kib")), "rss_after": num(alloc_r.get("rss_kib")),
         "rss_delta": signed(_delta(alloc_r, base_r, "rss_kib")),
         "rss_still": _delta(alloc_r, base_r, "rss_kib") is not None and abs(_delta(alloc_r, base_r, "rss_kib") or 0) < 1024,
+        # grew, but by a small part of the size (small-mallocs: the blocks' headers)
+        "rss_partial": bool(size_bytes and _delta(alloc_r, base_r, "rss_kib") is not None
+                            and abs(_delta(alloc_r, base_r, "rss_kib") or 0) >= 1024
+                            and abs(_delta(alloc_r, base_r, "rss_kib") or 0) * KIB < 0.25 * size_bytes),
         "min_flt_delta": signed(_delta(alloc_r, base_r, "min_flt")),
     }
 
@@ -584,6 +712,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     sar_commit = _sar_around(sar_rows, windows, offset, "allocated", "kbcommit")
     sar_used = _sar_around(sar_rows, windows, offset, "allocated", "kbmemused")
     commit_delta = summary.get("committed_as_delta_kib")
+    last_r = freed_r or touched_r or alloc_r  # the last snapshot of the live process
     used_delta = summary.get("mem_used_alloc_delta_kib")
     commit_v = {
         "before": num(base_r.get("committed_as_kib")), "after": num(alloc_r.get("committed_as_kib")),
@@ -599,10 +728,13 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "free_used_before": free_cell(raw.get("free-h-baseline.txt") or (snaps.get("baseline") or {}).get("free_h"), "used"),
         "free_used_after": free_cell(raw.get("free-h-allocated.txt") or (snaps.get("allocated") or {}).get("free_h"), "used"),
         "exited": num(exited_r.get("committed_as_kib")),
-        "exited_delta": signed(_delta(exited_r, touched_r or alloc_r, "committed_as_kib")),
+        "exited_delta": signed(_delta(exited_r, last_r, "committed_as_kib")),
         "exited_vs_baseline": signed(_delta(exited_r, base_r, "committed_as_kib")),
-        "exit_returned": bool(size_bytes and _delta(exited_r, touched_r or alloc_r, "committed_as_kib") is not None
-                              and (_delta(exited_r, touched_r or alloc_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
+        "exit_returned": bool(size_bytes and _delta(exited_r, last_r, "committed_as_kib") is not None
+                              and (_delta(exited_r, last_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
+        # free() gave the commit charge back before the exit
+        "returned_at_free": bool(size_bytes and freed_r and _delta(freed_r, touched_r, "committed_as_kib") is not None
+                                 and (_delta(freed_r, touched_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
         "used_touched_delta": signed(summary.get("mem_used_touch_delta_kib")),
         "used_exited_delta": signed(_delta(exited_r, touched_r, "mem_used_kib")),
     }
@@ -617,7 +749,8 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
                               touched_bytes, page_size)
     huge = huge_page_size(page_size)
     huge_values = sorted({int(s["anon_huge_kib"]) for s in data.get("steps") or [] if s.get("anon_huge_kib") is not None})
-    step_bytes = _int(params.get("step_bytes"))
+    # fullspeed writes the whole block in one step, whatever --step said
+    step_bytes = size_bytes if variant == "fullspeed" and size_bytes else _int(params.get("step_bytes"))
     touch_v = {
         "bytes": num(touched_bytes), "text": mib_text(touched_bytes), "kib": num(touched_bytes / KIB),
         "partial": bool(size_bytes and 0 < touched_bytes < size_bytes), "none": touched_bytes == 0,
@@ -639,6 +772,9 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "expected_base": num(exp["base"]), "expected_huge": num(exp["huge"]),
         "extra_over_expected": signed((min_flt_touch - exp["huge" if mode == "huge" else "base"]))
         if min_flt_touch is not None and exp.get("huge" if mode == "huge" else "base") is not None else None,
+        # fewer faults than pages written: some were mapped before the writes (small-mallocs' headers)
+        "fewer_than_expected": bool(min_flt_touch is not None and exp.get("base") is not None and mode == "base"
+                                    and min_flt_touch < exp["base"]),
         "thp_enabled": host.get("thp_enabled"), "thp_defrag": host.get("thp_defrag"),
         "anon_huge_peak": num(summary.get("anon_huge_kib_peak")),
         "anon_huge_peak_mib": mib_text(summary["anon_huge_kib_peak"] * KIB) if summary.get("anon_huge_kib_peak") else None,
@@ -677,7 +813,6 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     ps_loop = tools.get("ps_loop") or {}
 
     reason = outcome.get("reason") or (inp.status or {}).get("reason")
-    variant = params.get("variant") or "malloc"
     alloc_v = {
         "variant": variant, "call": VARIANT_CALLS.get(variant, variant),
         # glibc's allocator decided where the block went (the original's case)
@@ -685,6 +820,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "direct_mmap": VARIANT_CALLS.get(variant) == "mmap",
         "populate": variant == "mmap-populate", "small": variant == "small-mallocs",
         "madvise": VARIANT_MADVISE.get(variant),
+        "fullspeed": variant == "fullspeed", "free": variant == "free",
     }
     return {
         "lang": lang,
@@ -697,6 +833,8 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "phases_present": phase_names, "phases_missing": missing, "snapshots_missing": missing_snaps,
         "notes": note_texts(data.get("notes"), lang),
         "alloc": alloc_v,
+        "variant": variant_view(variant, data, summary, size_bytes, page_size,
+                                parsers.parse_maps(freed_text) if freed_text else ()),
         "params": {
             "size": f"{size_text(size_bytes)} ({num(size_bytes)} bytes)" if size_bytes else None,
             "step": f"{size_text(step_bytes)} ({num(step_bytes)} bytes)" if step_bytes else None,

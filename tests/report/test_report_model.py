@@ -236,7 +236,8 @@ def test_debian_region_merged_with_neighbour(debian_dir):
 def test_madv_hugepage_run_counts_huge_pages(hugepage_dir):
     view = model.host_view(render.read_host(hugepage_dir, "debian12-madv-hugepage"))
     assert view["alloc"] == {"variant": "madv-hugepage", "call": "mmap", "via_malloc": False, "direct_mmap": True,
-                             "populate": False, "small": False, "madvise": "MADV_HUGEPAGE"}
+                             "populate": False, "small": False, "madvise": "MADV_HUGEPAGE",
+                             "fullspeed": False, "free": False}
     touch = view["touch"]
     assert (touch["mode"], touch["min_flt_count"], touch["expected_huge"]) == ("huge", "53", "50")
     assert touch["anon_huge_steps"] and touch["anon_huge_peak"] == "102,400"
