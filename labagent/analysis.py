@@ -92,7 +92,7 @@ def summarize(*, snapshots: Dict[str, Dict[str, object]], maps_before: Sequence[
               maps_after: Sequence[Mapping], pointer: Optional[int], size_bytes: int,
               touched_bytes: int, thp_enabled: Optional[str], page_size: int,
               samples: Sequence[Dict[str, object]] = (), steps: Sequence[Dict[str, object]] = (),
-              timing: Optional[Dict[str, int]] = None) -> Dict[str, object]:
+              timing: Optional[Dict[str, int]] = None, anon_huge_peak_kib: Optional[int] = None) -> Dict[str, object]:
     """The run's figures. `snapshots` maps a phase to the process/system record taken at its start.
 
     baseline: before malloc; allocated: after malloc, before any write; touched: after the last write.
@@ -104,7 +104,8 @@ def summarize(*, snapshots: Dict[str, Dict[str, object]], maps_before: Sequence[
     touched_kib = touched_bytes / KIB
     granularity = (round(touched_kib / min_flt_touch, 1) if min_flt_touch else None)
     per_mib = (round(min_flt_touch / (touched_bytes / MIB), 2) if min_flt_touch is not None and touched_bytes else None)
-    huge_values = [s.get("anon_huge_kib") for s in list(samples) + list(snapshots.values())]
+    huge_values = [s.get("anon_huge_kib") for s in list(samples) + list(snapshots.values()) + list(steps)]
+    huge_values.append(anon_huge_peak_kib)  # the samples' peak, when they were streamed, not passed
     huge_known = [int(v) for v in huge_values if v is not None]  # type: ignore[arg-type]
     anon_huge_peak = max(huge_known) if huge_known else None
     step_ms = [float(s["ms"]) for s in steps if s.get("ms") is not None]  # type: ignore[arg-type]

@@ -181,6 +181,9 @@ class Run:
             "started_wall": self.origin_wall,
         }
         self.sample_log = results.SampleLog(os.path.join(out_dir, results.SAMPLES_JSONL))
+        # smaps_rollup is read at most once a second by the sampler (its value carried between reads).
+        self._rollup_due = 0.0
+        self._anon_huge_kib: Optional[int] = None
         self.lock = threading.Lock()
 
     # -- time and phases
@@ -209,12 +212,24 @@ class Run:
             results.write_json_atomic(os.path.join(self.out_dir, results.RESULTS), self.data)
 
     # -- readings
-    def reading(self, pid: Optional[int]) -> Dict[str, object]:
+    def reading(self, pid: Optional[int], with_rollup: bool = True) -> Dict[str, object]:
         record: Dict[str, object] = {"phase": self.phase}
-        process = procfs.read_process(pid, self.proc_root) if pid is not None else None
+        process = procfs.read_process(pid, self.proc_root, with_rollup) if pid is not None else None
         for key in procfs.PROCESS_FIELDS:
             record[key] = process.get(key) if process else None
         record.update(procfs.read_system(self.proc_root))
+        return record
+
+    def sample(self, pid: int) -> Dict[str, object]:
+        """A sampler tick: everything each time, but AnonHugePages at most once a second."""
+        now = self.clock.monotonic()
+        fresh = now >= self._rollup_due
+        record = self.reading(pid, with_rollup=fresh)
+        if fresh:
+            self._rollup_due = now + 1.0
+            self._anon_huge_kib = record["anon_huge_kib"]  # type: ignore[assignment]
+        else:
+            record["anon_huge_kib"] = self._anon_huge_kib
         return record
 
     def snapshot(self, name: str, pid: Optional[int], with_maps: bool = True) -> Dict[str, object]:
@@ -400,7 +415,7 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
 
     expect("baseline")
     run.begin_phase("baseline")
-    sampler = Sampler(run.clock, params.sample_interval_s, run.origin, lambda: run.reading(pid), run.on_sample)
+    sampler = Sampler(run.clock, params.sample_interval_s, run.origin, lambda: run.sample(pid), run.on_sample)
     threads.append(PeriodicThread("sampler", sampler.run))
     if tools.which("ps"):
         threads.append(PeriodicThread("ps-loop", _ps_loop(run, pid, os.path.join(run.raw_dir, "capture.log"))))
@@ -472,7 +487,9 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
 
 def _finish(run: Run) -> None:
     """Analysis over what was captured, then results.json, samples.csv: also for a partial run."""
-    samples = results.read_samples(os.path.join(run.out_dir, results.SAMPLES_JSONL))
+    jsonl = os.path.join(run.out_dir, results.SAMPLES_JSONL)
+    count, huge_peak = results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV),
+                                                 results.iter_samples(jsonl))
     snaps = run.data["snapshots"]
     sar_path = os.path.join(run.raw_dir, "sar-r.txt")
     if os.path.exists(sar_path):
@@ -495,9 +512,9 @@ def _finish(run: Run) -> None:
         pointer=int(pointer_hex, 16) if pointer_hex else None,
         size_bytes=run.params.size_bytes, touched_bytes=touched,
         thp_enabled=host.get("thp_enabled"), page_size=int(host.get("page_size") or 4096),  # type: ignore[union-attr]
-        samples=samples, steps=steps, timing=run.data.get("timing"))  # type: ignore[arg-type]
+        anon_huge_peak_kib=huge_peak, steps=steps, timing=run.data.get("timing"))  # type: ignore[arg-type]
     run.data["step_deltas"] = analysis.step_deltas(steps, (snaps.get("allocated") or {}).get("reading") or {})  # type: ignore[arg-type,union-attr]
-    results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV), samples)
-    if run.data["complete"]:
-        run.data["samples"] = samples
+    run.data["samples_count"] = count
+    if run.data["complete"] and count <= results.INLINE_SAMPLES_MAX:
+        run.data["samples"] = results.read_samples(jsonl)
     run.save()

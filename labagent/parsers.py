@@ -544,11 +544,41 @@ def parse_proc_stat(text: str) -> ProcStat:
 _KB_RE = re.compile(r"^([^:\s]+):\s+([0-9]+)(?: (kB))?\s*$")
 
 
-def _kib_fields(text: str, kind: str, *, strict: bool, skip_first_if: Optional[re.Pattern] = None,
-                unitless: bool = False) -> Dict[str, int]:
-    """Key: N kB lines -> {key: N}. strict raises on other lines; unitless keeps counts with no unit."""
+def _wanted_kib_fields(text: str, kind: str, keys: typing.AbstractSet[str]) -> Dict[str, int]:
+    """Only the named Key: N kB fields: the sampler's path, up to a hundred files a second."""
     fields: Dict[str, int] = {}
-    for lineno, line in _lines(text):
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in keys:
+            words = rest.split()
+            if not words or not words[0].isdigit():
+                raise ValueError(f"{kind}: not 'Key: N kB': {line!r}")
+            fields[key] = int(words[0])
+    return fields
+
+
+def _kib_fields(text: str, kind: str, *, strict: bool, skip_first_if: Optional[re.Pattern] = None,
+                unitless: bool = False, allow_empty: bool = False,
+                keys: Optional[typing.AbstractSet[str]] = None) -> Dict[str, int]:
+    """Key: N kB lines -> {key: N}. strict raises on other lines; unitless keeps counts with no unit;
+    `keys` keeps only those fields (and checks only those lines).
+
+    A split per line, and the regex only for the lines that do not fit (to say what is wrong)."""
+    if keys is not None:
+        fields = _wanted_kib_fields(text, kind, keys)
+        if not fields and not allow_empty:
+            raise ValueError(f"{kind}: none of {sorted(keys)} in {text[:80]!r}")
+        return fields
+    fields: Dict[str, int] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        key, colon, rest = line.partition(":")
+        words = rest.split()
+        if (colon and words and words[0].isdigit() and key and not key[-1:].isspace()
+                and (words[1:] == ["kB"] or (unitless and len(words) == 1))):
+            fields[key] = int(words[0])
+            continue
+        if not strict and not line.rstrip().endswith(" kB"):
+            continue  # Name:, State:, masks ...: not a size
         if not line.strip():
             continue
         if lineno == 1 and skip_first_if is not None and skip_first_if.match(line):
@@ -558,9 +588,9 @@ def _kib_fields(text: str, kind: str, *, strict: bool, skip_first_if: Optional[r
             fields[match.group(1)] = int(match.group(2))
         elif strict:
             raise _error(kind, lineno, line, "expected 'Key: N kB'")
-        elif line.rstrip().endswith(" kB"):
+        else:
             raise _error(kind, lineno, line, "a kB field that is not 'Key: N kB'")
-    if not fields:
+    if not fields and not allow_empty:
         raise ValueError(f"{kind}: no 'Key: N kB' fields in {text[:80]!r}")
     return fields
 
@@ -606,9 +636,15 @@ class ProcStatus(_KibFields):
         return self._get("VmHWM")
 
 
-def parse_proc_status(text: str) -> ProcStatus:
-    """/proc/PID/status -> its kB fields as KiB ints (Name:, State:, masks ... are left out)."""
-    return ProcStatus(fields=_frozen_dict(_kib_fields(text, "proc status", strict=False)))
+def parse_proc_status(text: str, keys: Optional[typing.AbstractSet[str]] = None) -> ProcStatus:
+    """/proc/PID/status -> its kB fields as KiB ints (Name:, State:, masks ... are left out);
+    with `keys`, only those fields."""
+    fields = _kib_fields(text, "proc status", strict=False, allow_empty=True, keys=keys)
+    # A process between releasing its memory and becoming a zombie has no kB fields at all; its
+    # Name:/Pid: lines say the text is still a status file.
+    if not fields and not text.startswith("Name:") and "\nPid:" not in text:
+        raise ValueError(f"proc status: no 'Key: N kB' fields and no Name: in {text[:80]!r}")
+    return ProcStatus(fields=_frozen_dict(fields))
 
 
 _ROLLUP_HEADER_RE = re.compile(r"^[0-9a-f]+-[0-9a-f]+ \S{4} [0-9a-f]+ [0-9a-f]+:[0-9a-f]+ [0-9]+")
@@ -636,10 +672,10 @@ class SmapsRollup(_KibFields):
         return self._get("AnonHugePages")
 
 
-def parse_smaps_rollup(text: str) -> SmapsRollup:
-    """/proc/PID/smaps_rollup (its first, maps-like [rollup] line is skipped)."""
+def parse_smaps_rollup(text: str, keys: Optional[typing.AbstractSet[str]] = None) -> SmapsRollup:
+    """/proc/PID/smaps_rollup (its first, maps-like [rollup] line is skipped); with `keys`, only those."""
     return SmapsRollup(fields=_frozen_dict(
-        _kib_fields(text, "smaps_rollup", strict=True, skip_first_if=_ROLLUP_HEADER_RE)))
+        _kib_fields(text, "smaps_rollup", strict=True, skip_first_if=_ROLLUP_HEADER_RE, keys=keys)))
 
 
 @dataclass(frozen=True)
@@ -704,9 +740,9 @@ class Meminfo(_KibFields):
         return None if total is None or available is None else total - available
 
 
-def parse_meminfo(text: str) -> Meminfo:
-    """/proc/meminfo -> {field: KiB}, HugePages_* counts included."""
-    return Meminfo(fields=_frozen_dict(_kib_fields(text, "meminfo", strict=True, unitless=True)))
+def parse_meminfo(text: str, keys: Optional[typing.AbstractSet[str]] = None) -> Meminfo:
+    """/proc/meminfo -> {field: KiB}, HugePages_* counts included; with `keys`, only those."""
+    return Meminfo(fields=_frozen_dict(_kib_fields(text, "meminfo", strict=True, unitless=True, keys=keys)))
 
 
 # --------------------------------------------------------------------------- host facts

@@ -19,24 +19,35 @@ SYSTEM_FIELDS = (
 )
 
 
+# Only the fields a tick records are parsed: the sampler runs up to a hundred times a second.
+STATUS_KEYS = frozenset(("VmSize", "VmRSS", "RssAnon", "RssFile"))
+ROLLUP_KEYS = frozenset(("AnonHugePages",))
+MEMINFO_KEYS = frozenset(("MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "SReclaimable", "Active",
+                          "Inactive", "Dirty", "Committed_AS", "AnonHugePages"))
+
+
 def _read(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as handle:
         return handle.read()
 
 
-def read_process(pid: int, root: str = "/proc") -> Optional[Dict[str, Optional[int]]]:
-    """VSZ, RSS, faults and huge pages of one process; None once the process is gone."""
+def read_process(pid: int, root: str = "/proc", with_rollup: bool = True) -> Optional[Dict[str, Optional[int]]]:
+    """VSZ, RSS, faults and huge pages of one process; None once the process is gone.
+
+    with_rollup=False skips smaps_rollup (anon_huge_kib None): the kernel walks every page table
+    entry to answer it, which costs more than the rest of the tick on a large touched region."""
     base = os.path.join(root, str(pid))
     try:
         stat = parsers.parse_proc_stat(_read(os.path.join(base, "stat")))
         if stat.state in ("Z", "X"):
             return None  # exiting: the address space is already gone
-        status = parsers.parse_proc_status(_read(os.path.join(base, "status")))
-        try:
-            rollup: Optional[parsers.SmapsRollup] = parsers.parse_smaps_rollup(
-                _read(os.path.join(base, "smaps_rollup")))
-        except (FileNotFoundError, PermissionError):
-            rollup = None  # kernels before 4.14 have no smaps_rollup
+        status = parsers.parse_proc_status(_read(os.path.join(base, "status")), STATUS_KEYS)
+        rollup: Optional[parsers.SmapsRollup] = None
+        if with_rollup:
+            try:
+                rollup = parsers.parse_smaps_rollup(_read(os.path.join(base, "smaps_rollup")), ROLLUP_KEYS)
+            except (FileNotFoundError, PermissionError):
+                rollup = None  # kernels before 4.14 have no smaps_rollup
     except (FileNotFoundError, ProcessLookupError):
         return None
     if status.vm_size_kib is None:
@@ -54,7 +65,7 @@ def read_process(pid: int, root: str = "/proc") -> Optional[Dict[str, Optional[i
 
 def read_system(root: str = "/proc") -> Dict[str, Optional[int]]:
     """The whole machine's memory, as /proc/meminfo says (what free and sar -r summarise)."""
-    info = parsers.parse_meminfo(_read(os.path.join(root, "meminfo")))
+    info = parsers.parse_meminfo(_read(os.path.join(root, "meminfo")), MEMINFO_KEYS)
     return {
         "mem_total_kib": info.mem_total_kib,
         "mem_free_kib": info.mem_free_kib,

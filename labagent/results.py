@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from typing import Dict, List
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .procfs import PROCESS_FIELDS, SYSTEM_FIELDS
 
@@ -45,23 +45,38 @@ class SampleLog:
 
 def read_samples(path: str) -> List[Dict[str, object]]:
     """Samples from samples.jsonl; a torn last line (the agent was killed mid-write) is dropped."""
-    rows: List[Dict[str, object]] = []
+    return list(iter_samples(path))
+
+
+# results.json carries the samples inline up to this many (about 5 minutes at 10 ms); a longer run
+# keeps them in samples.jsonl only, and load_run() reads them from there.
+INLINE_SAMPLES_MAX = 30_000
+
+
+def iter_samples(path: str) -> Iterator[Dict[str, object]]:
+    """Samples from samples.jsonl one at a time; a torn last line (a kill mid-write) is dropped."""
     if not os.path.exists(path):
-        return rows
+        return
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             if not line.endswith("\n"):
                 break
-            rows.append(json.loads(line))
-    return rows
+            yield json.loads(line)
 
 
-def write_samples_csv(path: str, samples: List[Dict[str, object]]) -> None:
+def write_samples_csv(path: str, samples: Iterable[Dict[str, object]]) -> Tuple[int, Optional[int]]:
+    """samples.csv from any iterable of samples, streamed; returns (rows, peak anon_huge_kib)."""
+    rows, peak = 0, None
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=SAMPLE_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in samples:
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in SAMPLE_COLUMNS})
+            rows += 1
+            huge = row.get("anon_huge_kib")
+            if huge is not None and (peak is None or int(huge) > peak):  # type: ignore[arg-type]
+                peak = int(huge)  # type: ignore[arg-type]
+    return rows, peak
 
 
 def load_run(out_dir: str) -> Dict[str, object]:

@@ -546,8 +546,11 @@ def test_proc_status_old_kernel_and_errors():
                               "VmRSS:\t     596 kB\nThreads:\t1\n")
     assert (old.vm_size_kib, old.vm_rss_kib, old.vm_peak_kib, old.vm_hwm_kib) == (107952, 596, 107952, 596)
     assert old.rss_anon_kib is None and old.rss_file_kib is None and old.rss_shmem_kib is None
+    # Exiting: the memory is released before the process becomes a zombie; no Vm* lines remain.
+    exiting = p.parse_proc_status("Name:\tallocate\nState:\tR (running)\nPid:\t7496\nThreads:\t1\n")
+    assert exiting.vm_size_kib is None and exiting.vm_rss_kib is None
     with pytest.raises(ValueError, match="^proc status: no 'Key: N kB' fields"):
-        p.parse_proc_status("Name:\tcat\nState:\tR (running)\n")
+        p.parse_proc_status("State:\tR (running)\n")
     with pytest.raises(ValueError, match=r"^proc status: line 2: .*'VmRSS:\\t  lots kB'"):
         p.parse_proc_status("Name:\tcat\nVmRSS:\t  lots kB\n")
 

@@ -75,3 +75,21 @@ def test_host_facts_from_a_tree(tmp_path):
 def test_not_ec2_here_so_imds_is_never_asked():
     # This machine is not EC2: the agent must not send anything to 169.254.169.254.
     assert hostfacts.looks_like_ec2("/") is False
+
+
+@pytest.mark.parametrize("name,parse,keys", [
+    ("meminfo.txt", "parse_meminfo", procfs.MEMINFO_KEYS),
+    ("proc-status.txt", "parse_proc_status", procfs.STATUS_KEYS),
+    ("smaps-rollup.txt", "parse_smaps_rollup", procfs.ROLLUP_KEYS),
+])
+def test_the_samplers_fields_equal_the_full_parse(name, parse, keys):
+    from labagent import parsers
+    text = (LOCAL / name).read_text()
+    full = getattr(parsers, parse)(text).fields
+    picked = getattr(parsers, parse)(text, keys).fields
+    assert dict(picked) == {k: v for k, v in full.items() if k in keys}
+    assert set(picked) == set(keys) - ({"RssAnon", "RssFile"} - set(full))
+
+
+def test_read_process_without_rollup(proc_root):
+    assert procfs.read_process(4242, str(proc_root), with_rollup=False)["anon_huge_kib"] is None
