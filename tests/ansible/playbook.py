@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
+
+from tests.hosts.procs import run_ansible
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -24,22 +25,11 @@ def extra_vars(values: Dict[str, str]) -> List[str]:
 
 def ansible_playbook(args: List[str], *, env: Optional[Dict[str, str]] = None, timeout: float = 600,
                      playbook: str = "run.yml") -> subprocess.CompletedProcess:
-    """ansible-playbook PLAYBOOK ARGS from the repo root; the whole process group is killed on timeout."""
+    """ansible-playbook PLAYBOOK ARGS from the repo root, in its own process group (killed on timeout)."""
     environment = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PATH=f"{BIN}:{os.environ['PATH']}")
     environment.update(env or {})
-    proc = subprocess.Popen([str(BIN / "ansible-playbook"), playbook, *args], cwd=ROOT, env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        raise AssertionError(f"ansible-playbook timed out after {timeout}s:\n{out[-4000:]}") from None
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+    done = run_ansible([str(BIN / "ansible-playbook"), playbook, *args], cwd=ROOT, env=environment, timeout=timeout)
+    return subprocess.CompletedProcess(done.args, done.returncode, (done.stdout or "") + (done.stderr or ""), "")
 
 
 def task_results(output: str, task: str) -> Dict[str, str]:
