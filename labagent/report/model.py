@@ -550,6 +550,20 @@ def variant_view(variant: str, data: Mapping[str, Any], summary: Mapping[str, An
     return out
 
 
+def _entry_of(inp: HostInput) -> Optional[Dict[str, Any]]:
+    """Where this directory sits in a run of several variants or repeats (run.json `entries`), or None
+    when it is the host's only run."""
+    entries = (inp.run or {}).get("entries") or {}
+    if not isinstance(entries, Mapping) or inp.name not in entries:
+        return None
+    key = entry_key(inp.name, entries, inp.data)
+    if key.host == inp.name:
+        return None
+    repeats = (((inp.run or {}).get("params") or {}).get("repeats"))
+    return {"host": key.host, "variant": key.variant, "repeat": key.repeat,
+            "repeats": int(repeats) if isinstance(repeats, (int, str)) and str(repeats).isdigit() else None}
+
+
 def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     """Everything host.md.j2 shows for one host."""
     data, raw = inp.data, inp.raw
@@ -869,6 +883,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "touch": touch_v,
         "reproduce": {
             "run_id": (inp.run or {}).get("run_id"),
+            "entry": _entry_of(inp),
             "controller_command": (inp.run or {}).get("command") or None,
             "lab_version": (inp.run or {}).get("lab_version"),
             "lab_commit": (inp.run or {}).get("lab_commit"),
@@ -1000,6 +1015,7 @@ FIGURES = ("vsz_delta_kib", "rss_alloc_delta_kib", "rss_touch_delta_kib", "min_f
            "fault_granularity_kib", "step_ms_median", "committed_as_delta_kib", "ns_per_fault", "first_touch_gib_s",
            "second_pass_gib_s", "first_touch_slowdown")
 # the playbook's directory for one run of a variant on a host: <host>__<variant>__r<k>
+NO_FACTS = {"instance_type": None, "arch": None, "kernel": None, "distro": None, "page_size": None, "thp": None}
 ENTRY_NAME_RE = re.compile(r"^(?P<host>.+?)__(?P<variant>[a-z][a-z-]*)__r(?P<repeat>[1-9][0-9]*)$")
 
 
@@ -1073,6 +1089,23 @@ _COLUMNS = {"vsz_delta": ("vsz_delta_kib", 0, True), "rss_alloc_delta": ("rss_al
             "second_gib_s": ("second_pass_gib_s", 3, False), "slowdown": ("first_touch_slowdown", 2, False)}
 
 
+def _problems(rows: Sequence[Mapping[str, Any]], hosts: Sequence[str], order: Sequence[str]) -> List[Dict[str, Any]]:
+    """The runs that failed or are incomplete, in the tables' order; a host none of whose runs left
+    results, all for one reason (unreachable), is one line."""
+    out: List[Dict[str, Any]] = []
+    for host in hosts:
+        members = sorted((r for r in rows if r["host"] == host), key=lambda r: (order.index(r["variant"]), r["repeat"], r["name"]))
+        failed = [r for r in members if not r["ok"]]
+        reasons = {(r["status"], r["reason"]) for r in failed}
+        if len(failed) > 1 and len(failed) == len(members) and len(reasons) == 1 \
+                and not any(r["has_results"] for r in members):
+            out.append({"whole_host": True, "host": host, "count": len(failed), "status": failed[0]["status"],
+                        "reason": failed[0]["reason"]})
+            continue
+        out.extend(dict(r, whole_host=False) for r in failed)
+    return out
+
+
 def repeats_view(rows: Sequence[Mapping[str, Any]], variants: Any = None) -> Dict[str, Any]:
     """The index of a run with several variants or repeats: per host its facts; per (variant, host) its
     runs and, over the complete ones, the median, min and max of each figure (the comparison across
@@ -1093,7 +1126,7 @@ def repeats_view(rows: Sequence[Mapping[str, Any]], variants: Any = None) -> Dic
             modes: Dict[str, int] = {}
             for r in ok:
                 modes[r.get("mode") or "unknown"] = modes.get(r.get("mode") or "unknown", 0) + 1
-            facts = next((r["facts"] for r in members if r.get("facts")), {})
+            facts = dict(NO_FACTS, **next((r["facts"] for r in members if r.get("facts")), {}))
             groups.append({
                 "host": host, "variant": variant, "label": f"{host} · {variant}",
                 "instance_type": facts.get("instance_type"),
@@ -1109,7 +1142,7 @@ def repeats_view(rows: Sequence[Mapping[str, Any]], variants: Any = None) -> Dic
     host_rows = []
     for host in hosts:
         members = [r for r in rows if r["host"] == host]
-        facts = next((r["facts"] for r in members if r.get("facts")), {})
+        facts = dict(NO_FACTS, **next((r["facts"] for r in members if r.get("facts")), {}))
         host_rows.append({"host": host, "ok": sum(1 for r in members if r["ok"]), "count": len(members),
                           "has_results": any(r["has_results"] for r in members), **facts})
     repeats = max((r["repeat"] for r in rows), default=1)
@@ -1117,8 +1150,7 @@ def repeats_view(rows: Sequence[Mapping[str, Any]], variants: Any = None) -> Dic
         "hosts": host_rows, "groups": groups, "variants": order, "repeats": repeats,
         "entries": len(rows), "compared": [g for g in groups if g["ok"]],
         "fullspeed": [g for g in groups if g["variant"] == "fullspeed" and g["ok"]],
-        "problems": [r for r in sorted(rows, key=lambda r: (r["host"], order.index(r["variant"]), r["repeat"], r["name"]))
-                     if not r["ok"]],
+        "problems": _problems(rows, hosts, order),
         "plot": [{"label": g["label"], "variant": g["variant"], "faults_per_mib": g["stats"]["faults_per_mib"],
                   "step_ms": g["stats"]["step_ms"],
                   "faults_values": [r["figures"].get("faults_per_mib") for r in by_group[(g["variant"], g["host"])] if r["ok"]],

@@ -16,7 +16,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402  (matplotlib's own dependency)
+from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.markers import TICKDOWN, TICKLEFT  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.transforms import offset_copy  # noqa: E402
@@ -46,7 +48,11 @@ GAP_FACTOR = 3.0
 MARKERS_UP_TO = 60
 # Up to this many hosts the overlays name each host; beyond, lines are coloured by fault mode.
 LEGEND_HOSTS = 12
-MODE_COLORS = {"huge": "#9467bd", "base": "#1f77b4", "mixed": "#ff7f0e", "unknown": "#7f7f7f"}
+MODE_COLORS = {"huge": "#9467bd", "base": "#1f77b4", "mixed": "#ff7f0e", "prefaulted": "#2ca02c", "unknown": "#7f7f7f"}
+# The spread plot: a colour per variant, in allocate.c's order (tab10, cycled past ten).
+VARIANT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                  "#bcbd22", "#17becf")
+SPREAD_ROW_IN = 0.26  # inches per host x variant row
 THOUSANDS = FuncFormatter(lambda value, _pos: f"{value:,.0f}")
 
 
@@ -68,6 +74,17 @@ def _finite(t: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
             t = np.insert(t, gaps + 1, np.nan)
             y = np.insert(y, gaps + 1, np.nan)
     return t, y
+
+
+def _runs(x: np.ndarray, y: np.ndarray) -> List[np.ndarray]:
+    """A line's unbroken stretches (split where _finite left a gap) as (n, 2) arrays for a LineCollection."""
+    breaks = np.nonzero(~(np.isfinite(x) & np.isfinite(y)))[0]
+    out = []
+    for part in np.split(np.column_stack([x, y]), breaks):
+        part = part[np.isfinite(part).all(axis=1)]
+        if len(part):
+            out.append(part)
+    return out
 
 
 def _since_first(values: np.ndarray) -> np.ndarray:
@@ -266,7 +283,11 @@ LABELS = {
         "rss_title": "RSS per host", "rss": "RSS MiB", "faults_title": "minor faults per host",
         "faults_log": "minor faults (min_flt, log scale)", "since_touch": "seconds since touching began",
         "huge": "huge pages (a fault per huge page)", "base": "one fault per page", "mixed": "mixed",
-        "unknown": "fault mode unknown",
+        "prefaulted": "prefaulted (faults at allocation)", "unknown": "fault mode unknown",
+        "rss_title_grouped": "RSS per host and variant (one repeat each)",
+        "faults_title_grouped": "minor faults per host and variant (one repeat each)",
+        "spread_title": "median (marker) and min–max (bar) over the repeats; ticks: each repeat",
+        "spread_faults": "minor faults per MiB written (log scale)", "spread_step": "time per step, ms (median of a run)",
     },
     "ja": {
         "process": "{name}: プロセス (VSZ、RSS、fault)", "mib": "MiB", "faults": "minor fault (min_flt)",
@@ -276,7 +297,11 @@ LABELS = {
         "rss_title": "ホストごとの RSS", "rss": "RSS MiB", "faults_title": "ホストごとの minor fault",
         "faults_log": "minor fault (min_flt、対数目盛)", "since_touch": "書き込み開始からの秒数",
         "huge": "huge page (huge page ごとに 1 回)", "base": "page ごとに 1 回", "mixed": "混在",
-        "unknown": "fault の単位は不明",
+        "prefaulted": "prefault 済み (確保時に fault)", "unknown": "fault の単位は不明",
+        "rss_title_grouped": "ホスト・variant ごとの RSS (各 1 回分)",
+        "faults_title_grouped": "ホスト・variant ごとの minor fault (各 1 回分)",
+        "spread_title": "繰り返しの中央値 (印) と最小–最大 (棒)。縦線: 各回",
+        "spread_faults": "書き込み 1 MiB あたりの minor fault (対数目盛)", "spread_step": "1 回の書き込みの時間 ms (各回の中央値)",
     },
 }
 
@@ -321,21 +346,25 @@ class Plotter:
             return [_save(self._process.fig, os.path.join(plots_dir, "process.svg")),
                     _save(self._system.fig, os.path.join(plots_dir, "system.svg"))]
 
-    def index(self, hosts: Sequence[Tuple[str, Dict[str, Any]]], plots_dir: str) -> List[str]:
-        """plots/rss.svg and plots/faults.svg: every host on one time axis, aligned where touching began."""
+    def index(self, hosts: Sequence[Tuple[str, Dict[str, Any]]], plots_dir: str, grouped: bool = False) -> List[str]:
+        """plots/rss.svg and plots/faults.svg: every host on one time axis, aligned where touching began.
+        `grouped`: the lines are host x variant (named `host · variant`; the fault mode is in the table)."""
         written = []
         words = self.words
+        titles = (words["rss_title_grouped"], words["faults_title_grouped"]) if grouped else \
+            (words["rss_title"], words["faults_title"])
         with matplotlib.rc_context(RC), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
             for filename, key, scale, ylabel, log, title in (
-                    ("rss.svg", "rss_kib", KIB_PER_MIB, words["rss"], False, words["rss_title"]),
-                    ("faults.svg", "min_flt", 1.0, words["faults_log"], True, words["faults_title"])):
+                    ("rss.svg", "rss_kib", KIB_PER_MIB, words["rss"], False, titles[0]),
+                    ("faults.svg", "min_flt", 1.0, words["faults_log"], True, titles[1])):
                 fig = Figure(figsize=(8.0, 4.6), dpi=100)
                 fig.subplots_adjust(left=0.11, right=0.75, top=0.92, bottom=0.12)
                 ax = fig.add_subplot()
                 arrays = []
                 by_mode = len(hosts) > LEGEND_HOSTS  # many hosts: one colour per fault mode, not per host
-                seen = set()
+                # many lines of a mode are drawn as one collection (a Line2D each costs as much as the figure)
+                segments: Dict[str, List[np.ndarray]] = {}
                 for name, series in hosts:
                     t = _column(series["t"])
                     shift = series.get("touch_start")
@@ -347,12 +376,17 @@ class Plotter:
                         continue
                     mode = series.get("fault_mode") or "unknown"
                     if by_mode:
-                        ax.plot(x, y, color=MODE_COLORS.get(mode, MODE_COLORS["unknown"]), linewidth=1.0,
-                                alpha=0.7, label=None if mode in seen else words.get(mode, mode))
-                        seen.add(mode)
+                        segments.setdefault(mode, []).extend(_runs(x, y))
                     else:
-                        ax.plot(x, y, label=f"{name}: {words.get(mode, mode)}")
+                        ax.plot(x, y, label=name if grouped else f"{name}: {words.get(mode, mode)}")
                     arrays.append(y)
+                handles = []
+                for mode in sorted(segments):
+                    color = MODE_COLORS.get(mode, MODE_COLORS["unknown"])
+                    ax.add_collection(LineCollection(segments[mode], colors=color, linewidths=1.0, alpha=0.7))
+                    handles.append(Line2D([], [], color=color, linewidth=1.0, alpha=0.7, label=words.get(mode, mode)))
+                if segments:
+                    ax.autoscale_view()
                 ax.axvline(0.0, color="#555555", linestyle=":", linewidth=1)
                 if log:
                     ax.set_yscale("log")
@@ -363,6 +397,59 @@ class Plotter:
                 ax.set_ylabel(ylabel)
                 ax.set_title(title, loc="left")
                 if arrays:
-                    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+                    ax.legend(handles=handles or None, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+                              frameon=False)
                 written.append(_save(fig, os.path.join(plots_dir, filename)))
         return written
+
+    def spread(self, rows: Sequence[Dict[str, Any]], plots_dir: str) -> str:
+        """plots/spread.svg: per host x variant, the median of the repeats with a bar from min to max,
+        and each repeat as a dot, for minor faults per MiB and time per step, side by side."""
+        words = self.words
+        count = len(rows)
+        height = 1.3 + SPREAD_ROW_IN * max(count, 2)
+        variants: List[str] = []
+        for row in rows:
+            if row["variant"] not in variants:
+                variants.append(row["variant"])
+        with matplotlib.rc_context(RC), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+            fig = Figure(figsize=(8.0, height), dpi=100)
+            # Margins in inches whatever the height: the labels at left, the title above, the axis below.
+            fig.subplots_adjust(left=0.27, right=0.98, top=1 - 0.55 / height, bottom=0.6 / height, wspace=0.08)
+            axes = fig.subplots(1, 2, sharey=True)
+            ys = np.arange(count, dtype=float)
+            for ax, key, values_key, xlabel, log in (
+                    (axes[0], "faults_per_mib", "faults_values", words["spread_faults"], True),
+                    (axes[1], "step_ms", "step_values", words["spread_step"], False)):
+                for index, variant in enumerate(variants):
+                    picked = [(y, row) for y, row in zip(ys, rows) if row["variant"] == variant and row[key]
+                              and (not log or row[key]["min"] > 0)]
+                    if not picked:
+                        continue
+                    color = VARIANT_COLORS[index % len(VARIANT_COLORS)]
+                    med = np.array([row[key]["median"] for _y, row in picked])
+                    lo = np.array([row[key]["min"] for _y, row in picked])
+                    hi = np.array([row[key]["max"] for _y, row in picked])
+                    at = np.array([y for y, _row in picked])
+                    ax.errorbar(med, at, xerr=np.vstack([med - lo, hi - med]), fmt="o", color=color,
+                                markersize=5, elinewidth=2.0, capsize=3)
+                    dots = [(v, y) for y, row in picked for v in row[values_key] if v is not None and (not log or v > 0)]
+                    if dots:
+                        ax.plot([d[0] for d in dots], [d[1] for d in dots], linestyle="None", marker="|",
+                                color="#333333", markersize=7, markeredgewidth=0.8)
+                if log:
+                    ax.set_xscale("log")
+                else:
+                    ax.set_xlim(left=0.0)
+                ax.set_xlabel(xlabel)
+                ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+                ax.set_axisbelow(True)
+            # Row labels as plain texts: matplotlib's tick machinery costs a figure's worth per label.
+            axes[0].set_yticks([])
+            axes[0].set_ylim(count - 0.5, -0.5)
+            place = offset_copy(axes[0].get_yaxis_transform(), fig=fig, x=-5, units="points")
+            for y, row in zip(ys, rows):
+                axes[0].text(0.0, y, row["label"], transform=place, ha="right", va="center", fontsize=9)
+            fig.suptitle(words["spread_title"], x=0.27, ha="left", y=1 - 0.12 / height, va="top", fontsize=10)
+            return _save(fig, os.path.join(plots_dir, "spread.svg"))

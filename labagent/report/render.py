@@ -93,14 +93,16 @@ def _render_chunk(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[
     plotter = plots.Plotter(lang)
     out = []
     for host_dir, name, status, meta in jobs:
+        entries = (meta or {}).get("entries")
         try:
             inp = read_host(host_dir, name, status, meta)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             out.append(([], None, model.host_row(name, None, {"status": "failed",
-                                                             "reason": f"results.json is unreadable: {exc}"})))
+                                                             "reason": f"results.json is unreadable: {exc}"},
+                                                 model.entry_key(name, entries, None))))
             continue
         paths, series = render_host(env, plotter, inp, host_dir, lang)
-        out.append((paths, series, model.host_row(name, inp.data, status)))
+        out.append((paths, series, model.host_row(name, inp.data, status, model.entry_key(name, entries, inp.data))))
     return out
 
 
@@ -132,6 +134,21 @@ def _render_hosts(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[
         return first + [item for chunk in others for item in chunk]
 
 
+def _overlay(rows: List[Dict[str, Any]], drawn: Dict[str, Dict[str, Any]],
+             variants: Any = None) -> List[Tuple[str, Dict[str, Any]]]:
+    """The series the index overlays: every host's; with several variants or repeats per host, one
+    line per host and variant (its first complete repeat, else its first), named `host · variant`."""
+    if not model.is_grouped(rows):
+        return [(row["name"], drawn[row["name"]]) for row in rows if row["name"] in drawn]
+    picked: Dict[Tuple[str, str], Dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (not r["ok"], r["repeat"], r["name"])):
+        if row["name"] in drawn:
+            picked.setdefault((row["host"], row["variant"]), row)
+    order = model.variant_order(rows, variants)
+    return [(f"{host} · {variant}", drawn[picked[(host, variant)]["name"]])
+            for host, variant in sorted(picked, key=lambda hv: (hv[0], order.index(hv[1])))]
+
+
 def render_run(path: str, lang: str = "en", templates: Optional[str] = None) -> List[str]:
     """Renders one host (a directory with results.json) or a whole run (runs/<run_id>/ with one
     directory per host, and run.json when the controller wrote one). Returns the paths written."""
@@ -160,16 +177,22 @@ def render_run(path: str, lang: str = "en", templates: Optional[str] = None) -> 
         if os.path.isfile(os.path.join(host_dir, results.RESULTS)):
             jobs.append((host_dir, name, statuses.get(name), meta))
         else:
-            rows[name] = model.host_row(name, None, statuses.get(name))
+            rows[name] = model.host_row(name, None, statuses.get(name),
+                                        model.entry_key(name, (meta or {}).get("entries"), None))
     written: List[str] = []
-    overlay = []
+    drawn: Dict[str, Dict[str, Any]] = {}
     for (_dir, name, _status, _meta), (paths, series, row) in zip(jobs, _render_hosts(jobs, lang, templates)):
         written.extend(paths)
         rows[name] = row
         if series is not None:
-            overlay.append((name, series))
-    view = model.index_view(os.path.basename(path), meta, [rows[name] for name in names], plotted=bool(overlay))
-    index_plots = plots.Plotter(lang).index(overlay, os.path.join(path, PLOTS)) if overlay else []
+            drawn[name] = series
+    ordered = [rows[name] for name in names]
+    overlay = _overlay(ordered, drawn, ((meta or {}).get("params") or {}).get("variants"))
+    view = model.index_view(os.path.basename(path), meta, ordered, plotted=bool(overlay))
+    plotter = plots.Plotter(lang)
+    index_plots = plotter.index(overlay, os.path.join(path, PLOTS), grouped=view["grouped"]) if overlay else []
+    if view["grouped"] and view["repeats"]["plot"]:
+        index_plots.append(plotter.spread(view["repeats"]["plot"], os.path.join(path, PLOTS)))
     text = env.get_template("index.md.j2").render(run=view)
     written.append(_write(os.path.join(path, README), text))
     written.extend(index_plots)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from report_runs import compare_run, copy_run, seedrun
+from report_runs import compare_run, copy_run, repeats_run, seedrun, variant_run
 
 
 @pytest.fixture
@@ -29,3 +29,14 @@ def killed_dir(tmp_path):
 @pytest.fixture
 def compare_dir(tmp_path):
     return compare_run(str(tmp_path / "20261125T2210-compare"))
+
+
+@pytest.fixture
+def variant_dir(tmp_path):
+    """A factory: variant_dir("calloc") is a copy of tests/fixtures/runs/variants/calloc/."""
+    return lambda variant: variant_run(variant, str(tmp_path / f"v-{variant}"))
+
+
+@pytest.fixture
+def repeats_dir(tmp_path):
+    return repeats_run(str(tmp_path / "20261125T2325-repeats"))

@@ -25,6 +25,23 @@ def copy_run(name: str, dest: str) -> str:
     return dest
 
 
+def variant_run(variant: str, dest: str) -> str:
+    """One of tests/fixtures/runs/variants/: a real 20 MiB run of `variant` on this machine."""
+    shutil.copytree(os.path.join(RUNS, "variants", variant), dest, ignore=shutil.ignore_patterns("NOTE.md"))
+    return dest
+
+
+def repeats_run(dest: str) -> str:
+    """runs/<run_id>/ of a run with several variants and repeats (tests/fixtures/runs/repeats/NOTE.md):
+    each entry gets back the allocate.c the fixture leaves out (the same source ran for all of them)."""
+    shutil.copytree(os.path.join(RUNS, "repeats"), dest, ignore=shutil.ignore_patterns("NOTE.md"))
+    source = os.path.join(RUNS, "variants", "malloc", "allocate.c")
+    for entry in sorted(os.listdir(dest)):
+        if os.path.isdir(os.path.join(dest, entry)):
+            shutil.copy(source, os.path.join(dest, entry, "allocate.c"))
+    return dest
+
+
 def compare_run(dest: str) -> str:
     """runs/<run_id>/ with h1 (this machine), h2 (the seed), h3 (failed, no results), h4 (no directory)."""
     shutil.copytree(os.path.join(RUNS, "compare"), dest, ignore=shutil.ignore_patterns("NOTE.md"))
