@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional
 
 from . import __version__, analysis, hostfacts, parsers, procfs, results, tools
@@ -304,6 +304,8 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
     """Runs the lab and returns results.json's content. Raises LabError before anything starts
     for bad input; a workload that dies mid-run is recorded (complete: false), not raised."""
     validate(params)
+    if params.variant == "fullspeed":
+        params = replace(params, step_bytes=params.size_bytes)  # one timed write of the whole block
     clock = clock or SystemClock()
     prepare_out_dir(out_dir, params.force)
     meminfo = procfs.read_system(proc_root)
