@@ -9,7 +9,7 @@ import os
 import pstats
 import shutil
 import subprocess
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from labagent import results
 

@@ -453,7 +453,7 @@ def variant_view(variant: str, data: Mapping[str, Any], summary: Mapping[str, An
     def reading(name: str) -> Dict[str, Any]:
         return dict((snaps.get(name) or {}).get("reading") or {})
 
-    base_r, alloc_r, touched_r, freed_r = reading("baseline"), reading("allocated"), reading("touched"), reading("freed")
+    base_r, touched_r, freed_r = reading("baseline"), reading("touched"), reading("freed")
     size = int(size_bytes or 0)
     region = summary.get("region") or {}
     heap = summary.get("heap") or {}

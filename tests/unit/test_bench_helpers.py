@@ -1,6 +1,5 @@
 """The benchmark's pure helpers: percentile and ratio math, verdicts, formatting, the synthetic-run
 helpers, and bench/lean.py's tick against labagent.procfs over real captures. No timing is asserted."""
-import shutil
 from pathlib import Path
 
 import pytest
@@ -117,18 +116,6 @@ def test_synthetic_hosts_scale_process_values_only():
     factors = [host_factor(i) for i in range(1, 51)]
     assert all(0.95 <= f <= 1.05 for f in factors)
     assert len(set(factors)) > 5
-
-
-@pytest.fixture()
-def proc_root(tmp_path):
-    """The Debian 12 captures (tests/fixtures/debian12-local/NOTE.md) laid out as /proc."""
-    pid_dir = tmp_path / "4242"
-    pid_dir.mkdir()
-    shutil.copy(LOCAL / "proc-stat.txt", pid_dir / "stat")
-    shutil.copy(LOCAL / "proc-status.txt", pid_dir / "status")
-    shutil.copy(LOCAL / "smaps-rollup.txt", pid_dir / "smaps_rollup")
-    shutil.copy(LOCAL / "meminfo.txt", tmp_path / "meminfo")
-    return tmp_path
 
 
 def test_lean_tick_reads_what_procfs_reads(proc_root):

@@ -9,18 +9,6 @@ from labagent import hostfacts, procfs
 LOCAL = Path(__file__).resolve().parent.parent / "fixtures" / "debian12-local"
 
 
-@pytest.fixture()
-def proc_root(tmp_path):
-    pid_dir = tmp_path / "4242"
-    pid_dir.mkdir()
-    shutil.copy(LOCAL / "proc-stat.txt", pid_dir / "stat")
-    shutil.copy(LOCAL / "proc-status.txt", pid_dir / "status")
-    shutil.copy(LOCAL / "smaps-rollup.txt", pid_dir / "smaps_rollup")
-    shutil.copy(LOCAL / "maps-touched.txt", pid_dir / "maps")
-    shutil.copy(LOCAL / "meminfo.txt", tmp_path / "meminfo")
-    return tmp_path
-
-
 def test_read_process_from_a_tree(proc_root):
     record = procfs.read_process(4242, str(proc_root))
     status = (LOCAL / "proc-status.txt").read_text()
