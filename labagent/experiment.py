@@ -15,16 +15,11 @@ from . import __version__, analysis, hostfacts, parsers, procfs, results, tools
 from .clock import SystemClock
 from .sampler import PeriodicThread, Sampler
 from .units import MIB, format_size
+from .errors import LabError  # noqa: F401  (re-exported)
+from .vocab import PHASES, VARIANTS  # noqa: F401  (re-exported for callers of experiment)
 
-PHASES = ("baseline", "allocated", "touching", "touched", "freed", "exited")
-VARIANTS = ("malloc", "calloc", "mmap", "mmap-populate", "madv-hugepage", "madv-nohugepage",
-            "small-mallocs", "free", "fullspeed")
 MAX_SIZE = 1024 ** 4  # 1 TiB: above this a size is a typo, --force or not
 MIN_INTERVAL = 0.01
-
-
-class LabError(Exception):
-    """A user's mistake or a missing prerequisite: one line for the user, exit status 2."""
 
 
 class WorkloadDied(Exception):

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .. import analysis, parsers
-from ..experiment import VARIANTS
+from ..vocab import PHASES, VARIANTS
 from ..units import format_size
 
 KIB = 1024
 MIB = 1024 * 1024
 GLIBC_MMAP_THRESHOLD = 128 * KIB  # M_MMAP_THRESHOLD's default: larger mallocs are served by mmap
-PHASES = ("baseline", "allocated", "touching", "touched", "freed", "exited")
 LANGS = ("en", "ja")
 # How allocate.c's variants get their memory: the call, and what the writeup may say about it.
 VARIANT_CALLS = {"malloc": "malloc", "free": "malloc", "fullspeed": "malloc", "calloc": "calloc",

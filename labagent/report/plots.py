@@ -24,6 +24,8 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.transforms import offset_copy  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
+from ..vocab import PHASES  # noqa: E402
+
 RC = {
     "svg.hashsalt": "malloc-lab",
     "svg.fonttype": "none",
@@ -156,7 +158,7 @@ class _HostFigure:
     whose per-tick artists cost more than everything else in the figure together; every artist is
     made once, when the figure is, so what a host's SVG holds never depends on the hosts before it."""
 
-    MAX_PHASES = len(("baseline", "allocated", "touching", "touched", "freed", "exited"))
+    MAX_PHASES = len(PHASES)
 
     def __init__(self, rows: Sequence[Sequence[Tuple[str, str, str]]], ylabels: Sequence[str], xlabel: str,
                  height: float) -> None:

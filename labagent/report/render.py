@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import jinja2
 
 from .. import results
-from ..experiment import LabError
+from ..errors import LabError
 from . import model, plots
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
