@@ -110,7 +110,7 @@ def build_workload(out_dir: str, raw_dir: str) -> str:
         raise LabError("allocate.c is missing from the agent package; rebuild labagent.pyz")
     with open(os.path.join(out_dir, "allocate.c"), "wb") as handle:
         handle.write(source)
-    done = subprocess.run(["gcc", "allocate.c", "-o", "allocate"], cwd=out_dir, stdout=subprocess.PIPE,
+    done = subprocess.run(["gcc", "allocate.c", "-o", "allocate"], cwd=out_dir, env=tools.capture_env(), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     with open(os.path.join(raw_dir, "gcc.txt"), "w", encoding="utf-8") as handle:
         handle.write("$ gcc allocate.c -o allocate\n" + done.stdout)
@@ -168,6 +168,7 @@ class Run:
             "steps": [],
             "snapshots": {},
             "tools": {},
+            "capture_locale": dict(tools.CAPTURE_LOCALE),
             "ticks": {},
             "samples": [],
             "samples_file": results.SAMPLES_JSONL,
@@ -333,13 +334,14 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
         if sar is not None:
             sar.start()
             run.data["tools"]["sar"] = {"available": True, "raw": "raw/sar-r.txt", "command": "sar -r 1",  # type: ignore[index]
+                                        "locale": dict(tools.CAPTURE_LOCALE),
                                         "started_wall": round(clock.wall(), 3)}
         with open(os.path.join(raw_dir, "program.log"), "w", encoding="utf-8") as out, \
                 open(os.path.join(raw_dir, "program.stderr"), "w", encoding="utf-8") as err:
             command = [binary, "-s", str(params.size_bytes), "-t", str(params.step_bytes),
                        "-v", params.variant, "-c", str(ctl_write)]
             proc = subprocess.Popen(command, cwd=out_dir, stdin=subprocess.PIPE, stdout=out, stderr=err,
-                                    pass_fds=(ctl_write,), start_new_session=True)
+                                    pass_fds=(ctl_write,), start_new_session=True, env=tools.capture_env())
         os.close(ctl_write)
         ctl_write = -1
         run.data["workload"] = {
@@ -492,11 +494,17 @@ def _finish(run: Run) -> None:
     if os.path.exists(sar_path):
         with open(sar_path, encoding="utf-8") as handle:
             text = handle.read()
+        # A capture that does not parse is said so in the results (and the writeup), never left empty.
         try:
             report = parsers.parse_sar_r(text)
-            run.data["sar"] = [{"time": r.time, "seconds": r.seconds, **r.values} for r in report.rows]
         except ValueError as exc:
-            run.data["tools"]["sar"]["error"] = str(exc)  # type: ignore[index]
+            run.data["tools"]["sar"]["parse"] = {"ok": False, "rows": 0, "error": str(exc)}  # type: ignore[index]
+            run.data["notes"].append({  # type: ignore[union-attr]
+                "en": f"raw/sar-r.txt could not be parsed, so the writeup shows no sar figures ({exc}).",
+                "ja": f"raw/sar-r.txt を解析できなかったため、sar の数値は載せていない ({exc})。"})
+        else:
+            run.data["sar"] = [{"time": r.time, "seconds": r.seconds, **r.values} for r in report.rows]
+            run.data["tools"]["sar"]["parse"] = {"ok": True, "rows": len(report.rows), "error": None}  # type: ignore[index]
     maps_before = parsers.parse_maps(snaps["baseline"]["maps"]) if "baseline" in snaps else ()  # type: ignore[index,operator]
     maps_after = parsers.parse_maps(snaps["allocated"]["maps"]) if "allocated" in snaps else ()  # type: ignore[index,operator]
     pointer_hex = (run.data.get("workload") or {}).get("pointer")  # type: ignore[union-attr]

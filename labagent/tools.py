@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
 # Why a tool is missing, and how to get it, per package manager.
 INSTALL_HINTS = {
@@ -19,6 +19,20 @@ INSTALL_HINTS = {
     "ps": "install procps (dnf install procps-ng / apt-get install procps)",
     "free": "install procps (dnf install procps-ng / apt-get install procps)",
 }
+
+# Every tool the agent runs (gcc, sar, ps, free, uname, the workload) runs in this locale, whatever the
+# user's: under ja_JP.UTF-8 sar prints `03時58分04秒` and `平均値:`, free and gcc translate their words,
+# and no parser reads them. sysstat's S_TIME_FORMAT=ISO gives 24-hour times and an ISO date.
+CAPTURE_LOCALE = {"LC_ALL": "C", "S_TIME_FORMAT": "ISO"}
+
+
+def capture_env(base: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """The environment for a captured tool: the agent's own (PATH, GLIBC_TUNABLES...) in the C locale."""
+    env = dict(os.environ if base is None else base)
+    env.pop("LANGUAGE", None)  # GNU gettext reads LANGUAGE before LC_ALL for messages
+    env.update(CAPTURE_LOCALE)
+    return env
+
 
 # capture.sh's line: `date` output, then ps with its own column widths.
 PS_FIELDS = "pid=,comm=,vsz=,rss=,maj_flt=,min_flt="
@@ -32,7 +46,7 @@ def which(name: str) -> Optional[str]:
 def run_text(argv: List[str], timeout: float = 10.0) -> str:
     """stdout of a short command; raises OSError/CalledProcessError for the caller to record."""
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                          check=True, universal_newlines=True)
+                          check=True, universal_newlines=True, env=capture_env())
     return done.stdout
 
 
@@ -48,7 +62,8 @@ def version_line(argv: List[str]) -> Optional[str]:
 def capture_line(pid: int, wall: float) -> Optional[str]:
     """One capture.sh line for pid, or None once ps no longer finds it."""
     done = subprocess.run(["ps", "-o", PS_FIELDS, "-p", str(pid)], stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, universal_newlines=True, timeout=10, check=False)
+                          stderr=subprocess.DEVNULL, universal_newlines=True, timeout=10, check=False,
+                          env=capture_env())
     line = done.stdout.rstrip("\n")
     if done.returncode != 0 or not line.strip():
         return None
@@ -70,7 +85,7 @@ class SarCapture:
     def start(self) -> None:
         self._out = open(self.path, "w", encoding="utf-8")
         self.proc = subprocess.Popen(["sar", "-r", "1"], stdout=self._out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True, env=capture_env())
 
     def stop(self) -> Optional[int]:
         if self.proc is None:
