@@ -11,10 +11,10 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, analysis, hostfacts, parsers, procfs, results, tools
+from . import __version__, analysis, hostfacts, knobs, parsers, procfs, results, tools, variants
 from .clock import SystemClock
 from .sampler import PeriodicThread, Sampler
-from .units import MIB, format_size
+from .units import format_size
 from .errors import LabError  # noqa: F401  (re-exported)
 from .vocab import PHASES, VARIANTS  # noqa: F401  (re-exported for callers of experiment)
 
@@ -32,26 +32,31 @@ class Interrupted(Exception):
 
 @dataclass(frozen=True)
 class Params:
-    size_bytes: int = 100 * MIB
-    step_bytes: int = 10 * MIB
-    step_interval_s: float = 1.0
-    sample_interval_s: float = 1.0
-    pause_s: float = 3.0
-    tail_s: float = 2.0
-    variant: str = "malloc"
+    # Defaults from the knobs' declarations (labagent/knobs.py, labagent/variants.py).
+    size_bytes: int = int(knobs.SIZE_KNOB.value)
+    step_bytes: int = int(knobs.STEP_KNOB.value)
+    step_interval_s: float = knobs.STEP_INTERVAL_KNOB.value
+    sample_interval_s: float = knobs.SAMPLE_INTERVAL_KNOB.value
+    pause_s: float = knobs.PAUSE_KNOB.value
+    tail_s: float = knobs.TAIL_KNOB.value
+    variant: str = variants.DEFAULT
     force: bool = False
     ask_imds: bool = True
     timeout_s: float = 60.0
 
     @property
+    def workload(self) -> variants.Variant:
+        """The declared variant; LabError for an undeclared one."""
+        return variants.get(self.variant)
+
+    @property
     def steps(self) -> int:
-        if self.variant == "fullspeed":
-            return 1  # one timed write of the whole block
-        return -(-self.size_bytes // self.step_bytes)
+        return self.workload.steps(self.size_bytes, self.step_bytes)
 
 
 def validate(params: Params) -> None:
     """Refuses what cannot make a meaningful run, naming the option."""
+    variants.get(params.variant)  # refuses an undeclared --variant before anything reads its steps
     if params.size_bytes <= 0:
         raise LabError("--size must be positive")
     if params.size_bytes > MAX_SIZE:
@@ -72,8 +77,6 @@ def validate(params: Params) -> None:
     for name, value in (("--pause", params.pause_s), ("--tail", params.tail_s)):
         if value < 0:
             raise LabError(f"{name} must not be negative")
-    if params.variant not in VARIANTS:
-        raise LabError(f"--variant {params.variant!r} is unknown (one of: {', '.join(VARIANTS)})")
 
 
 def prepare_out_dir(out_dir: str, force: bool) -> None:
@@ -299,8 +302,7 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
     """Runs the lab and returns results.json's content. Raises LabError before anything starts
     for bad input; a workload that dies mid-run is recorded (complete: false), not raised."""
     validate(params)
-    if params.variant == "fullspeed":
-        params = replace(params, step_bytes=params.size_bytes)  # one timed write of the whole block
+    params = replace(params, step_bytes=params.workload.step_bytes(params.size_bytes, params.step_bytes))
     clock = clock or SystemClock()
     prepare_out_dir(out_dir, params.force)
     meminfo = procfs.read_system(proc_root)
@@ -453,7 +455,7 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
                       "anon_huge_kib": reading.get("anon_huge_kib")})
         run.progress(f"touched {format_size(int(parts[2]))} ({index + 1}/{params.steps}): RSS {reading.get('rss_kib')} KiB, "
                      f"min_flt {reading.get('min_flt')}")
-    if params.variant == "fullspeed":
+    if params.workload.one_timed_step:
         parts = expect("timing")
         run.data["timing"] = {"first_touch_ns": int(parts[1]), "second_pass_ns": int(parts[2])}
     expect("touched")
@@ -462,7 +464,7 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
     run.save()
     run.wait(params.pause_s, stop)
 
-    if params.variant == "free":
+    if params.workload.frees:
         send("free")
         expect("freed")
         run.begin_phase("freed")
