@@ -8,7 +8,7 @@ import re
 import sys
 from typing import List, Optional
 
-from . import __version__, knobs, variants
+from . import __version__, captures, hostfacts, knobs, variants
 from .errors import LabError
 from .experiment import Params, run_experiment, validate
 from .units import parse_duration, parse_size
@@ -64,6 +64,8 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
     run.add_argument("--name-options-as", metavar="PREFIX",  # read early by main(): --name-options-as=lab_
                      help="name options in errors as PREFIX + name (Ansible: lab_ -> lab_step_interval)")
     run.option_prefix = option_prefix
+    check = sub.add_parser("check-tools", help="print JSON: the tools this host lacks and the packages that provide them")
+    check.add_argument("--os-family", help="RedHat, Debian or another (default: from /etc/os-release)")
     report = sub.add_parser("report", help="render the writeup of a fetched run (controller only)")
     report.add_argument("run_dir", help="runs/<run_id> (with one directory per host) or one host's directory")
     report.add_argument("--lang", choices=("en", "ja"), default="en")
@@ -78,6 +80,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "run":
             return _run(args, sys.argv if argv is None else ["labagent"] + list(argv))
+        if args.command == "check-tools":
+            family = args.os_family or hostfacts.os_family()
+            print(json.dumps(captures.missing_programs(family), indent=1))
+            return 0
         return _report(args)
     except LabError as exc:
         print(f"labagent: {rename_options(str(exc), prefix)}", file=sys.stderr)

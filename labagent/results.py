@@ -7,12 +7,13 @@ import json
 import os
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
+from . import vocab
 from .procfs import PROCESS_FIELDS, SYSTEM_FIELDS
 
 SCHEMA_VERSION = 1
-RESULTS = "results.json"
-SAMPLES_JSONL = "samples.jsonl"
-SAMPLES_CSV = "samples.csv"
+RESULTS = vocab.RESULTS
+SAMPLES_JSONL = vocab.SAMPLES_JSONL
+SAMPLES_CSV = vocab.SAMPLES_CSV
 SAMPLE_COLUMNS = ("tick", "t", "wall", "late_ms", "missed_before", "phase") + PROCESS_FIELDS + SYSTEM_FIELDS
 
 

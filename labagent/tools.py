@@ -12,16 +12,12 @@ import subprocess
 import time
 from typing import Dict, List, Optional
 
-# Why a tool is missing, and how to get it, per package manager.
-INSTALL_HINTS = {
-    "gcc": "install gcc (dnf install gcc / apt-get install gcc libc6-dev)",
-    "sar": "install sysstat (dnf install sysstat / apt-get install sysstat)",
-    "ps": "install procps (dnf install procps-ng / apt-get install procps)",
-    "free": "install procps (dnf install procps-ng / apt-get install procps)",
-}
+from .captures import PS_FIELDS, install_hints
 
-# capture.sh's line: `date` output, then ps with its own column widths.
-PS_FIELDS = "pid=,comm=,vsz=,rss=,maj_flt=,min_flt="
+# Why a tool is missing, and how to get it, per package manager (declared in captures.py).
+INSTALL_HINTS = install_hints()
+
+# capture.sh's line: `date` output, then ps with its own column widths (captures.PS_FIELDS).
 DATE_FORMAT = "%a %b %e %I:%M:%S %p %Z %Y"
 
 
