@@ -11,7 +11,7 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, analysis, captures, hostfacts, knobs, parsers, procfs, results, tools, variants, vocab
+from . import __version__, analysis, captures, hostfacts, knobs, parsers, procfs, record, results, tools, variants, vocab
 from .clock import SystemClock
 from .sampler import PeriodicThread, Sampler
 from .units import format_size
@@ -206,8 +206,9 @@ class Run:
             phases[-1]["end_wall"] = round(self.origin_wall + now, 3)  # type: ignore[index]
 
     def save(self) -> None:
+        """results.json through the typed run record (a field of the wrong shape fails here, in tests)."""
         with self.lock:
-            results.write_json_atomic(os.path.join(self.out_dir, results.RESULTS), self.data)
+            record.write(self.out_dir, record.RunRecord.from_json(self.data))
 
     # -- readings
     def reading(self, pid: Optional[int], with_rollup: bool = True) -> Dict[str, object]:
