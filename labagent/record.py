@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import sys
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union
 
@@ -187,7 +188,6 @@ def _to_json(value: Any) -> Any:
 
 
 def _hints(cls: type) -> Dict[str, Any]:
-    import typing
     return typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
 
 
@@ -210,7 +210,6 @@ def _from_json(cls: Type[T], data: Any, where: str) -> T:
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
-    import typing
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Union:
         if value is None and type(None) in args:
@@ -272,7 +271,6 @@ def json_schema() -> JsonObject:
 
 
 def _schema_of(hint: Any) -> JsonObject:
-    import typing
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Union:
         inner = [a for a in args if a is not type(None)]
