@@ -55,6 +55,11 @@ def raw_path(name: str) -> str:
 
 # -- A whole run on the controller: runs/<run_id>/ holds run.json and one directory per agent run.
 RUN_JSON = "run.json"
+# A run id and an inventory host name become directory names: plain names only, never `..`. The lab
+# role, the EC2 plan module and the EC2 teardown carry copies of this pattern (Ansible cannot import
+# it); tests/unit/test_layout.py checks every copy equals it.
+PLAIN_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+PLAIN_NAME_RE = re.compile(f"^{PLAIN_NAME}$")
 # With one variant and one repeat an agent run's directory is the host's inventory name; otherwise
 # <host>__<variant>__r<k> (k from 1). Host names are plain names ([A-Za-z0-9][A-Za-z0-9._-]*).
 ENTRY_SEPARATOR = "__"
