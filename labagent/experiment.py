@@ -45,13 +45,13 @@ class Params:
     timeout_s: float = 60.0
 
     @property
-    def workload(self) -> variants.Variant:
+    def declared_variant(self) -> variants.Variant:
         """The declared variant; LabError for an undeclared one."""
         return variants.get(self.variant)
 
     @property
     def steps(self) -> int:
-        return self.workload.steps(self.size_bytes, self.step_bytes)
+        return self.declared_variant.steps(self.size_bytes, self.step_bytes)
 
 
 def validate(params: Params) -> None:
@@ -303,7 +303,7 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
     """Runs the lab and returns results.json's content. Raises LabError before anything starts
     for bad input; a workload that dies mid-run is recorded (complete: false), not raised."""
     validate(params)
-    params = replace(params, step_bytes=params.workload.step_bytes(params.size_bytes, params.step_bytes))
+    params = replace(params, step_bytes=params.declared_variant.step_bytes(params.size_bytes, params.step_bytes))
     clock = clock or SystemClock()
     prepare_out_dir(out_dir, params.force)
     meminfo = procfs.read_system(proc_root)
@@ -459,7 +459,7 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
                       "anon_huge_kib": reading.get("anon_huge_kib")})
         run.progress(f"touched {format_size(int(parts[2]))} ({index + 1}/{params.steps}): RSS {reading.get('rss_kib')} KiB, "
                      f"min_flt {reading.get('min_flt')}")
-    if params.workload.one_timed_step:
+    if params.declared_variant.one_timed_step:
         parts = expect("timing")
         run.data["timing"] = {"first_touch_ns": int(parts[1]), "second_pass_ns": int(parts[2])}
     expect("touched")
@@ -468,7 +468,7 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
     run.save()
     run.wait(params.pause_s, stop)
 
-    if params.workload.frees:
+    if params.declared_variant.frees:
         send("free")
         expect("freed")
         run.begin_phase("freed")

@@ -43,7 +43,7 @@ def test_a_new_variant_needs_only_its_declaration(tmp_path):
     _declare(copy)
 
     help_text = _run(copy, "-m", "labagent", "run", "--help").stdout
-    assert "small-mallocs,free,fullspeed,throwaway}" in help_text
+    assert ",throwaway}" in help_text
     checked = _run(copy, "-m", "labagent", "run", "--check", "--out", ".", "--variant", "throwaway",
                    "--size", "10MiB", "--step", "4MiB")
     assert checked.returncode == 0, checked.stderr
@@ -66,7 +66,7 @@ def test_a_new_variant_needs_only_its_declaration(tmp_path):
     after = (copy / "roles/lab/meta/argument_specs.yml").read_text().splitlines()
     changed = [(a, b) for a, b in zip(before, after) if a != b]
     assert len(before) == len(after) and len(changed) == 1
-    assert changed[0][1] == changed[0][0].replace("fullspeed]", "fullspeed, throwaway]")
+    assert changed[0][1] == changed[0][0].replace("]", ", throwaway]")
     assert (copy / "roles/lab/defaults/main.yml").read_text() == (ROOT / "roles/lab/defaults/main.yml").read_text()
 
 
