@@ -10,6 +10,7 @@ them (hostfacts, captures, procfs, analysis).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -174,11 +175,13 @@ class RunRecord:
 def _to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: JsonObject = {}
+        plain = _plain_fields(type(value))
         for f in dataclasses.fields(value):
             item = getattr(value, f.name)
             if item is None and f.metadata.get("omit_if_none"):
                 continue
-            out[f.name] = _to_json(item)
+            # JSON objects (and lists of them) hold no records: as they are, not walked (30k samples)
+            out[f.name] = (list(item) if isinstance(item, tuple) else item) if f.name in plain else _to_json(item)
         return out
     if isinstance(value, (tuple, list)):
         return [_to_json(v) for v in value]
@@ -187,8 +190,16 @@ def _to_json(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=None)
 def _hints(cls: type) -> Dict[str, Any]:
     return typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+
+
+@functools.lru_cache(maxsize=None)
+def _plain_fields(cls: type) -> frozenset:
+    """Fields typed as JSON objects or lists of them: nothing inside is a record."""
+    plain = (JsonObject, Optional[JsonObject], Tuple[JsonObject, ...], Optional[Tuple[JsonObject, ...]])
+    return frozenset(name for name, hint in _hints(cls).items() if hint in plain)
 
 
 def _from_json(cls: Type[T], data: Any, where: str) -> T:
@@ -227,6 +238,8 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if origin in (dict, Dict, Mapping):
         if not isinstance(value, dict):
             raise RecordError(f"{where}: expected an object, got {type(value).__name__}")
+        if args[1] is Any:
+            return value  # a JSON object: its keys belong to the module that made it
         return {k: _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
     expected = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}.get(hint)
     if expected is None:
