@@ -5,6 +5,11 @@
  * then writes STEP bytes at a time and prints "<date>: touched NMB" per step.
  * Output reads like the original; sizes are parameters, not constants.
  *
+ * Its sizes and variant are arguments with no defaults of its own: the agent states the lab's
+ * defaults once (labagent/knobs.py, labagent/variants.py) and always passes them. By hand:
+ *
+ *   ./allocate -s 104857600 -t 10485760 -v malloc
+ *
  * Run by hand, it paces itself with sleep(). Run by the lab agent with
  * --control-fd N, it announces each phase boundary on fd N and waits for a
  * command line on stdin before going on, so the agent snapshots the process at
@@ -18,8 +23,7 @@
  *   "free"   (variant free only)  "freed"
  *   "exit"                (process exits 0)
  *
- * Variants (-v): malloc (the original), calloc, mmap, mmap-populate,
- * madv-hugepage, madv-nohugepage, small-mallocs, free, fullspeed.
+ * Variants (-v) are declared in labagent/variants.py; each has its branch below.
  * fullspeed writes the whole block in one step with no pauses, timed, then writes it again:
  * it announces "timing <first-pass-ns> <second-pass-ns>" before "touched".
  */
@@ -120,15 +124,15 @@ static unsigned long parse_bytes(const char *text, const char *what)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: allocate [-s SIZE_BYTES] [-t STEP_BYTES] [-v VARIANT] [-c CONTROL_FD]\n");
+    fprintf(stderr, "usage: allocate -s SIZE_BYTES -t STEP_BYTES -v VARIANT [-c CONTROL_FD]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    unsigned long size = 100UL * 1024 * 1024;
-    unsigned long step = 10UL * 1024 * 1024;
-    const char *variant = "malloc";
+    unsigned long size = 0;
+    unsigned long step = 0;
+    const char *variant = NULL;
     char **chunks = NULL;
     unsigned long nchunks = 0;
     char *p = NULL;
@@ -145,6 +149,8 @@ int main(int argc, char **argv)
         default: usage();
         }
     }
+    if (size == 0 || step == 0 || variant == NULL)
+        usage();
     if (step > size)
         step = size;
 

@@ -100,6 +100,7 @@ def summarize(*, snapshots: Dict[str, Dict[str, object]], maps_before: Sequence[
     base = snapshots.get("baseline") or {}
     alloc = snapshots.get("allocated") or {}
     touched = snapshots.get("touched") or {}
+    freed = snapshots.get("freed") or {}
     min_flt_touch = _delta(touched, alloc, "min_flt")
     touched_kib = touched_bytes / KIB
     granularity = (round(touched_kib / min_flt_touch, 1) if min_flt_touch else None)
@@ -146,6 +147,9 @@ def summarize(*, snapshots: Dict[str, Dict[str, object]], maps_before: Sequence[
         "step_ms_median": round(statistics.median(step_ms), 3) if step_ms else None,
         "step_ms_min": round(min(step_ms), 3) if step_ms else None,
         "step_ms_max": round(max(step_ms), 3) if step_ms else None,
+        # the free variant: what free() gave back, from the touched and freed snapshots
+        "vsz_freed_delta_kib": _delta(freed, touched, "vsz_kib"),
+        "rss_freed_delta_kib": _delta(freed, touched, "rss_kib"),
         **fault_cost(timing, touched_bytes, min_flt_touch),
         "region": find_region(maps_before, maps_after, pointer),
         "heap": heap_change(maps_before, maps_after),

@@ -8,8 +8,9 @@ import re
 import sys
 from typing import List, Optional
 
-from . import __version__
-from .experiment import VARIANTS, LabError, Params, run_experiment, validate
+from . import __version__, captures, hostfacts, knobs, variants
+from .errors import LabError
+from .experiment import Params, run_experiment, validate
 from .units import parse_duration, parse_size
 
 
@@ -49,15 +50,11 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     run = sub.add_parser("run", help="run the malloc/touch experiment here and write DIR")
-    run.add_argument("--size", type=_size, default="100MiB", help="bytes to allocate (default 100MiB)")
-    run.add_argument("--step", type=_size, default="10MiB", help="bytes written per step (default 10MiB)")
-    run.add_argument("--step-interval", type=_duration, default="1", help="seconds between steps (default 1)")
-    run.add_argument("--sample-interval", type=_duration, default="1",
-                     help="seconds between /proc samples, 10ms to 60s (default 1)")
-    run.add_argument("--pause", type=_duration, default="3",
-                     help="seconds to wait at baseline, after malloc and after touching (default 3)")
-    run.add_argument("--tail", type=_duration, default="2", help="seconds to keep sampling after exit (default 2)")
-    run.add_argument("--variant", default="malloc", choices=VARIANTS, help="how memory is obtained (default malloc)")
+    for knob in knobs.KNOBS:
+        run.add_argument(knob.option, type=_size if knob.kind == knobs.SIZE else _duration, default=knob.default,
+                         help=f"{knob.help} (default {knob.default})")
+    run.add_argument("--variant", default=variants.DEFAULT, choices=variants.NAMES,
+                     help=f"how memory is obtained (default {variants.DEFAULT}; see labagent/variants.py)")
     run.add_argument("--out", required=True, help="directory for results.json, samples and raw captures")
     run.add_argument("--force", action="store_true",
                      help="overwrite a run in --out, and run even if --size exceeds MemAvailable")
@@ -67,6 +64,8 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
     run.add_argument("--name-options-as", metavar="PREFIX",  # read early by main(): --name-options-as=lab_
                      help="name options in errors as PREFIX + name (Ansible: lab_ -> lab_step_interval)")
     run.option_prefix = option_prefix
+    check = sub.add_parser("check-tools", help="print JSON: the tools this host lacks and the packages that provide them")
+    check.add_argument("--os-family", help="RedHat, Debian or another (default: from /etc/os-release)")
     report = sub.add_parser("report", help="render the writeup of a fetched run (controller only)")
     report.add_argument("run_dir", help="runs/<run_id> (with one directory per host) or one host's directory")
     report.add_argument("--lang", choices=("en", "ja"), default="en")
@@ -81,6 +80,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "run":
             return _run(args, sys.argv if argv is None else ["labagent"] + list(argv))
+        if args.command == "check-tools":
+            family = args.os_family or hostfacts.os_family()
+            print(json.dumps(captures.missing_programs(family), indent=1))
+            return 0
         return _report(args)
     except LabError as exc:
         print(f"labagent: {rename_options(str(exc), prefix)}", file=sys.stderr)
@@ -88,9 +91,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _run(args: argparse.Namespace, argv: List[str]) -> int:
-    params = Params(size_bytes=args.size, step_bytes=args.step, step_interval_s=args.step_interval,
-                    sample_interval_s=args.sample_interval, pause_s=args.pause, tail_s=args.tail,
-                    variant=args.variant, force=args.force, ask_imds=not args.no_imds)
+    values = {knob.field: getattr(args, knob.dest) for knob in knobs.KNOBS}
+    params = Params(**values, variant=args.variant, force=args.force, ask_imds=not args.no_imds)
 
     def progress(message: str) -> None:
         if not args.quiet:

@@ -11,10 +11,10 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, analysis, hostfacts, parsers, procfs, results, tools
+from . import __version__, analysis, captures, hostfacts, knobs, parsers, procfs, record, results, tools, variants, vocab
 from .clock import SystemClock
 from .sampler import PeriodicThread, Sampler
-from .units import MIB, format_size
+from .units import format_size
 from .errors import LabError  # noqa: F401  (re-exported)
 from .vocab import PHASES, VARIANTS  # noqa: F401  (re-exported for callers of experiment)
 
@@ -32,26 +32,31 @@ class Interrupted(Exception):
 
 @dataclass(frozen=True)
 class Params:
-    size_bytes: int = 100 * MIB
-    step_bytes: int = 10 * MIB
-    step_interval_s: float = 1.0
-    sample_interval_s: float = 1.0
-    pause_s: float = 3.0
-    tail_s: float = 2.0
-    variant: str = "malloc"
+    # Defaults from the knobs' declarations (labagent/knobs.py, labagent/variants.py).
+    size_bytes: int = int(knobs.SIZE_KNOB.value)
+    step_bytes: int = int(knobs.STEP_KNOB.value)
+    step_interval_s: float = knobs.STEP_INTERVAL_KNOB.value
+    sample_interval_s: float = knobs.SAMPLE_INTERVAL_KNOB.value
+    pause_s: float = knobs.PAUSE_KNOB.value
+    tail_s: float = knobs.TAIL_KNOB.value
+    variant: str = variants.DEFAULT
     force: bool = False
     ask_imds: bool = True
     timeout_s: float = 60.0
 
     @property
+    def declared_variant(self) -> variants.Variant:
+        """The declared variant; LabError for an undeclared one."""
+        return variants.get(self.variant)
+
+    @property
     def steps(self) -> int:
-        if self.variant == "fullspeed":
-            return 1  # one timed write of the whole block
-        return -(-self.size_bytes // self.step_bytes)
+        return self.declared_variant.steps(self.size_bytes, self.step_bytes)
 
 
 def validate(params: Params) -> None:
     """Refuses what cannot make a meaningful run, naming the option."""
+    variants.get(params.variant)  # refuses an undeclared --variant before anything reads its steps
     if params.size_bytes <= 0:
         raise LabError("--size must be positive")
     if params.size_bytes > MAX_SIZE:
@@ -72,15 +77,13 @@ def validate(params: Params) -> None:
     for name, value in (("--pause", params.pause_s), ("--tail", params.tail_s)):
         if value < 0:
             raise LabError(f"{name} must not be negative")
-    if params.variant not in VARIANTS:
-        raise LabError(f"--variant {params.variant!r} is unknown (one of: {', '.join(VARIANTS)})")
 
 
 def prepare_out_dir(out_dir: str, force: bool) -> None:
     if os.path.exists(os.path.join(out_dir, results.RESULTS)) and not force:
         raise LabError(f"{out_dir} already holds a run (results.json); choose another --out or pass --force")
     try:
-        os.makedirs(os.path.join(out_dir, "raw"), exist_ok=True)
+        os.makedirs(os.path.join(out_dir, vocab.RAW_DIR), exist_ok=True)
         probe = os.path.join(out_dir, ".write-test")
         with open(probe, "w", encoding="utf-8"):
             pass
@@ -149,7 +152,7 @@ class Run:
                  progress: Callable[[str], None], argv: List[str]) -> None:
         self.params = params
         self.out_dir = out_dir
-        self.raw_dir = os.path.join(out_dir, "raw")
+        self.raw_dir = os.path.join(out_dir, vocab.RAW_DIR)
         self.clock = clock
         self.proc_root = proc_root
         self.progress = progress
@@ -204,8 +207,9 @@ class Run:
             phases[-1]["end_wall"] = round(self.origin_wall + now, 3)  # type: ignore[index]
 
     def save(self) -> None:
+        """results.json through the typed run record (a field of the wrong shape fails here, in tests)."""
         with self.lock:
-            results.write_json_atomic(os.path.join(self.out_dir, results.RESULTS), self.data)
+            record.write(self.out_dir, record.RunRecord.from_json(self.data))
 
     # -- readings
     def reading(self, pid: Optional[int], with_rollup: bool = True) -> Dict[str, object]:
@@ -234,13 +238,13 @@ class Run:
         if with_maps and pid is not None:
             maps = procfs.read_maps(pid, self.proc_root)
             snap["maps"] = maps
-            self.write_raw(f"maps-{name}.txt", maps)
-        for flag, key in (("-h", "free_h"), ("-b", "free_b")):
-            text = self.capture(["free", flag], f"free{flag}-{name}.txt")
+            self.write_raw(captures.MAPS.raw_name(name), maps)
+        for free in captures.FREE_CAPTURES:  # -h for the writeup, then -b: its numbers are exact
+            text = self.capture(free.argv(), free.raw_name(name))
             if text is not None:
-                snap[key] = text
+                snap[free.name] = text
         if text is not None:
-            snap["free"] = asdict(parsers.parse_free(text))
+            snap["free"] = asdict(captures.FREE_B.parser(text))  # type: ignore[misc]
         self.data["snapshots"][name] = snap  # type: ignore[index]
         return snap
 
@@ -300,20 +304,19 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
     """Runs the lab and returns results.json's content. Raises LabError before anything starts
     for bad input; a workload that dies mid-run is recorded (complete: false), not raised."""
     validate(params)
-    if params.variant == "fullspeed":
-        params = replace(params, step_bytes=params.size_bytes)  # one timed write of the whole block
+    params = replace(params, step_bytes=params.declared_variant.step_bytes(params.size_bytes, params.step_bytes))
     clock = clock or SystemClock()
     prepare_out_dir(out_dir, params.force)
     meminfo = procfs.read_system(proc_root)
     check_memory(params, meminfo["mem_available_kib"])  # type: ignore[arg-type]
-    raw_dir = os.path.join(out_dir, "raw")
+    raw_dir = os.path.join(out_dir, vocab.RAW_DIR)
     binary = build_workload(out_dir, raw_dir)
 
     run = Run(params, out_dir, clock, proc_root, progress, argv or [])
     run.data["host"] = hostfacts.read_host_facts(host_root, ask_imds=params.ask_imds)
     run.data["tools"] = {"versions": tools.tool_versions()}
-    for argv_, name in ((["uname", "-a"], "uname-a.txt"), (["cat", "/etc/os-release"], "os-release.txt")):
-        run.capture(argv_, name)
+    for capture in captures.HOST_CAPTURES:
+        run.capture(capture.argv(), capture.raw_name())
     run.save()
 
     stop = threading.Event()
@@ -324,7 +327,7 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
 
     for sig in previous:
         signal.signal(sig, interrupted)
-    sar = tools.SarCapture(os.path.join(raw_dir, "sar-r.txt")) if tools.which("sar") else None
+    sar = tools.SarCapture(os.path.join(raw_dir, captures.SAR_R.raw_name())) if tools.which("sar") else None
     if sar is None:
         run.data["tools"]["sar"] = {"available": False, "reason": f"sar not found: {tools.INSTALL_HINTS['sar']}"}  # type: ignore[index]
     threads: List[PeriodicThread] = []
@@ -333,11 +336,12 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
     try:
         if sar is not None:
             sar.start()
-            run.data["tools"]["sar"] = {"available": True, "raw": "raw/sar-r.txt", "command": "sar -r 1",  # type: ignore[index]
+            run.data["tools"]["sar"] = {"available": True, "raw": vocab.raw_path(captures.SAR_R.raw_name()),  # type: ignore[index]
+                                        "command": " ".join(captures.SAR_R.argv()),
                                         "locale": dict(tools.CAPTURE_LOCALE),
                                         "started_wall": round(clock.wall(), 3)}
-        with open(os.path.join(raw_dir, "program.log"), "w", encoding="utf-8") as out, \
-                open(os.path.join(raw_dir, "program.stderr"), "w", encoding="utf-8") as err:
+        with open(os.path.join(raw_dir, vocab.PROGRAM_LOG), "w", encoding="utf-8") as out, \
+                open(os.path.join(raw_dir, vocab.PROGRAM_STDERR), "w", encoding="utf-8") as err:
             command = [binary, "-s", str(params.size_bytes), "-t", str(params.step_bytes),
                        "-v", params.variant, "-c", str(ctl_write)]
             proc = subprocess.Popen(command, cwd=out_dir, stdin=subprocess.PIPE, stdout=out, stderr=err,
@@ -377,7 +381,8 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
                 run.data["ticks"] = result.as_dict() if result is not None else {}  # type: ignore[attr-defined]
                 target = run.data["ticks"]
             else:
-                target = run.data["tools"]["ps_loop"] = {"available": True, "raw": "raw/capture.log",  # type: ignore[index]
+                target = run.data["tools"]["ps_loop"] = {"available": True,  # type: ignore[index]
+                                                         "raw": vocab.raw_path(captures.PS_LOOP.raw_name()),
                                                          "ticks": result}
             if thread.error is not None:
                 target["error"] = f"{type(thread.error).__name__}: {thread.error}"  # type: ignore[index]
@@ -417,12 +422,13 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
     sampler = Sampler(run.clock, params.sample_interval_s, run.origin, lambda: run.sample(pid), run.on_sample)
     threads.append(PeriodicThread("sampler", sampler.run))
     if tools.which("ps"):
-        threads.append(PeriodicThread("ps-loop", _ps_loop(run, pid, os.path.join(run.raw_dir, "capture.log"))))
+        threads.append(PeriodicThread("ps-loop", _ps_loop(run, pid, os.path.join(run.raw_dir, captures.PS_LOOP.raw_name()))))
     for thread in threads:
         thread.start()
     base = run.snapshot("baseline", pid)
-    if run.capture(["ps", "u", "-p", str(pid)], "ps-aux.txt") is not None:
-        run.data["tools"]["ps_aux"] = {"available": True, "raw": "raw/ps-aux.txt", "command": f"ps u -p {pid}"}  # type: ignore[index]
+    if run.capture(captures.PS_U.argv(pid), captures.PS_U.raw_name()) is not None:
+        run.data["tools"][captures.PS_U.name] = {"available": True, "raw": vocab.raw_path(captures.PS_U.raw_name()),  # type: ignore[index]
+                                                 "command": " ".join(captures.PS_U.argv(pid))}
     run.progress(f"baseline: VSZ {base['reading']['vsz_kib']} KiB, RSS {base['reading']['rss_kib']} KiB")  # type: ignore[index]
     run.save()
     run.wait(params.pause_s, stop)
@@ -455,7 +461,7 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
                       "anon_huge_kib": reading.get("anon_huge_kib")})
         run.progress(f"touched {format_size(int(parts[2]))} ({index + 1}/{params.steps}): RSS {reading.get('rss_kib')} KiB, "
                      f"min_flt {reading.get('min_flt')}")
-    if params.variant == "fullspeed":
+    if params.declared_variant.one_timed_step:
         parts = expect("timing")
         run.data["timing"] = {"first_touch_ns": int(parts[1]), "second_pass_ns": int(parts[2])}
     expect("touched")
@@ -464,7 +470,7 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
     run.save()
     run.wait(params.pause_s, stop)
 
-    if params.variant == "free":
+    if params.declared_variant.frees:
         send("free")
         expect("freed")
         run.begin_phase("freed")
@@ -490,13 +496,13 @@ def _finish(run: Run) -> None:
     count, huge_peak = results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV),
                                                  results.iter_samples(jsonl))
     snaps = run.data["snapshots"]
-    sar_path = os.path.join(run.raw_dir, "sar-r.txt")
+    sar_path = os.path.join(run.raw_dir, captures.SAR_R.raw_name())
     if os.path.exists(sar_path):
         with open(sar_path, encoding="utf-8") as handle:
             text = handle.read()
         # A capture that does not parse is said so in the results (and the writeup), never left empty.
         try:
-            report = parsers.parse_sar_r(text)
+            report = captures.SAR_R.parser(text)  # type: ignore[misc]
         except ValueError as exc:
             run.data["tools"]["sar"]["parse"] = {"ok": False, "rows": 0, "error": str(exc)}  # type: ignore[index]
             run.data["notes"].append({  # type: ignore[union-attr]

@@ -88,6 +88,11 @@ def read_host_facts(root: str = "/", ask_imds: bool = True) -> Dict[str, object]
     }
 
 
+def os_family(root: str = "/") -> Optional[str]:
+    """RedHat or Debian (Ansible's os_family names) from /etc/os-release; None for any other."""
+    return _os_family(parsers.parse_os_release(_read(root, "/etc/os-release") or ""))
+
+
 def _os_family(os_release: Dict[str, str]) -> Optional[str]:
     ids = " ".join([os_release.get("ID", ""), os_release.get("ID_LIKE", "")]).split()
     if any(i in ("rhel", "fedora", "centos") for i in ids):

@@ -7,23 +7,15 @@ import json
 import os
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
+from . import record, vocab
+from .record import write_json_atomic  # noqa: F401  (the primitive; record.write uses it)
 from .procfs import PROCESS_FIELDS, SYSTEM_FIELDS
 
-SCHEMA_VERSION = 1
-RESULTS = "results.json"
-SAMPLES_JSONL = "samples.jsonl"
-SAMPLES_CSV = "samples.csv"
+SCHEMA_VERSION = record.SCHEMA_VERSION
+RESULTS = vocab.RESULTS
+SAMPLES_JSONL = vocab.SAMPLES_JSONL
+SAMPLES_CSV = vocab.SAMPLES_CSV
 SAMPLE_COLUMNS = ("tick", "t", "wall", "late_ms", "missed_before", "phase") + PROCESS_FIELDS + SYSTEM_FIELDS
-
-
-def write_json_atomic(path: str, data: Dict[str, object]) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class SampleLog:

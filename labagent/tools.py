@@ -12,13 +12,7 @@ import subprocess
 import time
 from typing import Dict, List, Mapping, Optional
 
-# Why a tool is missing, and how to get it, per package manager.
-INSTALL_HINTS = {
-    "gcc": "install gcc (dnf install gcc / apt-get install gcc libc6-dev)",
-    "sar": "install sysstat (dnf install sysstat / apt-get install sysstat)",
-    "ps": "install procps (dnf install procps-ng / apt-get install procps)",
-    "free": "install procps (dnf install procps-ng / apt-get install procps)",
-}
+from .captures import PS_FIELDS, install_hints
 
 # Every tool the agent runs (gcc, sar, ps, free, uname, the workload) runs in this locale, whatever the
 # user's: under ja_JP.UTF-8 sar prints `03時58分04秒` and `平均値:`, free and gcc translate their words,
@@ -34,8 +28,10 @@ def capture_env(base: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     return env
 
 
-# capture.sh's line: `date` output, then ps with its own column widths.
-PS_FIELDS = "pid=,comm=,vsz=,rss=,maj_flt=,min_flt="
+# Why a tool is missing, and how to get it, per package manager (declared in captures.py).
+INSTALL_HINTS = install_hints()
+
+# capture.sh's line: `date` output, then ps with its own column widths (captures.PS_FIELDS).
 DATE_FORMAT = "%a %b %e %I:%M:%S %p %Z %Y"
 
 

@@ -1,0 +1,101 @@
+"""`labagent check-tools` and the lab_prepare role that asks it: what a host lacks, from the agent's own
+declaration of its tools (labagent/captures.py), with PATH narrowed to real tools on this machine."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ansible.playbook import ansible_playbook, task_results
+
+ROOT = Path(__file__).resolve().parents[2]
+# What the agent runs, plus what gcc itself looks for on PATH.
+EVERYTHING = ["gcc", "cc", "as", "ld", "sar", "ps", "free", "uname", "cat", "tar"]
+
+pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in EVERYTHING),
+                                reason="this machine lacks one of " + ", ".join(EVERYTHING))
+
+
+def _bin_with(tmp_path, tools):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in tools:
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    return str(bin_dir)
+
+
+def _check_tools(path, *args):
+    done = subprocess.run([sys.executable, "-m", "labagent", "check-tools", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PATH=path))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_complete_host_lacks_nothing(tmp_path):
+    assert _check_tools(_bin_with(tmp_path, EVERYTHING), "--os-family", "Debian") == \
+        {"os_family": "Debian", "missing": [], "packages": []}
+
+
+def test_a_host_without_sar_and_tar_is_told_its_packages(tmp_path):
+    path = _bin_with(tmp_path, [t for t in EVERYTHING if t not in ("sar", "tar")])
+    report = _check_tools(path, "--os-family", "RedHat")
+    assert [m["program"] for m in report["missing"]] == ["sar", "tar"]
+    assert report["packages"] == ["sysstat", "tar"]
+
+
+def test_os_family_defaults_to_this_hosts(tmp_path):
+    report = _check_tools(_bin_with(tmp_path, EVERYTHING))
+    assert report["os_family"] in ("Debian", "RedHat", "default")
+
+
+@pytest.fixture(scope="module")
+def pyz(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pyz") / "labagent.pyz"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build-pyz.py"), str(path)], check=True,
+                   capture_output=True)
+    return path
+
+
+PLAY = """---
+- name: Prepare this machine with a narrowed PATH
+  hosts: localhost
+  gather_facts: false
+  environment:
+    PATH: "{bin}"
+  tasks:
+    - name: Learn the OS family and Python
+      ansible.builtin.setup:
+        gather_subset: [min]
+    - name: Prepare
+      ansible.builtin.include_role:
+        name: lab_prepare
+      vars:
+        lab_prepare_install_packages: false
+        lab_prepare_agent: "{pyz}"
+        lab_prepare_remote_dir: "{remote}"
+"""
+
+
+def _prepare(tmp_path, pyz, tools):
+    playbook = tmp_path / "prepare.yml"
+    playbook.write_text(PLAY.format(bin=_bin_with(tmp_path, tools), pyz=pyz, remote=tmp_path / "remote"))
+    return ansible_playbook([], playbook=str(playbook), timeout=300,
+                            env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")})
+
+
+def test_lab_prepare_asks_the_agent_and_installs_nothing_when_nothing_lacks(tmp_path, pyz):
+    done = _prepare(tmp_path, pyz, EVERYTHING)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert task_results(done.stdout, "Ask the agent what this host lacks") == {"localhost": "ok"}
+    assert task_results(done.stdout, "Install the missing tools") == {"localhost": "skipping"}
+    assert (tmp_path / "remote" / "labagent.pyz").read_bytes() == pyz.read_bytes()
+
+
+def test_lab_prepare_names_the_packages_of_a_missing_tool(tmp_path, pyz):
+    done = _prepare(tmp_path, pyz, [t for t in EVERYTHING if t != "sar"])
+    assert done.returncode != 0
+    assert task_results(done.stdout, "Stop when tools are missing and installing is off") == {"localhost": "fatal"}
+    assert "missing sar: install sysstat or set lab_install_packages=true" in done.stdout

@@ -1,0 +1,79 @@
+"""One declaration is enough: a throwaway variant added to labagent/variants.py in a copy of the
+repo is accepted by the CLI, the validation and the lab role's argument_specs (after
+scripts/sync-roles.py, whose --check first names the stale line), with no other edit."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+THROWAWAY = ('    Variant("throwaway", "a variant that exists only in this test", "malloc", frees=True,\n'
+             '            figures=("vsz_freed_delta_kib",)),\n')
+
+
+def _copy(tmp_path):
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "labagent", copy / "labagent", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "roles" / "lab", copy / "roles" / "lab")
+    (copy / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "sync-roles.py", copy / "scripts")
+    return copy
+
+
+def _declare(copy):
+    path = copy / "labagent" / "variants.py"
+    text = path.read_text()
+    end = "\n)\n\nNAMES"
+    assert text.count(end) == 1
+    path.write_text(text.replace(end, "\n" + THROWAWAY.rstrip("\n") + "\n)\n\nNAMES"))
+
+
+def _run(copy, *argv):
+    return subprocess.run([sys.executable, *argv], cwd=copy, capture_output=True, text=True, timeout=60)
+
+
+def test_a_new_variant_needs_only_its_declaration(tmp_path):
+    copy = _copy(tmp_path)
+    # before: the real repo's declarations do not know it
+    refused = _run(copy, "-m", "labagent", "run", "--check", "--out", ".", "--variant", "throwaway")
+    assert refused.returncode == 2 and "invalid choice: 'throwaway'" in refused.stderr
+    _declare(copy)
+
+    help_text = _run(copy, "-m", "labagent", "run", "--help").stdout
+    assert ",throwaway}" in help_text
+    checked = _run(copy, "-m", "labagent", "run", "--check", "--out", ".", "--variant", "throwaway",
+                   "--size", "10MiB", "--step", "4MiB")
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["steps"] == 3
+    words = _run(copy, "-c", "from labagent import vocab, variants, experiment as e; "
+                             "print(vocab.VARIANTS[-1], variants.get('throwaway').phases[-2], "
+                             "e.Params(variant='throwaway').steps)")
+    assert words.stdout.split() == ["throwaway", "freed", "10"], words.stderr
+
+    stale = _run(copy, "scripts/sync-roles.py", "--check")
+    assert stale.returncode == 1
+    assert "roles/lab/meta/argument_specs.yml:" in stale.stderr and "throwaway" in stale.stderr
+    synced = _run(copy, "scripts/sync-roles.py")
+    assert synced.returncode == 0, synced.stderr
+    assert _run(copy, "scripts/sync-roles.py", "--check").returncode == 0
+    specs = yaml.safe_load((copy / "roles/lab/meta/argument_specs.yml").read_text())
+    assert specs["argument_specs"]["main"]["options"]["lab_variants"]["choices"][-1] == "throwaway"
+    # only that line changed
+    before = (ROOT / "roles/lab/meta/argument_specs.yml").read_text().splitlines()
+    after = (copy / "roles/lab/meta/argument_specs.yml").read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    assert len(before) == len(after) and len(changed) == 1
+    assert changed[0][1] == changed[0][0].replace("]", ", throwaway]")
+    assert (copy / "roles/lab/defaults/main.yml").read_text() == (ROOT / "roles/lab/defaults/main.yml").read_text()
+
+
+def test_a_changed_default_is_written_to_the_role(tmp_path):
+    copy = _copy(tmp_path)
+    path = copy / "labagent" / "knobs.py"
+    path.write_text(path.read_text().replace('"--size", "size_bytes", "100MiB"', '"--size", "size_bytes", "64MiB"'))
+    assert _run(copy, "scripts/sync-roles.py", "--check").returncode == 1
+    assert _run(copy, "scripts/sync-roles.py").returncode == 0
+    assert yaml.safe_load((copy / "roles/lab/defaults/main.yml").read_text())["lab_size"] == "64MiB"
