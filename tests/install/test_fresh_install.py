@@ -92,3 +92,14 @@ def test_installed_report_renders_a_fixture_like_the_checkout(installed, tmp_pat
     ja = _run([installed / "labagent", "report", mine, "--lang", "ja"], cwd=tmp_path)
     assert ja.returncode == 0, ja.stderr
     assert (mine / "README.md").read_text(encoding="utf-8") != text  # the ja templates are there too
+
+
+def test_installed_runs_lists_a_run_and_report_writes_its_summary(installed, tmp_path):
+    runs = tmp_path / "runs"
+    one = _copy_fixture(runs / "20261125T2207-one" / "h1")
+    done = _run([installed / "labagent", "report", one.parent, "--summary-only"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (one.parent / "summary.csv").read_text().splitlines()[1].startswith("20261125T2207-one,h1,h1,malloc,1,ok,")
+    listed = _run([installed / "labagent", "runs"], cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split()[:2] == ["20261125T2207-one", "2026-11-25"]
