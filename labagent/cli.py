@@ -78,6 +78,9 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
     report.add_argument("--out", help="with --compare: the comparison's directory instead")
     report.add_argument("--summary-only", action="store_true",
                         help="write only the run's summary.csv and summary.json, no writeup")
+    follow = sub.add_parser("progress", help="where a running experiment in DIR is, as one JSON line (for the playbook)")
+    follow.add_argument("out", metavar="DIR", help="the run's --out directory")
+    follow.add_argument("--job-file", help="Ansible's async results file: also say whether the job has finished")
     runs = sub.add_parser("runs", help="list the runs in DIR (default runs), newest first")
     runs.add_argument("dir", nargs="?", default="runs", help="the runs directory (default runs)")
     runs.add_argument("--json", action="store_true", help="one JSON object per run instead of a table")
@@ -93,6 +96,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _run(args, sys.argv if argv is None else ["labagent"] + list(argv))
         if args.command == "runs":
             return _runs(args)
+        if args.command == "progress":
+            from .progress import poll_record
+            print(json.dumps(poll_record(args.out, args.job_file), sort_keys=True))
+            return 0
         return _report(args)
     except LabError as exc:
         print(f"labagent: {rename_options(str(exc), prefix)}", file=sys.stderr)
