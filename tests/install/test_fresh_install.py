@@ -103,3 +103,12 @@ def test_installed_runs_lists_a_run_and_report_writes_its_summary(installed, tmp
     listed = _run([installed / "labagent", "runs"], cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines()[1].split()[:2] == ["20261125T2207-one", "2026-11-25"]
+
+
+def test_installed_compare_finds_its_templates(installed, tmp_path):
+    a = _copy_fixture(tmp_path / "runs" / "a")
+    b = _copy_fixture(tmp_path / "runs" / "b")
+    done = _run([installed / "labagent", "report", "--compare", a, b, "--lang", "ja"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "runs" / "compare-a-vs-b" / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("# malloc-lab の実行の比較: `a` と `b`")
