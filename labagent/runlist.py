@@ -16,7 +16,7 @@ from .units import format_size
 
 RUN_JSON = "run.json"
 SUMMARY_JSON = "summary.json"  # written by labagent.report.summary
-README = "README.md"
+README_RE = re.compile(r"^README(\.[a-z]{2})?\.md$")
 LATEST = "latest"
 COMPARE_PREFIX = "compare-"  # comparisons live beside the runs (labagent report --compare)
 # A writeup is Japanese when it has kana in its first bytes (headings come first).
@@ -108,14 +108,21 @@ def _from_files(path: str) -> Optional[_Run]:
     return _Run(tuple(entries))
 
 
+def _writeups(directory: str) -> List[str]:
+    """README.md and any README.<lang>.md in a directory."""
+    return [os.path.join(directory, name) for name in sorted(os.listdir(directory))
+            if README_RE.match(name) and os.path.isfile(os.path.join(directory, name))]
+
+
 def _langs(path: str) -> Tuple[str, ...]:
-    """The languages of the writeups in a run: its index and its agents' README.md."""
+    """The languages of the writeups in a run: its index's and its agents' README.md (and
+    README.<lang>.md beside them, where a run was written in several)."""
     found = set()
-    candidates = [os.path.join(path, README)] + [os.path.join(path, entry, README) for entry in os.listdir(path)]
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            with open(candidate, encoding="utf-8", errors="replace") as handle:
-                found.add("ja" if KANA_RE.search(handle.read(LANG_PROBE_CHARS)) else "en")
+    directories = [path] + [os.path.join(path, entry) for entry in os.listdir(path)
+                            if os.path.isdir(os.path.join(path, entry))]
+    for candidate in (c for directory in directories for c in _writeups(directory)):
+        with open(candidate, encoding="utf-8", errors="replace") as handle:
+            found.add("ja" if KANA_RE.search(handle.read(LANG_PROBE_CHARS)) else "en")
     return tuple(sorted(found))
 
 

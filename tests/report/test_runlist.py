@@ -41,6 +41,16 @@ def test_runs_are_listed_newest_first_with_hosts_variants_size_and_language(tmp_
     assert (one.hosts_ok, one.variants, one.sizes) == (1, ("madv-hugepage",), (100 * 1024 * 1024,))
 
 
+def test_writeups_in_two_languages_side_by_side_are_both_listed(tmp_path):
+    runs = make_runs(tmp_path)
+    compared = os.path.join(runs, "20261125T2210-compare")
+    assert agent("report", compared, "--lang", "en").returncode == 0
+    os.rename(os.path.join(compared, "README.md"), os.path.join(compared, "README.en.md"))
+    assert agent("report", compared, "--lang", "ja").returncode == 0
+    listed = {r.run_id: r for r in runlist.list_runs(runs)}
+    assert listed["20261125T2210-compare"].langs == ("en", "ja")
+
+
 def test_the_command_prints_a_table_and_json_lines(tmp_path):
     runs = make_runs(tmp_path)
     done = agent("runs", runs)
