@@ -34,3 +34,6 @@ def test_a_run_prints_progress_lines_instead_of_failed_retrying(tmp_path):
     # the file the poll read came home with the results: the run's last position
     final = json.loads((tmp_path / run_id / "localhost" / "progress.json").read_text())
     assert (final["phase"], final["step"], final["touched_bytes"]) == ("exited", 4, 20 * 1024 * 1024)
+    # no writeups (lab_report_render=false), but the run's table all the same
+    table = (tmp_path / run_id / "summary.csv").read_text().splitlines()
+    assert len(table) == 2 and table[1].startswith(f"{run_id},localhost,localhost,malloc,1,ok,")
