@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ANSIBLE_ARGS ?=
 
-.PHONY: run test unit lint pyz venv collections bench lock clean help
+.PHONY: run test unit lint pyz venv venv-run collections bench lock clean help
 
 help:
 	@echo "make run    - run the lab on this machine (ansible-playbook run.yml), results under runs/"
@@ -13,13 +13,20 @@ help:
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
 	@echo "make pyz    - build build/labagent.pyz (the agent as one file)"
 
+# What a run needs (make run); the tests' and linters' packages on top (make venv, test, lint, ...).
 $(STAMP): requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
-venv: $(STAMP)
+$(STAMP)-dev: $(STAMP) requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+venv-run: $(STAMP)
+
+venv: $(STAMP)-dev
 
 collections: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH scripts/install-collections.sh
@@ -29,7 +36,7 @@ pyz: build/labagent.pyz
 build/labagent.pyz: $(wildcard labagent/*.py) labagent/allocate.c scripts/build-pyz.py
 	$(PYTHON) scripts/build-pyz.py $@
 
-run: venv collections
+run: venv-run collections
 	$(BIN)/ansible-playbook run.yml $(ANSIBLE_ARGS)
 
 test: venv collections

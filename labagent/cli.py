@@ -1,4 +1,5 @@
-"""The agent's command line: `run` an experiment, `report` a fetched run. Errors are one line, never a traceback."""
+"""The agent's command line: `run` an experiment, `report` a fetched run (or `--compare` runs), list the
+`runs`. Errors are one line, never a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -67,9 +68,21 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
     check = sub.add_parser("check-tools", help="print JSON: the tools this host lacks and the packages that provide them")
     check.add_argument("--os-family", help="RedHat, Debian or another (default: from /etc/os-release)")
     report = sub.add_parser("report", help="render the writeup of a fetched run (controller only)")
-    report.add_argument("run_dir", help="runs/<run_id> (with one directory per host) or one host's directory")
+    report.add_argument("run_dir", nargs="+", help="runs/<run_id> (with one directory per host) or one host's "
+                        "directory; with --compare, two or more of them")
     report.add_argument("--lang", choices=("en", "ja"), default="en")
     report.add_argument("--templates", help="a directory of templates overriding the built-in ones")
+    report.add_argument("--compare", action="store_true",
+                        help="compare the runs: write runs/compare-<A>-vs-<B>/ beside the first")
+    report.add_argument("--out", help="with --compare: the comparison's directory instead")
+    report.add_argument("--summary-only", action="store_true",
+                        help="write only the run's summary.csv and summary.json, no writeup")
+    follow = sub.add_parser("progress", help="where a running experiment in DIR is, as one JSON line (for the playbook)")
+    follow.add_argument("out", metavar="DIR", help="the run's --out directory")
+    follow.add_argument("--job-file", help="Ansible's async results file: also say whether the job has finished")
+    runs = sub.add_parser("runs", help="list the runs in DIR (default runs), newest first")
+    runs.add_argument("dir", nargs="?", default="runs", help="the runs directory (default runs)")
+    runs.add_argument("--json", action="store_true", help="one JSON object per run instead of a table")
     return parser
 
 
@@ -83,6 +96,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "check-tools":
             family = args.os_family or hostfacts.os_family()
             print(json.dumps(captures.missing_programs(family), indent=1))
+            return 0
+        if args.command == "runs":
+            return _runs(args)
+        if args.command == "progress":
+            from .progress import poll_record
+            print(json.dumps(poll_record(args.out, args.job_file), sort_keys=True))
             return 0
         return _report(args)
     except LabError as exc:
@@ -113,15 +132,38 @@ def _run(args: argparse.Namespace, argv: List[str]) -> int:
     return 1
 
 
+def _runs(args: argparse.Namespace) -> int:
+    from . import runlist
+    listings = runlist.list_runs(args.dir)
+    print(runlist.to_json_lines(listings) if args.json else runlist.table(listings), end="")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     try:
-        from .report import render  # controller-only dependencies (Jinja2, matplotlib)
+        from .report import compare, render, summary  # controller-only dependencies (Jinja2, matplotlib)
     except ImportError as exc:
         raise LabError(f"report needs the controller's packages ({exc.name}); run it from the venv: make venv") from None
+    if args.compare:
+        for path in compare.compare_runs(args.run_dir, lang=args.lang, out=args.out, templates=args.templates):
+            print(path)
+        return 0
+    if len(args.run_dir) != 1 or args.out:
+        raise LabError("report takes one run directory; to compare runs, add --compare (--out goes with it)")
+    run_dir = args.run_dir[0]
+    run = summary.read_run(run_dir)
+    # A run's table, written before the writeups so that a writeup that fails leaves it; one agent
+    # directory on its own is not a run and gets none.
+    tables = [] if run.single else summary.write_summary(run)
+    if args.summary_only:
+        if run.single:
+            raise LabError(f"{run_dir} is one agent directory: summary.csv is written for runs/<run_id>")
+        print("\n".join(tables))
+        return 0
     try:
-        written = render.render_run(args.run_dir, lang=args.lang, templates=args.templates)
+        written = render.render_run(run_dir, lang=args.lang, templates=args.templates) + tables
     except json.JSONDecodeError as exc:
-        raise LabError(f"a results.json under {args.run_dir} is not valid JSON ({exc.msg}, line {exc.lineno}): "
+        raise LabError(f"a results.json under {run_dir} is not valid JSON ({exc.msg}, line {exc.lineno}): "
                        "re-fetch it, or move that host's directory aside") from None
     for path in written:
         print(path)

@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Optional
 
 from . import __version__, analysis, captures, hostfacts, knobs, parsers, procfs, record, results, tools, variants, vocab
 from .clock import SystemClock
+from .progress import Progress, ProgressFile
 from .sampler import PeriodicThread, Sampler
 from .units import format_size
 from .errors import LabError  # noqa: F401  (re-exported)
@@ -180,6 +181,8 @@ class Run:
             "started_wall": self.origin_wall,
         }
         self.sample_log = results.SampleLog(os.path.join(out_dir, results.SAMPLES_JSONL))
+        self.progress_file = ProgressFile(out_dir, Progress(params.variant, self.phase, params.size_bytes, 0, 0,
+                                                            params.steps, None, None, 0.0))
         # smaps_rollup is read at most once a second by the sampler (its value carried between reads).
         self._rollup_due = 0.0
         self._anon_huge_kib: Optional[int] = None
@@ -198,6 +201,7 @@ class Run:
         phases.append({"name": name, "start": now, "start_wall": round(self.origin_wall + now, 3),  # type: ignore[union-attr]
                        "end": None, "end_wall": None})
         self.phase = name
+        self.progress_file.update(phase=name, t=now)
 
     def end_phases(self) -> None:
         phases = self.data["phases"]
@@ -246,6 +250,9 @@ class Run:
         if text is not None:
             snap["free"] = asdict(captures.FREE_B.parser(text))  # type: ignore[misc]
         self.data["snapshots"][name] = snap  # type: ignore[index]
+        reading = snap["reading"]
+        if reading.get("rss_kib") is not None:  # type: ignore[attr-defined]  (exited: keep the last reading)
+            self.progress_file.update(rss_kib=reading.get("rss_kib"), min_flt=reading.get("min_flt"), t=snap["t"])  # type: ignore[attr-defined]
         return snap
 
     def capture(self, argv: List[str], raw_name: str) -> Optional[str]:
@@ -459,6 +466,8 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
                       "rss_kib": reading.get("rss_kib"), "min_flt": reading.get("min_flt"),
                       "maj_flt": reading.get("maj_flt"),
                       "anon_huge_kib": reading.get("anon_huge_kib")})
+        run.progress_file.update(touched_bytes=int(parts[2]), step=index + 1, rss_kib=reading.get("rss_kib"),
+                                 min_flt=reading.get("min_flt"), t=run.t())
         run.progress(f"touched {format_size(int(parts[2]))} ({index + 1}/{params.steps}): RSS {reading.get('rss_kib')} KiB, "
                      f"min_flt {reading.get('min_flt')}")
     if params.declared_variant.one_timed_step:

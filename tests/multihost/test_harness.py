@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.connections import connections
 from tests.hosts.netns import (
     HOST_PYTHON,
     HostsError,
@@ -61,7 +62,7 @@ def _running(pid: int, start_time: int) -> bool:
     return stat is not None and stat[2] == start_time and stat[0] != "Z"
 
 
-@pytest.mark.parametrize("connection", ["ssh", "paramiko"])
+@pytest.mark.parametrize("connection", connections())
 def test_each_host_reports_its_own_hostname(ssh_hosts, connection):
     res = ssh_hosts.adhoc("all", "ansible.builtin.setup", "filter=ansible_hostname", connection=connection)
 

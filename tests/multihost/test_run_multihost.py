@@ -5,6 +5,7 @@ import shutil
 import pytest
 
 from tests.ansible.playbook import ROOT, SMALL, extra_vars, task_results
+from tests.connections import connections
 from tests.hosts.procs import ansible_bin
 
 pytestmark = [pytest.mark.multihost,
@@ -23,7 +24,7 @@ def host_results(runs, run_id, host):
     return json.loads((runs / run_id / host / "results.json").read_text())
 
 
-@pytest.mark.parametrize("connection", ["ssh", "paramiko"])
+@pytest.mark.parametrize("connection", connections())
 def test_every_host_runs_in_parallel_and_gets_its_own_results(ssh_hosts, tmp_path, connection):
     run_id = f"par-{connection}"  # the hosts live for the session: one run id per run
     done = run_lab(ssh_hosts, tmp_path, run_id, connection)

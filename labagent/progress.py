@@ -1,0 +1,103 @@
+"""progress.json: where a running experiment is (phase, bytes touched of the total, RSS, min_flt),
+rewritten as it changes; `labagent progress DIR` reads it for the playbook's poll, one JSON line."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Dict, Mapping, Optional
+
+from .units import format_size
+
+PROGRESS_JSON = "progress.json"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A running experiment's position: `t` is seconds since the run began; `step` of `steps` writes
+    done, `touched_bytes` of `size_bytes`; RSS and min_flt from the latest reading (None before one)."""
+    variant: str
+    phase: str
+    size_bytes: int
+    touched_bytes: int
+    step: int
+    steps: int
+    rss_kib: Optional[int]
+    min_flt: Optional[int]
+    t: float
+
+    def to_json(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Progress":
+        return cls(variant=str(data["variant"]), phase=str(data["phase"]), size_bytes=int(data["size_bytes"]),
+                   touched_bytes=int(data["touched_bytes"]), step=int(data["step"]), steps=int(data["steps"]),
+                   rss_kib=None if data.get("rss_kib") is None else int(data["rss_kib"]),
+                   min_flt=None if data.get("min_flt") is None else int(data["min_flt"]), t=float(data["t"]))
+
+
+class ProgressFile:
+    """Keeps <out>/progress.json equal to the latest Progress (replaced atomically: a reader never
+    sees half a file). No fsync: it is a hint for the people watching, not a record."""
+
+    def __init__(self, out_dir: str, initial: Progress) -> None:
+        self.path = os.path.join(out_dir, PROGRESS_JSON)
+        self.current = initial
+        self._write()
+
+    def update(self, **changes: Any) -> None:
+        self.current = replace(self.current, **changes)
+        self._write()
+
+    def _write(self) -> None:
+        tmp = f"{self.path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(self.current.to_json(), handle)
+        os.replace(tmp, self.path)
+
+
+def read_progress(out_dir: str) -> Optional[Progress]:
+    """The latest progress, or None before the agent wrote any (or when the file is not ours)."""
+    try:
+        with open(os.path.join(out_dir, PROGRESS_JSON), encoding="utf-8") as handle:
+            return Progress.from_json(json.load(handle))
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def job_finished(job_file: str) -> bool:
+    """Whether Ansible's async job (its results file, as async_status reads it) has ended: the file
+    holds the module's result, not the wrapper's {"started": ...} marker. A missing file ends the
+    wait too: async_status then says what happened."""
+    try:
+        with open(job_file, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return True
+    except json.JSONDecodeError:
+        return False  # being written
+    return "started" not in data or bool(data.get("finished"))
+
+
+def _kib(value: Optional[int]) -> str:
+    return "?" if value is None else f"{value:,} KiB"
+
+
+def progress_line(progress: Optional[Progress]) -> str:
+    """One line for a person: `touching 30MiB of 100MiB (3/10), RSS 31,012 KiB, min_flt 7,771, 4.2 s`."""
+    if progress is None:
+        return "starting"
+    touched = format_size(progress.touched_bytes) if progress.touched_bytes else "0"
+    return (f"{progress.phase} {touched} of {format_size(progress.size_bytes)} ({progress.step}/{progress.steps}), "
+            f"RSS {_kib(progress.rss_kib)}, min_flt {'?' if progress.min_flt is None else f'{progress.min_flt:,}'}, "
+            f"{progress.t:.1f} s")
+
+
+def poll_record(out_dir: str, job_file: Optional[str]) -> Dict[str, Any]:
+    """What `labagent progress` prints: the progress, its line, and whether the job has finished
+    (None without --job-file)."""
+    progress = read_progress(out_dir)
+    return {"lab_progress": progress.to_json() if progress else None, "line": progress_line(progress),
+            "run": os.path.basename(os.path.normpath(out_dir)),
+            "finished": job_finished(job_file) if job_file else None}

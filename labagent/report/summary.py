@@ -1,0 +1,206 @@
+"""A run's figures as a table: runs/<id>/summary.csv and summary.json, one row per host x variant x
+repeat with the host's facts, the knobs and the summary fields, for a spreadsheet or pandas.
+
+Also the reader the run list and the comparison share: read_run() loads every agent directory of a
+run (or one agent directory on its own) with its place in the run (host, variant, repeat) and status.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from .. import results
+from ..errors import LabError
+from ..vocab import VARIANTS
+from . import model
+
+RUN_JSON = "run.json"
+SUMMARY_CSV = "summary.csv"
+SUMMARY_JSON = "summary.json"
+SUMMARY_SCHEMA = 1
+# directories in a run that are not agent directories (the index's plots)
+NOT_ENTRIES = ("plots",)
+
+# The columns, in order, declared once (summary.csv's header and summary.json's keys).
+ID_COLUMNS = ("run_id", "name", "host", "variant", "repeat", "status", "reason", "started_utc")
+FACT_COLUMNS = ("hostname", "instance_type", "arch", "cpu_model", "cpus", "mem_total_kib", "kernel", "distro",
+                "glibc", "page_size", "thp_enabled", "thp_defrag", "overcommit_memory")
+KNOB_COLUMNS = ("size_bytes", "step_bytes", "step_interval_s", "sample_interval_s", "pause_s", "tail_s")
+FIGURE_COLUMNS = ("touched_bytes", "vsz_before_kib", "vsz_after_alloc_kib", "vsz_delta_kib",
+                  "rss_before_alloc_kib", "rss_before_touch_kib", "rss_after_touch_kib", "rss_alloc_delta_kib",
+                  "rss_touch_delta_kib", "min_flt_alloc", "min_flt_touch", "maj_flt_touch", "faults_per_mib",
+                  "fault_granularity_kib", "fault_mode", "anon_huge_kib_peak", "huge_pages_used",
+                  "committed_as_delta_kib", "mem_used_alloc_delta_kib", "mem_used_touch_delta_kib",
+                  "step_ms_median", "step_ms_min", "step_ms_max", "first_touch_gib_s", "second_pass_gib_s",
+                  "ns_per_fault", "first_touch_slowdown", "touch_from_step")
+# summary.region and summary.heap, flattened: column -> (object, key)
+NESTED_COLUMNS = {"region_start": ("region", "start"), "region_end": ("region", "end"),
+                  "region_size_bytes": ("region", "size_bytes"), "region_pointer_offset": ("region", "pointer_offset"),
+                  "region_in_heap": ("region", "in_heap"), "heap_changed": ("heap", "changed"),
+                  "heap_delta_bytes": ("heap", "delta_bytes")}
+# host facts: column -> results.json host key
+FACT_KEYS = {"instance_type": "ec2_instance_type"}
+COLUMNS = ID_COLUMNS + FACT_COLUMNS + KNOB_COLUMNS + FIGURE_COLUMNS + tuple(NESTED_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One agent directory of a run: where it belongs, what the controller recorded, what it wrote
+    (None when it wrote nothing readable; `error` then says why when a file was there)."""
+    name: str
+    key: model.EntryKey
+    status: Mapping[str, Any]
+    data: Optional[Mapping[str, Any]]
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.data is not None and bool(self.data.get("complete"))
+
+    @property
+    def state(self) -> str:
+        """ok, or why not: the agent's outcome, the controller's status, or `failed`."""
+        if self.data is not None:
+            return "ok" if self.ok else str((self.data.get("outcome") or {}).get("status") or "incomplete")
+        if self.error:
+            return "failed"  # whatever the controller recorded, its results cannot be read
+        recorded = self.status.get("status")
+        return "failed" if recorded in (None, "ok") else str(recorded)  # "ok" but no results.json: not ok
+
+    @property
+    def reason(self) -> Optional[str]:
+        if self.ok:
+            return None
+        if self.error:
+            return self.error
+        if self.data is not None:
+            return (self.data.get("outcome") or {}).get("reason") or self.status.get("reason") or "incomplete"
+        return self.status.get("reason") or "no results"
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run as read from disk: its directory, id, run.json (None without one) and agent directories;
+    `single`: the directory is one agent directory, not runs/<run_id>/."""
+    path: str
+    run_id: str
+    meta: Optional[Mapping[str, Any]]
+    entries: Tuple[Entry, ...]
+    single: bool = False
+
+
+def _load_json(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise LabError(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _entry(path: str, name: str, status: Mapping[str, Any], entries: Optional[Mapping[str, Any]]) -> Entry:
+    data: Optional[Dict[str, Any]] = None
+    error = None
+    if os.path.isfile(os.path.join(path, results.RESULTS)):
+        try:
+            data = results.load_run(path)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            error = f"results.json is unreadable: {exc}"
+    return Entry(name, model.entry_key(name, entries, data), status, data, error)
+
+
+def _order(entry: Entry) -> Tuple[Any, ...]:
+    variant = entry.key.variant
+    return (entry.key.host, VARIANTS.index(variant) if variant in VARIANTS else len(VARIANTS), variant,
+            entry.key.repeat, entry.name)
+
+
+def read_run(path: str) -> RunData:
+    """runs/<run_id>/ (one directory per agent run, run.json when the controller wrote one), or one
+    agent directory on its own (results.json in it)."""
+    if not os.path.isdir(path):
+        raise LabError(f"{path} is not a directory (expected runs/<run_id> or one host's directory)")
+    path = os.path.normpath(path)
+    run_id = os.path.basename(os.path.realpath(path))
+    if os.path.isfile(os.path.join(path, results.RESULTS)):
+        return RunData(path, run_id, None, (_entry(path, run_id, {}, None),), single=True)
+    meta = _load_json(os.path.join(path, RUN_JSON)) if os.path.isfile(os.path.join(path, RUN_JSON)) else None
+    statuses = (meta or {}).get("hosts") or {}
+    recorded = (meta or {}).get("entries")
+    names = {entry for entry in os.listdir(path) if os.path.isdir(os.path.join(path, entry))
+             and not entry.startswith(".") and entry not in NOT_ENTRIES}
+    names.update(statuses)
+    if not names:
+        raise LabError(f"{path} holds no results.json and no host directories: not a run")
+    entries = [_entry(os.path.join(path, name), name, statuses.get(name) or {}, recorded) for name in names]
+    return RunData(path, str((meta or {}).get("run_id") or run_id), meta, tuple(sorted(entries, key=_order)))
+
+
+def _utc(wall: Any) -> Optional[str]:
+    if wall is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(float(wall), tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def summary_row(run_id: str, entry: Entry) -> Dict[str, Any]:
+    """One row: every column of COLUMNS, None where the run did not record it."""
+    row: Dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(run_id=run_id, name=entry.name, host=entry.key.host, variant=entry.key.variant,
+               repeat=entry.key.repeat, status=entry.state, reason=entry.reason)
+    if entry.data is None:
+        return row
+    data = entry.data
+    host = data.get("host") or {}
+    params = data.get("params") or {}
+    summary = model.summary_of(data)
+    row["started_utc"] = _utc(data.get("started_wall"))
+    row.update({column: host.get(FACT_KEYS.get(column, column)) for column in FACT_COLUMNS})
+    row.update({column: params.get(column) for column in KNOB_COLUMNS})
+    row.update({column: summary.get(column) for column in FIGURE_COLUMNS})
+    for column, (parent, key) in NESTED_COLUMNS.items():
+        row[column] = (summary.get(parent) or {}).get(key)
+    return row
+
+
+def summary_rows(run: RunData) -> List[Dict[str, Any]]:
+    return [summary_row(run.run_id, entry) for entry in run.entries]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def summary_csv(rows: List[Mapping[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_cell(row.get(column)) for column in COLUMNS])
+    return out.getvalue()
+
+
+def summary_json(run_id: str, rows: List[Mapping[str, Any]]) -> str:
+    doc = {"schema_version": SUMMARY_SCHEMA, "run_id": run_id, "columns": list(COLUMNS),
+           "rows": [{column: row.get(column) for column in COLUMNS} for row in rows]}
+    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+def write_summary(run: RunData) -> List[str]:
+    """<run>/summary.csv and <run>/summary.json; returns their paths."""
+    rows = summary_rows(run)
+    written = []
+    for name, text in ((SUMMARY_CSV, summary_csv(rows)), (SUMMARY_JSON, summary_json(run.run_id, rows))):
+        path = os.path.join(run.path, name)
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        written.append(path)
+    return written
