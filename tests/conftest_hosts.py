@@ -1,7 +1,8 @@
 """pytest plugin: three real SSH hosts in network namespaces (fixture ``ssh_hosts``, marker ``multihost``).
 
 Load it with ``pytest_plugins = ["tests.conftest_hosts"]`` in tests/conftest.py, or ``-p tests.conftest_hosts``.
-Needs root, iproute2 and openssh-server; otherwise the fixture skips with the reason.
+Needs root, iproute2 and openssh-server: not root, the fixture skips with the reason; as root a missing
+package fails (``make test`` installs tests/system-packages.txt as root, so nothing may skip there).
 """
 
 from __future__ import annotations
@@ -149,6 +150,8 @@ class SshHosts:
 def ssh_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshHosts]:
     """Three SSH hosts h1..h3 for the whole session; torn down (ansible first) in ``finally``."""
     reason = missing_requirements()
+    if reason and os.geteuid() == 0:
+        pytest.fail(f"{reason} (scripts/install-test-deps.sh installs tests/system-packages.txt)", pytrace=False)
     if reason:
         pytest.skip(reason)
     if not ansible_bin("ansible").exists():

@@ -1,14 +1,12 @@
 """`ansible-playbook run.yml -i <SSH hosts>`: every host in parallel, each host's own results, failures recorded."""
 import json
-import shutil
 
 import pytest
 
 from tests.ansible.playbook import ROOT, SMALL, extra_vars, task_results
 from tests.hosts.procs import ansible_bin
 
-pytestmark = [pytest.mark.multihost,
-              pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")]
+pytestmark = [pytest.mark.multihost, pytest.mark.needs_package("gcc", "gcc")]
 
 
 def run_lab(ssh_hosts, runs, run_id, connection="ssh", extra=None):
