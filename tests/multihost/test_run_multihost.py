@@ -9,9 +9,9 @@ from tests.hosts.procs import ansible_bin
 pytestmark = [pytest.mark.multihost, pytest.mark.needs_package("gcc", "gcc")]
 
 
-def run_lab(ssh_hosts, runs, run_id, connection="ssh", extra=None):
+def run_lab(ssh_hosts, runs, run_id, connection="ssh", extra=None, extra_args=()):
     inventory = ssh_hosts.inventory(connection=connection)
-    args = [str(ansible_bin("ansible-playbook")), "run.yml", "-i", str(inventory),
+    args = [str(ansible_bin("ansible-playbook")), "run.yml", "-i", str(inventory), *extra_args,
             *extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=run_id,
                                      lab_report_render="false", **(extra or {})))]  # writeups: tests/report
     return ssh_hosts.run_ansible(args, cwd=ROOT, timeout=600)
