@@ -110,6 +110,16 @@ class SshHosts:
         self.lab.restore_host(name)
 
     @contextlib.contextmanager
+    def rekeyed(self, name: str) -> Iterator[Host]:
+        """A host with a new host key that known_hosts does not know, for a ``with`` block; then the
+        new key is trusted (known_hosts rewritten) so the session's other tests go on."""
+        try:
+            self.lab.rekey_host(name)
+            yield self.host(name)
+        finally:
+            self.lab.write_known_hosts()
+
+    @contextlib.contextmanager
     def broken(self, name: str, mode: str = "unreachable") -> Iterator[Host]:
         """A host broken for the duration of a ``with`` block (the hosts are shared by the session)."""
         self.break_host(name, mode)

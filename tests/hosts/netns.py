@@ -332,20 +332,26 @@ class NetnsHosts:
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(self.client_key),
             "ansible_python_interpreter": HOST_PYTHON,
-            "ansible_host_key_checking": False,
         }
         if connection == "ssh":
+            # Host keys are checked against the known_hosts this harness wrote from the keys it made
+            # (write_known_hosts): a host whose key changed is refused, as with any user's inventory.
+            group_vars["ansible_host_key_checking"] = True
             group_vars["ansible_ssh_args"] = " ".join(
                 [
                     "-F /dev/null",  # no user or system ssh_config: nothing can send us elsewhere
-                    "-o StrictHostKeyChecking=no",
+                    "-o StrictHostKeyChecking=yes",
                     f"-o UserKnownHostsFile={self.known_hosts}",
+                    "-o GlobalKnownHostsFile=/dev/null",
                     "-o ControlMaster=auto -o ControlPersist=60s",
                     "-o ServerAliveInterval=15",
                 ]
             )
         else:
             group_vars["ansible_connection"] = "paramiko"
+            # ansible-core's paramiko plugin reads only ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts:
+            # it cannot be pointed at this harness's file, and the machine's own must not be written.
+            group_vars["ansible_host_key_checking"] = False
             group_vars["ansible_paramiko_host_key_checking"] = False
         lines = [
             f"# SSH test hosts in network namespaces; written by tests/hosts for {self.state_dir}",
@@ -364,6 +370,33 @@ class NetnsHosts:
         lines += [f"        {key}: {json.dumps(value)}" for key, value in group_vars.items()]
         path.write_text("\n".join(lines) + "\n")
         return path
+
+    def write_known_hosts(self) -> Path:
+        """Write <state>/known_hosts from each host's current public host key; returns its path.
+
+        Done at bring-up; call it again after ``rekey_host`` to trust the new keys.
+        """
+        lines = []
+        for host in self.hosts:
+            pub = (host.dir / "run/ml-sshd/ssh_host_ed25519_key.pub").read_text().split()
+            lines.append(f"{host.address} {pub[0]} {pub[1]}")
+        tmp = self.known_hosts.with_name(".known_hosts.tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, self.known_hosts)
+        return self.known_hosts
+
+    def rekey_host(self, name: str, timeout: float = 10.0) -> None:
+        """Give a host a new host key (sshd restarted), leaving known_hosts as it was: a
+        machine-in-the-middle as the controller sees it."""
+        host = self.host(name)
+        self.break_host(name, "unreachable")  # stops its sshd, closes our ControlMaster to it
+        try:
+            key = host.dir / "run/ml-sshd/ssh_host_ed25519_key"
+            for path in (key, key.with_name(key.name + ".pub")):
+                path.unlink(missing_ok=True)
+            _keygen(key, host.name)
+        finally:
+            self.restore_host(name, timeout)
 
     def __enter__(self) -> NetnsHosts:
         return self.up()
@@ -431,6 +464,7 @@ class NetnsHosts:
             self._prepare_files(host, client_pub)
             self._plumb(host)
             self._start_sshd(host)
+        self.write_known_hosts()
         self._wait_ready(self.hosts, timeout)
 
     def _prepare_files(self, host: Host, client_pub: str) -> None:
