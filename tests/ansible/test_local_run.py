@@ -1,6 +1,7 @@
 """`ansible-playbook run.yml` on the embedded default inventory (this machine)."""
 import json
 import os
+import shutil
 import time
 import uuid
 
@@ -20,9 +21,16 @@ FIRST, SECOND = f"first-{SESSION}", f"second-{SESSION}"
 @pytest.fixture(scope="module")
 def local_runs(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    first = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=FIRST)))
-    second = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=SECOND)))
-    return runs, first, second
+    # This session's own lab_remote_dir: other checkouts testing on this machine copy their own agent
+    # into the default /tmp/malloc-lab, which would make the second run's "Copy the agent" change.
+    remote = f"/tmp/malloc-lab-test-{SESSION}"
+    try:
+        first = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=FIRST, lab_remote_dir=remote)))
+        second = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=SECOND,
+                                                  lab_remote_dir=remote)))
+        yield runs, first, second
+    finally:
+        shutil.rmtree(remote, ignore_errors=True)
 
 
 def test_local_run_leaves_complete_results(local_runs):
