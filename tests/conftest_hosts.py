@@ -134,8 +134,15 @@ class SshHosts:
         cwd: str | os.PathLike[str] | None = REPO,
         env: Mapping[str, str] | None = None,
         timeout: float = 300.0,
+        connection: str = "ssh",
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command in its own process group, recorded here so teardown can stop it."""
+        """Run a command in its own process group, recorded here so teardown can stop it.
+
+        ``connection`` is the inventory's: paramiko runs get the HOME whose known_hosts has the host keys.
+        """
+        extra = self.lab.ansible_env(connection)
+        if extra:
+            env = {**(os.environ if env is None else env), **extra}
         return self.procs.run(args, cwd=cwd, env=env, timeout=timeout)
 
     def adhoc(
@@ -153,7 +160,9 @@ class SshHosts:
         args = [str(ansible_bin("ansible")), "-i", str(self.inventory(connection=connection)), pattern, "-m", module]
         if module_args is not None:
             args += ["-a", module_args]
-        return AdhocResult.parse(self.run_ansible(args, env={**os.environ, **ADHOC_ENV}, timeout=timeout))
+        return AdhocResult.parse(
+            self.run_ansible(args, env={**os.environ, **ADHOC_ENV}, timeout=timeout, connection=connection)
+        )
 
 
 @pytest.fixture(scope="session")

@@ -170,6 +170,9 @@ class NetnsHosts:
         ]
         self.client_key = self.state_dir / "client_ed25519"
         self.known_hosts = self.state_dir / "known_hosts"
+        # ansible-core's paramiko plugin reads only ~/.ssh/known_hosts (and /etc/ssh/ssh_known_hosts): run
+        # ansible with HOME set to this directory (``ansible_env``) and it checks against the same keys.
+        self.paramiko_home = self.state_dir / "home"
         self.control_dir = self.state_dir / "cp"
         # What exists now, in the order it was made; saved after every step.
         self._made: dict[str, object] = {"guard_route": False, "bridge": False, "netns": [], "veth": []}
@@ -349,10 +352,11 @@ class NetnsHosts:
             )
         else:
             group_vars["ansible_connection"] = "paramiko"
-            # ansible-core's paramiko plugin reads only ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts:
-            # it cannot be pointed at this harness's file, and the machine's own must not be written.
-            group_vars["ansible_host_key_checking"] = False
-            group_vars["ansible_paramiko_host_key_checking"] = False
+            # Checked against <state>/home/.ssh/known_hosts: run ansible with ``ansible_env("paramiko")``
+            # (HOME there), because the paramiko plugin takes no known_hosts path. Never records a key.
+            group_vars["ansible_host_key_checking"] = True
+            group_vars["ansible_paramiko_host_key_checking"] = True
+            group_vars["ansible_paramiko_record_host_keys"] = False
         lines = [
             f"# SSH test hosts in network namespaces; written by tests/hosts for {self.state_dir}",
             "all:",
@@ -380,10 +384,18 @@ class NetnsHosts:
         for host in self.hosts:
             pub = (host.dir / "run/ml-sshd/ssh_host_ed25519_key.pub").read_text().split()
             lines.append(f"{host.address} {pub[0]} {pub[1]}")
-        tmp = self.known_hosts.with_name(".known_hosts.tmp")
-        tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, self.known_hosts)
+        ssh_dir = self.paramiko_home / ".ssh"
+        ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path in (self.known_hosts, ssh_dir / "known_hosts"):
+            tmp = path.with_name(".known_hosts.tmp")
+            tmp.write_text("\n".join(lines) + "\n")
+            os.replace(tmp, path)
         return self.known_hosts
+
+    def ansible_env(self, connection: str = "ssh") -> dict[str, str]:
+        """Environment additions for running ansible against an inventory of ``connection``: for
+        paramiko, HOME whose .ssh/known_hosts holds the hosts' keys; for ssh, none."""
+        return {"HOME": str(self.paramiko_home)} if connection == "paramiko" else {}
 
     def rekey_host(self, name: str, timeout: float = 10.0) -> None:
         """Give a host a new host key (sshd restarted), leaving known_hosts as it was: a

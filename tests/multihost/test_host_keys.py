@@ -13,16 +13,23 @@ from tests.multihost.test_run_multihost import run_lab
 pytestmark = [pytest.mark.multihost, pytest.mark.needs_package("gcc", "gcc")]
 
 
-def test_a_host_whose_key_changed_is_refused_on_the_next_run(ssh_hosts, tmp_path):
-    first = run_lab(ssh_hosts, tmp_path, "hostkey1", extra_args=["--limit", "h1"])
+# What each connection says when the key is not the one in known_hosts.
+REFUSED = {"ssh": ("REMOTE HOST IDENTIFICATION HAS CHANGED", "Host key verification failed"),
+           "paramiko": ("host key mismatch",)}
+
+
+@pytest.mark.parametrize("connection", ["ssh", "paramiko"])
+def test_a_host_whose_key_changed_is_refused_on_the_next_run(ssh_hosts, tmp_path, connection):
+    # The hosts live for the session and keep each run: run ids of this test's own.
+    first = run_lab(ssh_hosts, tmp_path, f"hostkey1-{connection}", connection, extra_args=["--limit", "h1"])
     assert first.returncode == 0, first.stdout[-4000:]
     with ssh_hosts.rekeyed("h1"):
-        second = run_lab(ssh_hosts, tmp_path, "hostkey2", extra_args=["--limit", "h1"])
+        second = run_lab(ssh_hosts, tmp_path, f"hostkey2-{connection}", connection, extra_args=["--limit", "h1"])
     assert second.returncode != 0
-    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in second.stdout or "Host key verification failed" in second.stdout
-    record = json.loads((tmp_path / "hostkey2" / "run.json").read_text())
-    assert record["hosts"]["h1"]["status"] == "unreachable"
-    assert not (tmp_path / "hostkey2" / "h1").exists()  # nothing was run, nothing fetched
+    assert any(message in second.stdout for message in REFUSED[connection]), second.stdout[-4000:]
+    record = json.loads((tmp_path / f"hostkey2-{connection}" / "run.json").read_text())
+    assert record["hosts"]["h1"]["status"] in ("unreachable", "failed")
+    assert not (tmp_path / f"hostkey2-{connection}" / "h1").exists()  # nothing was run, nothing fetched
 
 
 def test_ansible_cfg_leaves_host_key_checking_on():

@@ -14,7 +14,7 @@ def run_lab(ssh_hosts, runs, run_id, connection="ssh", extra=None, extra_args=()
     args = [str(ansible_bin("ansible-playbook")), "run.yml", "-i", str(inventory), *extra_args,
             *extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=run_id,
                                      lab_report_render="false", **(extra or {})))]  # writeups: tests/report
-    return ssh_hosts.run_ansible(args, cwd=ROOT, timeout=600)
+    return ssh_hosts.run_ansible(args, cwd=ROOT, timeout=600, connection=connection)
 
 
 def host_results(runs, run_id, host):
