@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ANSIBLE_ARGS ?=
 
-.PHONY: run test unit lint pyz venv venv-run collections bench lock clean help
+.PHONY: run test test-deps unit lint pyz venv venv-run collections bench lock clean help
 
 help:
 	@echo "make run    - run the lab on this machine (ansible-playbook run.yml), results under runs/"
@@ -39,7 +39,11 @@ build/labagent.pyz: $(wildcard labagent/*.py) labagent/allocate.c scripts/build-
 run: venv-run collections
 	$(BIN)/ansible-playbook run.yml $(ANSIBLE_ARGS)
 
-test: venv collections
+# The system packages of tests/system-packages.txt: installed when root, named otherwise.
+test-deps:
+	scripts/install-test-deps.sh
+
+test: test-deps venv collections
 	$(BIN)/python -m pytest tests
 
 unit: venv

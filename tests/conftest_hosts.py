@@ -1,7 +1,8 @@
 """pytest plugin: three real SSH hosts in network namespaces (fixture ``ssh_hosts``, marker ``multihost``).
 
 Load it with ``pytest_plugins = ["tests.conftest_hosts"]`` in tests/conftest.py, or ``-p tests.conftest_hosts``.
-Needs root, iproute2 and openssh-server; otherwise the fixture skips with the reason.
+Needs root, iproute2 and openssh-server: not root, the fixture skips with the reason; as root a missing
+package fails (``make test`` installs tests/system-packages.txt as root, so nothing may skip there).
 """
 
 from __future__ import annotations
@@ -109,6 +110,16 @@ class SshHosts:
         self.lab.restore_host(name)
 
     @contextlib.contextmanager
+    def rekeyed(self, name: str) -> Iterator[Host]:
+        """A host with a new host key that known_hosts does not know, for a ``with`` block; then the
+        new key is trusted (known_hosts rewritten) so the session's other tests go on."""
+        try:
+            self.lab.rekey_host(name)
+            yield self.host(name)
+        finally:
+            self.lab.write_known_hosts()
+
+    @contextlib.contextmanager
     def broken(self, name: str, mode: str = "unreachable") -> Iterator[Host]:
         """A host broken for the duration of a ``with`` block (the hosts are shared by the session)."""
         self.break_host(name, mode)
@@ -123,8 +134,15 @@ class SshHosts:
         cwd: str | os.PathLike[str] | None = REPO,
         env: Mapping[str, str] | None = None,
         timeout: float = 300.0,
+        connection: str = "ssh",
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command in its own process group, recorded here so teardown can stop it."""
+        """Run a command in its own process group, recorded here so teardown can stop it.
+
+        ``connection`` is the inventory's: paramiko runs get the HOME whose known_hosts has the host keys.
+        """
+        extra = self.lab.ansible_env(connection)
+        if extra:
+            env = {**(os.environ if env is None else env), **extra}
         return self.procs.run(args, cwd=cwd, env=env, timeout=timeout)
 
     def adhoc(
@@ -142,13 +160,17 @@ class SshHosts:
         args = [str(ansible_bin("ansible")), "-i", str(self.inventory(connection=connection)), pattern, "-m", module]
         if module_args is not None:
             args += ["-a", module_args]
-        return AdhocResult.parse(self.run_ansible(args, env={**os.environ, **ADHOC_ENV}, timeout=timeout))
+        return AdhocResult.parse(
+            self.run_ansible(args, env={**os.environ, **ADHOC_ENV}, timeout=timeout, connection=connection)
+        )
 
 
 @pytest.fixture(scope="session")
 def ssh_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshHosts]:
     """Three SSH hosts h1..h3 for the whole session; torn down (ansible first) in ``finally``."""
     reason = missing_requirements()
+    if reason and os.geteuid() == 0:
+        pytest.fail(f"{reason} (scripts/install-test-deps.sh installs tests/system-packages.txt)", pytrace=False)
     if reason:
         pytest.skip(reason)
     if not ansible_bin("ansible").exists():

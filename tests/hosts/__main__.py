@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{host.name} {host.address} netns {host.netns}", file=sys.stderr)
             print(f"up: {len(lab.hosts)} hosts in {time.monotonic() - started:.2f} s; "
                   f"down with: python -m tests.hosts down --state {lab.state_dir}", file=sys.stderr)
+            for key, value in lab.ansible_env(args.connection).items():
+                print(f"run ansible with {key}={value} (paramiko reads ~/.ssh/known_hosts only)", file=sys.stderr)
             print(inventory)
         elif args.command == "inventory":
             lab = NetnsHosts.from_state(args.state)

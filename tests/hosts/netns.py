@@ -170,6 +170,9 @@ class NetnsHosts:
         ]
         self.client_key = self.state_dir / "client_ed25519"
         self.known_hosts = self.state_dir / "known_hosts"
+        # ansible-core's paramiko plugin reads only ~/.ssh/known_hosts (and /etc/ssh/ssh_known_hosts): run
+        # ansible with HOME set to this directory (``ansible_env``) and it checks against the same keys.
+        self.paramiko_home = self.state_dir / "home"
         self.control_dir = self.state_dir / "cp"
         # What exists now, in the order it was made; saved after every step.
         self._made: dict[str, object] = {"guard_route": False, "bridge": False, "netns": [], "veth": []}
@@ -332,21 +335,28 @@ class NetnsHosts:
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(self.client_key),
             "ansible_python_interpreter": HOST_PYTHON,
-            "ansible_host_key_checking": False,
         }
         if connection == "ssh":
+            # Host keys are checked against the known_hosts this harness wrote from the keys it made
+            # (write_known_hosts): a host whose key changed is refused, as with any user's inventory.
+            group_vars["ansible_host_key_checking"] = True
             group_vars["ansible_ssh_args"] = " ".join(
                 [
                     "-F /dev/null",  # no user or system ssh_config: nothing can send us elsewhere
-                    "-o StrictHostKeyChecking=no",
+                    "-o StrictHostKeyChecking=yes",
                     f"-o UserKnownHostsFile={self.known_hosts}",
+                    "-o GlobalKnownHostsFile=/dev/null",
                     "-o ControlMaster=auto -o ControlPersist=60s",
                     "-o ServerAliveInterval=15",
                 ]
             )
         else:
             group_vars["ansible_connection"] = "paramiko"
-            group_vars["ansible_paramiko_host_key_checking"] = False
+            # Checked against <state>/home/.ssh/known_hosts: run ansible with ``ansible_env("paramiko")``
+            # (HOME there), because the paramiko plugin takes no known_hosts path. Never records a key.
+            group_vars["ansible_host_key_checking"] = True
+            group_vars["ansible_paramiko_host_key_checking"] = True
+            group_vars["ansible_paramiko_record_host_keys"] = False
         lines = [
             f"# SSH test hosts in network namespaces; written by tests/hosts for {self.state_dir}",
             "all:",
@@ -364,6 +374,41 @@ class NetnsHosts:
         lines += [f"        {key}: {json.dumps(value)}" for key, value in group_vars.items()]
         path.write_text("\n".join(lines) + "\n")
         return path
+
+    def write_known_hosts(self) -> Path:
+        """Write <state>/known_hosts from each host's current public host key; returns its path.
+
+        Done at bring-up; call it again after ``rekey_host`` to trust the new keys.
+        """
+        lines = []
+        for host in self.hosts:
+            pub = (host.dir / "run/ml-sshd/ssh_host_ed25519_key.pub").read_text().split()
+            lines.append(f"{host.address} {pub[0]} {pub[1]}")
+        ssh_dir = self.paramiko_home / ".ssh"
+        ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path in (self.known_hosts, ssh_dir / "known_hosts"):
+            tmp = path.with_name(".known_hosts.tmp")
+            tmp.write_text("\n".join(lines) + "\n")
+            os.replace(tmp, path)
+        return self.known_hosts
+
+    def ansible_env(self, connection: str = "ssh") -> dict[str, str]:
+        """Environment additions for running ansible against an inventory of ``connection``: for
+        paramiko, HOME whose .ssh/known_hosts holds the hosts' keys; for ssh, none."""
+        return {"HOME": str(self.paramiko_home)} if connection == "paramiko" else {}
+
+    def rekey_host(self, name: str, timeout: float = 10.0) -> None:
+        """Give a host a new host key (sshd restarted), leaving known_hosts as it was: a
+        machine-in-the-middle as the controller sees it."""
+        host = self.host(name)
+        self.break_host(name, "unreachable")  # stops its sshd, closes our ControlMaster to it
+        try:
+            key = host.dir / "run/ml-sshd/ssh_host_ed25519_key"
+            for path in (key, key.with_name(key.name + ".pub")):
+                path.unlink(missing_ok=True)
+            _keygen(key, host.name)
+        finally:
+            self.restore_host(name, timeout)
 
     def __enter__(self) -> NetnsHosts:
         return self.up()
@@ -431,6 +476,7 @@ class NetnsHosts:
             self._prepare_files(host, client_pub)
             self._plumb(host)
             self._start_sshd(host)
+        self.write_known_hosts()
         self._wait_ready(self.hosts, timeout)
 
     def _prepare_files(self, host: Host, client_pub: str) -> None:

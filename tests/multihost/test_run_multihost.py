@@ -1,6 +1,5 @@
 """`ansible-playbook run.yml -i <SSH hosts>`: every host in parallel, each host's own results, failures recorded."""
 import json
-import shutil
 
 import pytest
 
@@ -8,16 +7,15 @@ from tests.ansible.playbook import ROOT, SMALL, extra_vars, task_results
 from tests.connections import connections
 from tests.hosts.procs import ansible_bin
 
-pytestmark = [pytest.mark.multihost,
-              pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")]
+pytestmark = [pytest.mark.multihost, pytest.mark.needs_package("gcc", "gcc")]
 
 
-def run_lab(ssh_hosts, runs, run_id, connection="ssh", extra=None):
+def run_lab(ssh_hosts, runs, run_id, connection="ssh", extra=None, extra_args=()):
     inventory = ssh_hosts.inventory(connection=connection)
-    args = [str(ansible_bin("ansible-playbook")), "run.yml", "-i", str(inventory),
+    args = [str(ansible_bin("ansible-playbook")), "run.yml", "-i", str(inventory), *extra_args,
             *extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=run_id,
                                      lab_report_render="false", **(extra or {})))]  # writeups: tests/report
-    return ssh_hosts.run_ansible(args, cwd=ROOT, timeout=600)
+    return ssh_hosts.run_ansible(args, cwd=ROOT, timeout=600, connection=connection)
 
 
 def host_results(runs, run_id, host):

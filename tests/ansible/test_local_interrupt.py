@@ -1,0 +1,57 @@
+"""Ctrl-C of `make run` (this machine, local connection): the agent, started under Ansible's async
+wrapper in its own session, finishes anyway, and `playbooks/fetch.yml` collects and renders it."""
+import json
+import os
+import shutil
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.hosts.procs import ProcessGroups
+
+from .playbook import BIN, ROOT, SMALL, ansible_playbook, extra_vars
+
+pytestmark = [pytest.mark.needs_package("gcc", "gcc"), pytest.mark.needs_package("sar", "sysstat")]
+
+
+def touching(samples):
+    try:
+        return any(json.loads(line).get("phase") == "touching" for line in samples.read_text().splitlines()[:-1])
+    except FileNotFoundError:
+        return False
+
+
+def test_ctrl_c_of_a_local_run_then_fetch(tmp_path):
+    run_id = f"ctrlc-{uuid.uuid4().hex[:8]}"
+    remote = f"/tmp/malloc-lab-test-{run_id}"  # this test's own: nothing shared with other runs
+    knobs = dict(SMALL, lab_size="16MiB", lab_step="2MiB", lab_step_interval="0.5", lab_runs_dir=str(tmp_path),
+                 lab_run_id=run_id, lab_remote_dir=remote)
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", PATH=f"{BIN}:{os.environ['PATH']}")
+    groups = ProcessGroups()
+    try:
+        proc = groups.start([str(BIN / "ansible-playbook"), "run.yml", *extra_vars(knobs)], cwd=ROOT, env=env)
+        samples = Path(remote) / "runs" / run_id / "samples.jsonl"
+        deadline = time.monotonic() + 240
+        while not touching(samples) and proc.poll() is None:
+            assert time.monotonic() < deadline, "the agent never started touching"
+            time.sleep(0.1)
+        assert proc.poll() is None, "ansible-playbook ended before the experiment was touching"
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the playbook's process group, by its PID
+        interrupted = groups.finish(proc, timeout=60)
+        assert interrupted.returncode != 0
+        assert not (tmp_path / run_id / "run.json").exists()
+
+        fetched = ansible_playbook(["-e", f"lab_run_id={run_id}", "-e", f"lab_runs_dir={tmp_path}"],
+                                   playbook="playbooks/fetch.yml", timeout=300)
+        assert fetched.returncode == 0, fetched.stdout[-4000:]
+        record = json.loads((tmp_path / run_id / "run.json").read_text())
+        assert record["hosts"] == {"localhost": {"status": "ok", "reason": None}}
+        data = json.loads((tmp_path / run_id / "localhost" / "results.json").read_text())
+        assert data["complete"] is True and data["steps"][-1]["bytes"] == 16 * 1024 * 1024
+        assert (tmp_path / run_id / "localhost" / "README.md").exists()
+    finally:
+        groups.stop_all()
+        shutil.rmtree(remote, ignore_errors=True)
