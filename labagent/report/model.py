@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .. import analysis, parsers
+from . import faults, source
 from ..vocab import PHASES, VARIANTS
 from ..units import format_size
 
 KIB = 1024
 MIB = 1024 * 1024
 GLIBC_MMAP_THRESHOLD = 128 * KIB  # M_MMAP_THRESHOLD's default: larger mallocs are served by mmap
+GLIBC_MMAP_THRESHOLD_MAX = 32 * MIB  # DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: 4 MiB * sizeof(long)
 LANGS = ("en", "ja")
 # How allocate.c's variants get their memory: the call, and what the writeup may say about it.
 VARIANT_CALLS = {"malloc": "malloc", "free": "malloc", "fullspeed": "malloc", "calloc": "calloc",
@@ -131,6 +133,26 @@ def maps_diff(before: str, after: str) -> str:
             out.extend(" " + line for line in new[j1:j2])
             continue
         out.extend("-" + line for line in old[i1:i2])
+        out.extend("+" + line for line in new[j1:j2])
+    return "\n".join(out) + "\n"
+
+
+def maps_excerpt(before: Optional[str], after: str, keep: Sequence[str] = ("[heap]",), removed: bool = True) -> str:
+    """The lines of `after` that prove a point: those named in `keep` (by pathname) and, when
+    `before` is given, the lines that changed, the new ones marked '+' and (with `removed`) each
+    line they replaced marked '-'."""
+    old = before.splitlines() if before else []
+    new = after.splitlines()
+    out: List[str] = []
+    if before is None:
+        return "\n".join(line for line in new if line.split()[-1:] and line.split()[-1] in keep) + "\n"
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out.extend(" " + line for line in new[j1:j2] if line.split()[-1:] and line.split()[-1] in keep)
+            continue
+        if removed:
+            out.extend("-" + line for line in old[i1:i2])
         out.extend("+" + line for line in new[j1:j2])
     return "\n".join(out) + "\n"
 
@@ -530,6 +552,10 @@ def variant_view(variant: str, data: Mapping[str, Any], summary: Mapping[str, An
             "region_gone": num(region_size - left) if left is not None else None,
             "region_all_gone": left is not None and region_size - left == int(added or region_size),
             "added": num(added),
+            # glibc's free() of an mmapped chunk raises the mmap threshold to the chunk's size, when
+            # that is at most DEFAULT_MMAP_THRESHOLD_MAX (32 MiB on 64-bit): malloc.c __libc_free
+            "chunk": num(added), "threshold_max": size_text(GLIBC_MMAP_THRESHOLD_MAX),
+            "threshold_raised": bool(added and GLIBC_MMAP_THRESHOLD < int(added) <= GLIBC_MMAP_THRESHOLD_MAX),
         }
     out["freed"] = freed
     # fullspeed: one timed write of the block, then a second over the same, mapped pages
@@ -807,6 +833,44 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "steps_have_ms": any(s.get("ms") is not None for s in data.get("steps") or []),
     }
 
+    # ---- how the touch faults split (pages resident before, huge pages, head and tail, the rest)
+    split_v = None
+    if region and region.get("pointer") and touched_bytes and min_flt_touch is not None and mode != "prefaulted" \
+            and variant != "small-mallocs":
+        pmd = _int(host.get("thp_pmd_size")) or huge
+        fs = faults.split(int(region["start"], 16), int(region["end"], 16), int(region["pointer"], 16), touched_bytes,
+                          int(min_flt_touch), page_size, pmd, summary.get("anon_huge_kib_peak"),
+                          header_resident=region.get("pointer_offset") == MALLOC_HEADER_BYTES,
+                          huge_mode=mode in ("huge", "mixed"))
+        if fs is not None:
+            split_v = {
+                "measured": num(fs.measured), "written_pages": num(fs.written_pages),
+                "resident": fs.resident_pages, "new_pages": num(fs.new_pages),
+                "huge": num(fs.huge_faults), "huge_used": fs.huge_used,
+                "huge_known": fs.huge_faults is not None and not fs.huge_inferred,
+                "huge_inferred": fs.huge_inferred, "aligned": num(fs.aligned_ranges),
+                "pmd_text": size_text(fs.pmd_size), "pmd_kib": num(fs.pmd_size // KIB),
+                "first_boundary": hexaddr(fs.first_boundary), "last_boundary": hexaddr(fs.last_boundary),
+                "misalign": hexaddr(fs.start_misalign), "misalign_kib": num(fs.start_misalign / KIB),
+                "aligned_start": fs.start_misalign == 0,
+                "head": num(fs.head_pages), "tail": num(fs.tail_pages), "fallback": num(fs.fallback_pages),
+                "base": num(fs.base_faults), "other": signed(fs.other_faults), "other_abs": num(abs(fs.other_faults)),
+                "other_negative": fs.other_faults < 0,
+                "anon_huge_peak": num(summary.get("anon_huge_kib_peak")),
+                # AnonHugePages grew past what the faults can explain: khugepaged collapsed ranges
+                "collapsed": bool(fs.huge_faults and fs.huge_faults > fs.aligned_ranges),
+            }
+    excerpt = source.excerpt(inp.source, variant)
+    excerpt_v = {"block": code_block(excerpt.text, "c", None),
+                 "spans": ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in excerpt.spans),
+                 "lines": excerpt.lines} if excerpt and excerpt.lines <= source.MAX_LINES else None
+    maps_ex = {}
+    if before_text:
+        maps_ex["baseline"] = code_block(maps_excerpt(None, before_text, ("[heap]", "[stack]")), "",
+                                         None, f"grep -E 'heap|stack' /proc/{pid}/maps")
+    if before_text and after_text:
+        maps_ex["allocated"] = code_block(maps_excerpt(before_text, after_text, (), removed=False), "diff", None)
+
     # ---- the original's tools, verbatim
     ps_cmd = (tools.get("ps_aux") or {}).get("command") or (f"ps u -p {pid}" if pid else "ps u")
     command = " ".join(workload.get("command") or []) or "./allocate"
@@ -864,6 +928,8 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             "on_ec2": host.get("on_ec2"), "arch": host.get("arch"), "kernel": host.get("kernel"),
             "distro": host.get("distro"), "page_size": num(host.get("page_size")),
             "thp_enabled": host.get("thp_enabled"), "thp_defrag": host.get("thp_defrag"),
+            # not read from /sys but assumed (the seed: RHEL 9's default, what its faults show)
+            "thp_inferred": bool(host.get("thp_inferred")),
             "overcommit": host.get("overcommit_memory"), "glibc": host.get("glibc"),
             "cpu": host.get("cpu_model"), "cpus": host.get("cpus"),
             "mem_total": f"{num(host['mem_total_kib'])} KiB ({mib_text(host['mem_total_kib'] * KIB)})"
@@ -879,7 +945,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "captures": captures,
         "highlights": highlights,
         "stack": stack_v, "heap": heap_v, "region": region_v, "malloc": malloc_v, "commit": commit_v,
-        "touch": touch_v,
+        "touch": touch_v, "split": split_v, "excerpt": excerpt_v, "maps_excerpt": maps_ex,
         "reproduce": {
             "run_id": (inp.run or {}).get("run_id"),
             "entry": _entry_of(inp),

@@ -37,6 +37,7 @@ def environment(lang: str, templates: Optional[str] = None) -> jinja2.Environmen
             raise LabError(f"--templates {templates} is not a directory")
         loaders.append(jinja2.FileSystemLoader([os.path.join(templates, lang), templates]))
     loaders.append(jinja2.FileSystemLoader(os.path.join(TEMPLATES, lang)))
+    loaders.append(jinja2.FileSystemLoader(TEMPLATES))  # common/: section partials shared by the languages
     return jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=False, trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
