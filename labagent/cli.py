@@ -69,7 +69,8 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
     run.option_prefix = option_prefix
     report = sub.add_parser("report", help="render the writeup of a fetched run (controller only)")
     report.add_argument("run_dir", help="runs/<run_id> (with one directory per host) or one host's directory")
-    report.add_argument("--lang", choices=("en", "ja"), default="en")
+    report.add_argument("--lang", default="en",
+                        help="en, ja, or both as en,ja (README.md and README.ja.md side by side)")
     report.add_argument("--templates", help="a directory of templates overriding the built-in ones")
     return parser
 

@@ -275,8 +275,23 @@ class _HostFigure:
         self.title.set_text(title)
 
 
-# The words on the plots, per writeup language (numbers and phase names are the same in both).
+# The words on the plots. The plots serve every language's writeup, so they carry no prose: the
+# kernel's and the tools' own names (VSZ, min_flt, Committed_AS), phase names and units ("any").
+# The per-language sets are kept for templates that override the plots' captions.
 LABELS = {
+    "any": {
+        "process": "{name}: VSZ, RSS, AnonHugePages, min_flt", "mib": "MiB", "faults": "min_flt",
+        "minor": "min_flt", "system": "{name}: /proc/meminfo, Δ since t = 0",
+        "since_first": "Δ MiB", "used": "used (MemTotal − MemFree − Buffers − Cached − SReclaimable)",
+        "available": "MemAvailable", "commit": "Committed_AS", "seconds": "t (s)",
+        "rss_title": "RSS", "rss": "RSS MiB", "faults_title": "min_flt",
+        "faults_log": "min_flt (log)", "since_touch": "t − t(touching) (s)",
+        "huge": "fault_mode: huge", "base": "fault_mode: base", "mixed": "fault_mode: mixed",
+        "prefaulted": "fault_mode: prefaulted", "unknown": "fault_mode: ?",
+        "rss_title_grouped": "RSS (host · variant, r1)", "faults_title_grouped": "min_flt (host · variant, r1)",
+        "spread_title": "median ◆, min – max |, repeats ·",
+        "spread_faults": "min_flt / MiB (log)", "spread_step": "ms / step (median)",
+    },
     "en": {
         "process": "{name}: the process (VSZ, RSS, faults)", "mib": "MiB", "faults": "minor faults (min_flt)",
         "minor": "minor faults", "system": "{name}: the whole machine's memory, change since the run began",
@@ -311,8 +326,8 @@ LABELS = {
 class Plotter:
     """Draws a run's plots in one language; reuse one Plotter for every host of a run."""
 
-    def __init__(self, lang: str = "en") -> None:
-        self.words = LABELS[lang]
+    def __init__(self) -> None:
+        self.words = LABELS["any"]
         self._process: Optional[_HostFigure] = None
         self._system: Optional[_HostFigure] = None
 

@@ -9,6 +9,7 @@ them and review the diff before committing:
 from __future__ import annotations
 
 import os
+import re
 import time
 import xml.etree.ElementTree as ET
 
@@ -67,7 +68,7 @@ def test_seed_writeup_en(seed_dir):
 
 def test_seed_writeup_ja(seed_dir):
     render.render_run(seed_dir, lang="ja")
-    text = read(os.path.join(seed_dir, "README.md"))
+    text = read(os.path.join(seed_dir, "README.ja.md"))
     check_golden("seed-rhel94.ja.md", text)
     for needle in ("# 検証\n", "## 検証準備\n", "## 検証実行\n", "## プログラム実行ログ\n",
                    "### capture.sh (ps コマンドを使用)\n", "0x7fdaf4600000 - 0x7fdaee1ff000 = 104,861,696",
@@ -99,7 +100,29 @@ def test_thp_always_writeup_en_and_ja(thp_always_dir):
     render.render_run(thp_always_dir)
     check_golden("debian12-thp-always.en.md", read(os.path.join(thp_always_dir, "README.md")))
     render.render_run(thp_always_dir, lang="ja")
-    check_golden("debian12-thp-always.ja.md", read(os.path.join(thp_always_dir, "README.md")))
+    check_golden("debian12-thp-always.ja.md", read(os.path.join(thp_always_dir, "README.ja.md")))
+
+
+def test_both_languages_coexist_with_shared_plots(compare_dir):
+    """`--lang en,ja`: every host and the index get README.md and README.ja.md side by side, each
+    linking the other; the plots are drawn once, with no prose in either language."""
+    written = render.render_run(compare_dir, lang="en,ja")
+    for name in ("README.md", "README.ja.md", "h1/README.md", "h1/README.ja.md", "h2/README.ja.md"):
+        assert os.path.join(compare_dir, name) in written
+    en, ja = read(os.path.join(compare_dir, "h1", "README.md")), read(os.path.join(compare_dir, "h1", "README.ja.md"))
+    assert en.startswith("# malloc and memory on") and "*日本語: [README.ja.md](README.ja.md)*" in en
+    assert "# 検証\n" in ja and "*English: [README.md](README.md)*" in ja
+    index_ja = read(os.path.join(compare_dir, "README.ja.md"))
+    assert "[h1](h1/README.ja.md)" in index_ja and "*English: [README.md](README.md)*" in index_ja
+    assert "[h1](h1/README.md)" in read(os.path.join(compare_dir, "README.md"))
+    svgs = sorted(p for p in written if p.endswith(".svg"))
+    assert len(svgs) == len(set(svgs)) == 6  # two per host, two for the index: once, not per language
+    for path in svgs:
+        assert not re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", read(path)), path
+    # rendering one language again leaves the other's file alone
+    before = read(os.path.join(compare_dir, "h1", "README.ja.md"))
+    render.render_run(compare_dir, lang="en")
+    assert read(os.path.join(compare_dir, "h1", "README.ja.md")) == before
 
 
 def test_killed_run_says_so_at_the_top(killed_dir):
@@ -138,7 +161,7 @@ def test_an_incomplete_host_is_compared_and_listed_with_its_reason(compare_dir):
 
 def test_comparison_index_ja(compare_dir):
     render.render_run(compare_dir, lang="ja")
-    text = read(os.path.join(compare_dir, "README.md"))
+    text = read(os.path.join(compare_dir, "README.ja.md"))
     check_golden("compare.index.ja.md", text)
     assert "## 失敗・未完了のホスト" in text
 
@@ -186,15 +209,15 @@ def test_svgs_parse_and_keep_text_as_text(compare_dir):
         assert "<dc:date>" not in data
     process = ET.parse(os.path.join(compare_dir, "h2", "plots", "process.svg")).getroot()
     labels = " ".join("".join(t.itertext()) for t in process.iter(f"{SVG}text"))
-    assert "h2: the process" in labels and "1 baseline" in labels and "VSZ" in labels
+    assert "h2: VSZ, RSS" in labels and "1 baseline" in labels and "VSZ" in labels
 
 
 # --------------------------------------------------------------------------- the command line and errors
 
 def test_cli_report_lang_ja(seed_dir, capsys):
     assert cli.main(["report", seed_dir, "--lang", "ja"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == os.path.join(seed_dir, "README.md")
-    assert "## 検証準備" in read(os.path.join(seed_dir, "README.md"))
+    assert capsys.readouterr().out.splitlines()[0] == os.path.join(seed_dir, "README.ja.md")
+    assert "## 検証準備" in read(os.path.join(seed_dir, "README.ja.md"))
 
 
 def test_templates_override_by_file_name(seed_dir, tmp_path):
@@ -205,7 +228,7 @@ def test_templates_override_by_file_name(seed_dir, tmp_path):
     render.render_run(seed_dir, templates=str(override))
     assert read(os.path.join(seed_dir, "README.md")) == "104,861,696 huge\n"
     render.render_run(seed_dir, lang="ja", templates=str(override))
-    assert read(os.path.join(seed_dir, "README.md")) == "ja 0x10\n"
+    assert read(os.path.join(seed_dir, "README.ja.md")) == "ja 0x10\n"
 
 
 @pytest.mark.parametrize("make,message", [

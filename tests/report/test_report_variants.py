@@ -44,7 +44,7 @@ def test_variant_writeup_en(variant_dir, variant):
 def test_variant_writeup_ja(variant_dir, variant):
     directory = variant_dir(variant)
     render.render_run(directory, lang="ja")
-    text = read(os.path.join(directory, "README.md"))
+    text = read(os.path.join(directory, "README.ja.md"))
     check_golden(f"variant-{variant}.ja.md", text)
     assert f"- **variant `{variant}`。**" in text
 
@@ -217,7 +217,7 @@ def test_repeats_index_en(repeats_dir):
 
 def test_repeats_index_ja(repeats_dir):
     render.render_run(repeats_dir, lang="ja")
-    text = read(os.path.join(repeats_dir, "README.md"))
+    text = read(os.path.join(repeats_dir, "README.ja.md"))
     check_golden("repeats.index.ja.md", text)
     assert "## fault の負担 (`fullspeed`)" in text and "- **vm-c**、9 回すべて: unreachable:" in text
 
@@ -265,7 +265,7 @@ def test_the_index_of_50_hosts_with_repeats_renders_quickly(repeats_dir, tmp_pat
     view = model.index_view("big", meta, rows, plotted=True)
     env = render.environment("en")
     env.get_template("index.md.j2").render(run=view)
-    plotter = plots.Plotter("en")
+    plotter = plots.Plotter()
     plotter.index(render._overlay(rows, drawn, meta["params"]["variants"]), str(tmp_path / "plots"), grouped=True)
     plotter.spread(view["repeats"]["plot"], str(tmp_path / "plots"))
     took = time.perf_counter() - start
