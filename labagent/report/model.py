@@ -1004,7 +1004,18 @@ def series(data: Mapping[str, Any]) -> Dict[str, Any]:
     out["phases"] = phases
     touching = next((p for p in phases if p[0] == "touching"), None)
     out["touch_start"] = touching[1] if touching else None
-    out["fault_mode"] = summary_of(data).get("fault_mode")
+    summary = summary_of(data)
+    out["fault_mode"] = summary.get("fault_mode")
+    # the faults plot's reference lines over the touch phase: one fault per page, one per huge page
+    host = data.get("host") or {}
+    page = int(host.get("page_size") or 4096)
+    allocated = ((data.get("snapshots") or {}).get("allocated") or {}).get("reading") or {}
+    touched = int(summary.get("touched_bytes") or 0)
+    out["reference"] = {
+        "start": touching[1], "end": touching[2], "min_flt": allocated.get("min_flt"),
+        "pages": -(-touched // page), "huge_pages": -(-touched // int(host.get("thp_pmd_size") or huge_page_size(page))),
+        "page_kib": page // KIB, "huge_kib": int(host.get("thp_pmd_size") or huge_page_size(page)) // KIB,
+    } if touching and touched and allocated.get("min_flt") is not None else None
     return out
 
 

@@ -260,3 +260,20 @@ def test_fixtures_render_quickly(compare_dir, killed_dir):
     render.render_run(killed_dir)
     # generous: a loaded 2-core machine; the 50-host benchmark lives with `make bench`
     assert time.perf_counter() - start < 10
+
+
+def test_plots_key_the_phases_and_draw_references_and_the_process_rss(thp_always_dir):
+    """The faults axis has its two reference lines, the system plot the process's RSS next to the
+    machine's used, and the shading a key naming every phase; the numbers on the bands are alone."""
+    render.render_run(thp_always_dir)
+
+    def texts(name):
+        root = ET.parse(os.path.join(thp_always_dir, "plots", name)).getroot()
+        return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+
+    process, system = texts("process.svg"), texts("system.svg")
+    assert "1 / 4 KiB page" in process and "1 / 2048 KiB huge page" in process
+    key = "1 baseline   2 allocated   3 touching   4 touched   5 exited"
+    assert key in process and key in system
+    assert "RSS (PID)" in system and any(t.startswith("used (MemTotal") for t in system)
+    assert {"1", "2", "3", "4", "5"} <= set(process)  # the bands' numbers
