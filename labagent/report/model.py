@@ -910,6 +910,13 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
                     "phase": outcome.get("phase") if outcome.get("phase") and outcome["phase"] not in (reason or "") else None},
         "phases_present": phase_names, "phases_missing": missing, "snapshots_missing": missing_snaps,
         "notes": note_texts(data.get("notes"), lang),
+        # captures the agent ran but could not parse (results.json tools.<name>.parse.ok false):
+        # their figures are missing for that reason, which the writeup says instead of leaving gaps
+        "unparsed": [{"tool": name, "error": (tool.get("parse") or {}).get("error"),
+                      "locale": tool.get("locale")}
+                     for name, tool in sorted(tools.items())
+                     if isinstance(tool, Mapping) and isinstance(tool.get("parse"), Mapping)
+                     and tool["parse"].get("ok") is False],
         "alloc": alloc_v,
         "variant": variant_view(variant, data, summary, size_bytes, page_size,
                                 parsers.parse_maps(freed_text) if freed_text else ()),

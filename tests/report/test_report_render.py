@@ -277,3 +277,30 @@ def test_plots_key_the_phases_and_draw_references_and_the_process_rss(thp_always
     assert key in process and key in system
     assert "RSS (PID)" in system and any(t.startswith("used (MemTotal") for t in system)
     assert {"1", "2", "3", "4", "5"} <= set(process)  # the bands' numbers
+
+
+def test_a_capture_that_could_not_be_parsed_is_named_and_old_results_still_render(debian_dir):
+    """results.json may say, per capture tool, that its output could not be parsed (tools.<name>.parse);
+    the writeup names it with the reason. Without that field (older runs) nothing changes, and
+    samples kept only in samples.jsonl read the same as inline ones."""
+    import json
+    render.render_run(debian_dir)
+    before = read(os.path.join(debian_dir, "README.md"))
+    path = os.path.join(debian_dir, "results.json")
+    data = json.loads(read(path))
+    data["samples"] = []
+    data["samples_file"] = "samples.jsonl"
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    render.render_run(debian_dir)
+    assert read(os.path.join(debian_dir, "README.md")) == before
+    data["tools"]["sar"].update(locale="C", parse={"ok": False, "rows": 0, "error": "no header line with kbmemfree"})
+    data["tools"]["ps_loop"].update(locale="C", parse={"ok": True, "rows": 8, "error": None})
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    render.render_run(debian_dir)
+    text = read(os.path.join(debian_dir, "README.md"))
+    assert "**Captures that could not be parsed.**" in text
+    assert "- `sar`: no header line with kbmemfree (run with LC_ALL=C)" in text and "- `ps_loop`" not in text
+    render.render_run(debian_dir, lang="ja")
+    assert "- `sar`: no header line with kbmemfree (LC_ALL=C で実行)" in read(os.path.join(debian_dir, "README.ja.md"))
