@@ -459,6 +459,11 @@ def _steps_view(data: Mapping[str, Any], allocated: Mapping[str, Any], step_byte
     return rows
 
 
+def _span_pages(start: int, length: int, page_size: int) -> int:
+    """Pages that [start, start + length) touches."""
+    return (-(-(start + length) // page_size)) - start // page_size
+
+
 def _covered_bytes(start: int, end: int, maps: Sequence[parsers.Mapping]) -> int:
     """Bytes of [start, end) that some mapping in `maps` still covers."""
     return sum(max(0, min(end, m.end) - max(start, m.start)) for m in maps)
@@ -515,6 +520,10 @@ def variant_view(variant: str, data: Mapping[str, Any], summary: Mapping[str, An
     # small-mallocs: the blocks come from [heap], which brk grows
     blocks = -(-size // SMALL_MALLOC_BYTES) if size else 0
     before, after = heap.get("before") or {}, heap.get("after") or {}
+    span = _span_pages(int(region["pointer"], 16) - MALLOC_HEADER_BYTES,
+                       blocks * (SMALL_MALLOC_BYTES + MALLOC_HEADER_BYTES), page_size) \
+        if blocks and region.get("pointer") else None
+    touch_faults = summary.get("min_flt_touch")
     out["small"] = {
         "block_text": size_text(SMALL_MALLOC_BYTES), "blocks": num(blocks),
         "threshold": size_text(GLIBC_MMAP_THRESHOLD),
@@ -525,6 +534,12 @@ def variant_view(variant: str, data: Mapping[str, Any], summary: Mapping[str, An
         "headers": num(blocks * MALLOC_HEADER_BYTES), "header_pages_kib": num(blocks * page_size / KIB),
         "blocks_bytes": num(blocks * (SMALL_MALLOC_BYTES + MALLOC_HEADER_BYTES)) if blocks else None,
         # malloc writes each block's header: one page per block is touched at allocation
+        # the blocks with their headers, end to end from the first header: the pages they span
+        "stride": num(SMALL_MALLOC_BYTES + MALLOC_HEADER_BYTES),
+        "span_pages": num(span),
+        # one header page per block was resident since malloc: the rest were new to the writes
+        "new_pages": num(span - blocks) if span else None,
+        "other": signed(touch_faults - (span - blocks)) if span and touch_faults is not None else None,
         "headers_touch_pages": bool(rss_alloc and blocks and SMALL_MALLOC_BYTES >= page_size
                                     and abs(rss_alloc - blocks * page_size / KIB) <= 0.25 * blocks * page_size / KIB),
     }

@@ -64,10 +64,12 @@ def _column(values: Sequence[Optional[float]], scale: float = 1.0) -> np.ndarray
 
 
 def _finite(t: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Points where both are known: a missing reading is skipped, not drawn as a zero. Where known
+    """Points in time order, a missing reading left as a break in the line, not drawn as a zero. Where
     points are far apart (a capture that stopped and started again, like the seed's three sar runs),
     the line breaks instead of drawing a slope nobody measured."""
-    keep = np.isfinite(t) & np.isfinite(y)
+    # A sample without this reading (a second capture.sh skipped, a second sar did not run) breaks
+    # the line there: nan stays in, and matplotlib draws no segment across it.
+    keep = np.isfinite(t)
     t, y = t[keep], y[keep]
     if t.size > 2:
         steps = np.diff(t)
