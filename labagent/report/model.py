@@ -1043,6 +1043,12 @@ def series(data: Mapping[str, Any]) -> Dict[str, Any]:
 
 # --------------------------------------------------------------------------- the index
 
+def _thp_text(host: Mapping[str, Any]) -> Optional[str]:
+    """THP enabled/defrag as the index shows them, `(inferred)` when the run did not read them."""
+    text = "/".join(str(v) for v in (host.get("thp_enabled"), host.get("thp_defrag")) if v) or None
+    return f"{text} (inferred)" if text and host.get("thp_inferred") else text
+
+
 def host_row(name: str, data: Optional[Mapping[str, Any]], status: Optional[Mapping[str, Any]],
              key: Optional["EntryKey"] = None) -> Dict[str, Any]:
     """One line of the comparison table, or a failed host's line. `key` places the directory in a run
@@ -1063,7 +1069,7 @@ def host_row(name: str, data: Optional[Mapping[str, Any]], status: Optional[Mapp
         "reason": None if complete else (outcome.get("reason") or status.get("reason") or "incomplete"),
         "hostname": host.get("hostname"), "instance_type": host.get("ec2_instance_type"),
         "arch": host.get("arch"), "kernel": host.get("kernel"), "distro": host.get("distro"),
-        "thp": "/".join(str(v) for v in (host.get("thp_enabled"), host.get("thp_defrag")) if v) or None,
+        "thp": _thp_text(host),
         "page_size": num(host.get("page_size")),
         "vsz_delta": signed(summary.get("vsz_delta_kib")), "rss_alloc_delta": signed(summary.get("rss_alloc_delta_kib")),
         "rss_touch_delta": signed(summary.get("rss_touch_delta_kib")),
@@ -1077,7 +1083,7 @@ def host_row(name: str, data: Optional[Mapping[str, Any]], status: Optional[Mapp
         "figures": {k: summary.get(k) for k in FIGURES},
         "facts": {"instance_type": host.get("ec2_instance_type"), "arch": host.get("arch"),
                   "kernel": host.get("kernel"), "distro": host.get("distro"), "page_size": num(host.get("page_size")),
-                  "thp": "/".join(str(v) for v in (host.get("thp_enabled"), host.get("thp_defrag")) if v) or None},
+                  "thp": _thp_text(host)},
         **where,
     }
 

@@ -80,12 +80,13 @@ def _write(path: str, text: str) -> str:
     return path
 
 
-def render_host(envs: Dict[str, jinja2.Environment], plotter: plots.Plotter, inp: model.HostInput,
+def render_host(envs: Dict[str, jinja2.Environment], plotter: Optional[plots.Plotter], inp: model.HostInput,
                 host_dir: str) -> Tuple[List[str], Dict[str, Any]]:
     """Writes one host's writeup in each language of `envs` (README.md, README.ja.md) and its plots,
     which carry no language and serve both; returns the paths and the plots' series (for the index)."""
     series = model.series(inp.data)
-    written = plotter.host(inp.name, series, os.path.join(host_dir, PLOTS))
+    # no plotter: the Markdown only (the writeup links plots/ all the same)
+    written = plotter.host(inp.name, series, os.path.join(host_dir, PLOTS)) if plotter else []
     readmes = []
     for lang, env in envs.items():
         view = model.host_view(inp, lang)
@@ -102,11 +103,11 @@ def _host_names(run_dir: str, meta: Optional[Dict[str, Any]]) -> List[str]:
 
 
 def _render_chunk(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]], langs: List[str],
-                  templates: Optional[str]) -> List[Tuple[List[str], Optional[Dict[str, Any]], Dict[str, Any]]]:
+                  templates: Optional[str], draw: bool = True) -> List[Tuple[List[str], Optional[Dict[str, Any]], Dict[str, Any]]]:
     """Renders some hosts of a run with one environment per language and one Plotter (in a worker
     process, or here): per host, the paths written, the plots' series and the index's row."""
     envs = {lang: environment(lang, templates) for lang in langs}
-    plotter = plots.Plotter()
+    plotter = plots.Plotter() if draw else None
     out = []
     for host_dir, name, status, meta in jobs:
         entries = (meta or {}).get("entries")
@@ -134,10 +135,10 @@ def _workers(count: int) -> int:
 
 
 def _render_hosts(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]], lang: List[str],
-                  templates: Optional[str]) -> List[Tuple[List[str], Optional[Dict[str, Any]], Dict[str, Any]]]:
+                  templates: Optional[str], draw: bool = True) -> List[Tuple[List[str], Optional[Dict[str, Any]], Dict[str, Any]]]:
     workers = _workers(len(jobs))
     if workers == 1:
-        return _render_chunk(jobs, lang, templates)
+        return _render_chunk(jobs, lang, templates, draw)
     # Contiguous chunks keep the order; each worker builds its figures once for its chunk. The
     # output of a host does not depend on which worker drew it (tests check a host alone and in a run).
     # This process draws the first chunk itself while forked workers draw the others.
@@ -145,8 +146,9 @@ def _render_hosts(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
     context = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(max_workers=len(chunks) - 1, mp_context=context) as pool:
-        others = pool.map(_render_chunk, chunks[1:], [lang] * (len(chunks) - 1), [templates] * (len(chunks) - 1))
-        first = _render_chunk(chunks[0], lang, templates)
+        others = pool.map(_render_chunk, chunks[1:], [lang] * (len(chunks) - 1), [templates] * (len(chunks) - 1),
+                          [draw] * (len(chunks) - 1))
+        first = _render_chunk(chunks[0], lang, templates, draw)
         return first + [item for chunk in others for item in chunk]
 
 
@@ -165,17 +167,20 @@ def _overlay(rows: List[Dict[str, Any]], drawn: Dict[str, Dict[str, Any]],
             for host, variant in sorted(picked, key=lambda hv: (hv[0], order.index(hv[1])))]
 
 
-def render_run(path: str, lang: Union[str, Sequence[str]] = "en", templates: Optional[str] = None) -> List[str]:
+def render_run(path: str, lang: Union[str, Sequence[str]] = "en", templates: Optional[str] = None,
+               draw: bool = True) -> List[str]:
     """Renders one host (a directory with results.json) or a whole run (runs/<run_id>/ with one
     directory per host, and run.json when the controller wrote one), in one language or several
-    (`en,ja`: README.md and README.ja.md side by side). Returns the paths written."""
+    (`en,ja`: README.md and README.ja.md side by side). `draw=False` writes the Markdown only (the
+    golden tests: the plots have their own). Returns the paths written."""
     langs = languages(lang)
     if not os.path.isdir(path):
         raise LabError(f"{path} is not a directory (expected runs/<run_id> or one host's directory)")
     envs = {code: environment(code, templates) for code in langs}
     path = os.path.normpath(path)
     if os.path.isfile(os.path.join(path, results.RESULTS)):
-        written, _series = render_host(envs, plots.Plotter(), read_host(path, os.path.basename(path)), path)
+        written, _series = render_host(envs, plots.Plotter() if draw else None,
+                                       read_host(path, os.path.basename(path)), path)
         return written
 
     meta: Optional[Dict[str, Any]] = None
@@ -199,7 +204,7 @@ def render_run(path: str, lang: Union[str, Sequence[str]] = "en", templates: Opt
                                         model.entry_key(name, (meta or {}).get("entries"), None))
     written: List[str] = []
     drawn: Dict[str, Dict[str, Any]] = {}
-    for (_dir, name, _status, _meta), (paths, series, row) in zip(jobs, _render_hosts(jobs, langs, templates)):
+    for (_dir, name, _status, _meta), (paths, series, row) in zip(jobs, _render_hosts(jobs, langs, templates, draw)):
         written.extend(paths)
         rows[name] = row
         if series is not None:
@@ -208,8 +213,8 @@ def render_run(path: str, lang: Union[str, Sequence[str]] = "en", templates: Opt
     overlay = _overlay(ordered, drawn, ((meta or {}).get("params") or {}).get("variants"))
     view = model.index_view(os.path.basename(path), meta, ordered, plotted=bool(overlay))
     plotter = plots.Plotter()
-    index_plots = plotter.index(overlay, os.path.join(path, PLOTS), grouped=view["grouped"]) if overlay else []
-    if view["grouped"] and view["repeats"]["plot"]:
+    index_plots = plotter.index(overlay, os.path.join(path, PLOTS), grouped=view["grouped"]) if overlay and draw else []
+    if draw and view["grouped"] and view["repeats"]["plot"]:
         index_plots.append(plotter.spread(view["repeats"]["plot"], os.path.join(path, PLOTS)))
     for code, env in envs.items():
         others = [{"lang": other, "readme": READMES[other]} for other in langs if other != code]

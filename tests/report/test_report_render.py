@@ -57,8 +57,8 @@ def tree_bytes(root: str) -> dict:
 # --------------------------------------------------------------------------- golden writeups
 
 def test_seed_writeup_en(seed_dir):
-    written = render.render_run(seed_dir, lang="en")
-    assert written == [os.path.join(seed_dir, p) for p in ("README.md", "plots/process.svg", "plots/system.svg")]
+    written = render.render_run(seed_dir, lang="en", draw=False)
+    assert written == [os.path.join(seed_dir, "README.md")]  # draw=False: the Markdown only
     text = read(os.path.join(seed_dir, "README.md"))
     check_golden("seed-rhel94.en.md", text)
     for needle in ("0x7fdaf4600000 - 0x7fdaee1ff000 = 104,861,696", "`0x10` past the start", "**not `[heap]`**",
@@ -67,7 +67,7 @@ def test_seed_writeup_en(seed_dir):
 
 
 def test_seed_writeup_ja(seed_dir):
-    render.render_run(seed_dir, lang="ja")
+    render.render_run(seed_dir, lang="ja", draw=False)
     text = read(os.path.join(seed_dir, "README.ja.md"))
     check_golden("seed-rhel94.ja.md", text)
     for needle in ("# 検証\n", "## 検証準備\n", "## 検証実行\n", "## プログラム実行ログ\n",
@@ -78,7 +78,7 @@ def test_seed_writeup_ja(seed_dir):
 
 
 def test_debian_madvise_writeup_en(debian_dir):
-    render.render_run(debian_dir)
+    render.render_run(debian_dir, draw=False)
     text = read(os.path.join(debian_dir, "README.md"))
     check_golden("debian12-madvise.en.md", text)
     for needle in ("**one fault per page**", "Transparent huge pages are `madvise` here",
@@ -88,7 +88,7 @@ def test_debian_madvise_writeup_en(debian_dir):
 
 
 def test_madv_hugepage_writeup_en(hugepage_dir):
-    render.render_run(hugepage_dir)
+    render.render_run(hugepage_dir, draw=False)
     text = read(os.path.join(hugepage_dir, "README.md"))
     check_golden("debian12-madv-hugepage.en.md", text)
     for needle in ("`madvise(MADV_HUGEPAGE)`", "huge-page faults", "peak AnonHugePages 102,400 KiB"):
@@ -97,9 +97,9 @@ def test_madv_hugepage_writeup_en(hugepage_dir):
 
 
 def test_thp_always_writeup_en_and_ja(thp_always_dir):
-    render.render_run(thp_always_dir)
+    render.render_run(thp_always_dir, draw=False)
     check_golden("debian12-thp-always.en.md", read(os.path.join(thp_always_dir, "README.md")))
-    render.render_run(thp_always_dir, lang="ja")
+    render.render_run(thp_always_dir, lang="ja", draw=False)
     check_golden("debian12-thp-always.ja.md", read(os.path.join(thp_always_dir, "README.ja.md")))
 
 
@@ -126,7 +126,7 @@ def test_both_languages_coexist_with_shared_plots(compare_dir):
 
 
 def test_killed_run_says_so_at_the_top(killed_dir):
-    render.render_run(killed_dir)
+    render.render_run(killed_dir, draw=False)
     text = read(os.path.join(killed_dir, "README.md"))
     check_golden("debian12-killed.en.md", text)
     first = text.split("\n\n")[1]

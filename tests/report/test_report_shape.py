@@ -91,7 +91,7 @@ def test_thp_always_split_recomputed_from_the_raw_maps(thp_always_dir):
     measured = snaps["touched"]["reading"]["min_flt"] - snaps["allocated"]["reading"]["min_flt"]
     other = measured - huge - head - tail
     assert (huge, head, tail, measured) == (49, 184, 328, 565)  # the fixture's NOTE.md
-    render.render_run(thp_always_dir)
+    render.render_run(thp_always_dir, draw=False)
     text = read(os.path.join(thp_always_dir, "README.md"))
     for needle in (f"| {huge} | one per huge page", f"| {head} | one per 4 KiB page of the head",
                    f"| {tail} | one per 4 KiB page of the tail", f"| +{other} | other faults",

@@ -32,7 +32,7 @@ def view_of(directory: str, name: str) -> dict:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_variant_writeup_en(variant_dir, variant):
     directory = variant_dir(variant)
-    render.render_run(directory)
+    render.render_run(directory, draw=False)
     text = read(os.path.join(directory, "README.md"))
     check_golden(f"variant-{variant}.en.md", text)
     # the variant's own paragraph comes first in "What it shows", except for the original
@@ -43,7 +43,7 @@ def test_variant_writeup_en(variant_dir, variant):
 @pytest.mark.parametrize("variant", ("small-mallocs", "free"))
 def test_variant_writeup_ja(variant_dir, variant):
     directory = variant_dir(variant)
-    render.render_run(directory, lang="ja")
+    render.render_run(directory, lang="ja", draw=False)
     text = read(os.path.join(directory, "README.ja.md"))
     check_golden(f"variant-{variant}.ja.md", text)
     assert f"- **variant `{variant}`。**" in text
@@ -51,7 +51,7 @@ def test_variant_writeup_ja(variant_dir, variant):
 
 def test_calloc_writes_nothing_at_allocation(variant_dir):
     directory = variant_dir("calloc")
-    render.render_run(directory)
+    render.render_run(directory, draw=False)
     text = read(os.path.join(directory, "README.md"))
     v = view_of(directory, "v-calloc")["variant"]
     assert v["rss_alloc_still"] and (v["rss_alloc_delta"], v["min_flt_alloc"], v["faults"]) == ("+68", "3", "5,123")
@@ -62,7 +62,7 @@ def test_calloc_writes_nothing_at_allocation(variant_dir):
 
 def test_mmap_is_exactly_the_size(variant_dir):
     directory = variant_dir("mmap")
-    render.render_run(directory)
+    render.render_run(directory, draw=False)
     text = read(os.path.join(directory, "README.md"))
     v = view_of(directory, "v-mmap")["variant"]
     assert v["exact"] and (v["region_added"], v["pointer_offset"], v["malloc_region"]) == ("20,971,520", "0", "20,975,616")
@@ -72,7 +72,7 @@ def test_mmap_is_exactly_the_size(variant_dir):
 
 def test_mmap_populate_faults_at_allocation_not_at_the_writes(variant_dir):
     directory = variant_dir("mmap-populate")
-    render.render_run(directory)
+    render.render_run(directory, draw=False)
     text = read(os.path.join(directory, "README.md"))
     view = view_of(directory, "v-mmap-populate")
     v = view["variant"]
@@ -90,8 +90,8 @@ def test_mmap_populate_faults_at_allocation_not_at_the_writes(variant_dir):
 
 def test_madvise_variants_say_asked_for_and_refused(variant_dir):
     hugepage, nohugepage = variant_dir("madv-hugepage"), variant_dir("madv-nohugepage")
-    render.render_run(hugepage)
-    render.render_run(nohugepage)
+    render.render_run(hugepage, draw=False)
+    render.render_run(nohugepage, draw=False)
     text = read(os.path.join(hugepage, "README.md"))
     assert "It got them: 14 faults for 20 MiB (0.70 per MiB, 1,462.9 KiB per fault)" in text
     assert "`AnonHugePages` 20,480 KiB (10 huge pages of 2 MiB)" in text
@@ -102,7 +102,7 @@ def test_madvise_variants_say_asked_for_and_refused(variant_dir):
 
 def test_small_mallocs_grow_the_heap(variant_dir):
     directory = variant_dir("small-mallocs")
-    render.render_run(directory)
+    render.render_run(directory, draw=False)
     text = read(os.path.join(directory, "README.md"))
     view = view_of(directory, "v-small-mallocs")
     small = view["variant"]["small"]
@@ -117,7 +117,7 @@ def test_small_mallocs_grow_the_heap(variant_dir):
 
 def test_free_shows_the_freed_phase(variant_dir):
     directory = variant_dir("free")
-    render.render_run(directory)
+    render.render_run(directory, draw=False)
     text = read(os.path.join(directory, "README.md"))
     freed = view_of(directory, "v-free")["variant"]["freed"]
     assert freed["unmapped"] and freed["vsz_back"] and freed["region_all_gone"]
@@ -132,7 +132,7 @@ def test_free_shows_the_freed_phase(variant_dir):
 
 def test_fullspeed_shows_the_cost_of_a_fault(variant_dir):
     directory = variant_dir("fullspeed")
-    render.render_run(directory)
+    render.render_run(directory, draw=False)
     text = read(os.path.join(directory, "README.md"))
     timing = view_of(directory, "v-fullspeed")["variant"]["timing"]
     assert (timing["first_gib_s"], timing["second_gib_s"], timing["ns_per_fault"], timing["slowdown"]) == \
