@@ -268,32 +268,13 @@ def _entry_of(inp: HostInput) -> Optional[Dict[str, Any]]:
             "repeats": int(repeats) if isinstance(repeats, (int, str)) and str(repeats).isdigit() else None}
 
 
-def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
-    """Everything host.md.j2 shows for one host."""
-    data, raw = inp.data, inp.raw
-    host = data.get("host") or {}
-    params = data.get("params") or {}
+def _phases_view(data: Mapping[str, Any], raw: Mapping[str, str], windows: Sequence[PhaseWindow], offset: int,
+                 pid: Any) -> Tuple[List[Dict[str, Any]], Dict[str, Tuple[Optional[str], Optional[str]]], Dict[str, Any]]:
+    """Each phase with its times, sample count and verbatim captures (maps, free -h, its sar rows);
+    the maps texts by phase; sar's split by phase."""
     snaps = data.get("snapshots") or {}
-    workload = data.get("workload") or {}
-    tools = data.get("tools") or {}
-    versions = tools.get("versions") or {}
-    outcome = data.get("outcome") or {}
-    summary = summary_of(data)
     samples = data.get("samples") or []
-    page_size = int(host.get("page_size") or summary.get("page_size") or 4096)
-    offset = int(host.get("utc_offset_s") or 0)
-    pid = workload.get("pid")
-    size_bytes = _int(params.get("size_bytes")) or _int(summary.get("size_bytes"))
-
-    def reading(name: str) -> Dict[str, Any]:
-        return dict((snaps.get(name) or {}).get("reading") or {})
-
-    base_r, alloc_r, touched_r, exited_r = reading("baseline"), reading("allocated"), reading("touched"), reading("exited")
-    freed_r = reading("freed")
-    variant = params.get("variant") or "malloc"
-
-    # ---- phases, with the verbatim captures of each
-    windows = _windows(data)
+    tools = data.get("tools") or {}
     sar_text = raw.get("sar-r.txt")
     sar_split = sar_by_phase(sar_text, windows, offset) if sar_text else {"phases": {}, "rows": {}, "before": 0, "after": 0}
     sample_counts: Dict[str, int] = {}
@@ -322,6 +303,158 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             "sar": code_block(sar_part, "", "raw/sar-r.txt", sar_cmd) if sar_part else None,
             "sar_rows": sar_split["rows"].get(name, 0),
         })
+    return phases, maps_text, sar_split
+
+
+def _region_view(region: Optional[Mapping[str, Any]], after_text: Optional[str], maps_before: Sequence[parsers.Mapping],
+                 size_bytes: Optional[int], page_size: int) -> Optional[Dict[str, Any]]:
+    """The mapping the block landed in: its range and size, what the call added (a mapping it merged
+    with), the pointer's offset into it (glibc's chunk header), and the heap's threshold."""
+    if not region:
+        return None
+    start, end = int(region["start"], 16), int(region["end"], 16)
+    added = int(region.get("added_bytes") or region["size_bytes"])
+    pointer = int(region["pointer"], 16) if region.get("pointer") else None
+    line = next((ln for ln in (after_text or "").splitlines()
+                 if ln.startswith(f"{start:08x}-{end:08x} ")), None)
+    grown = None
+    if not region.get("new"):
+        old = next((m for m in maps_before if m.start < end and start < m.end), None)
+        if old is not None:
+            grown = {"range": maps_range(old), "size": num(old.size_bytes),
+                     "size_text": size_text(old.size_bytes), "perms": old.perms,
+                     "below": old.start > start, "above": old.end < end}
+    extra = added - size_bytes if size_bytes else None
+    region_v = {
+        "range": f"{start:08x}-{end:08x}", "start_hex": hexaddr(start), "end_hex": hexaddr(end),
+        "size": num(region["size_bytes"]), "size_bytes": int(region["size_bytes"]),
+        "size_text": mib_text(region["size_bytes"]), "line": line,
+        "added": num(added), "added_text": mib_text(added),
+        "requested": num(size_bytes), "requested_text": size_text(size_bytes),
+        "extra": num(extra), "extra_text": size_text(extra) if extra and extra > 0 else None,
+        "extra_pages": (extra // page_size) if extra and extra % page_size == 0 else None,
+        "pointer_hex": hexaddr(pointer), "pointer_offset": num(region.get("pointer_offset")),
+        "pointer_offset_hex": hexaddr(region.get("pointer_offset")),
+        "chunk_header": region.get("pointer_offset") == 16,
+        "anonymous": bool(region.get("anonymous")), "in_heap": bool(region.get("in_heap")),
+        "pathname": region.get("pathname") or "", "perms": region.get("perms"),
+        "new": bool(region.get("new")), "grown": grown,
+        "above_threshold": bool(size_bytes and size_bytes >= GLIBC_MMAP_THRESHOLD),
+        "threshold": size_text(GLIBC_MMAP_THRESHOLD),
+        "huge_head": size_text((-start) % huge_page_size(page_size)) if (-start) % huge_page_size(page_size) else None,
+    }
+    return region_v
+
+
+def _split_view(region: Optional[Mapping[str, Any]], host: Mapping[str, Any], summary: Mapping[str, Any],
+                variant: str, page_size: int) -> Optional[Dict[str, Any]]:
+    """How the touch faults add up (faults.split), formatted: pages resident before the writes, huge
+    pages, the head and tail page by page, the rest; None where the split does not apply (no region,
+    prefaulted memory, small-mallocs' many blocks)."""
+    touched_bytes = int(summary.get("touched_bytes") or 0)
+    min_flt_touch = summary.get("min_flt_touch")
+    mode = summary.get("fault_mode")
+    huge = huge_page_size(page_size)
+    split_v = None
+    if region and region.get("pointer") and touched_bytes and min_flt_touch is not None and mode != "prefaulted" \
+            and variant != "small-mallocs":
+        pmd = _int(host.get("thp_pmd_size")) or huge
+        fs = faults.split(int(region["start"], 16), int(region["end"], 16), int(region["pointer"], 16), touched_bytes,
+                          int(min_flt_touch), page_size, pmd, summary.get("anon_huge_kib_peak"),
+                          header_resident=region.get("pointer_offset") == MALLOC_HEADER_BYTES,
+                          huge_mode=mode in ("huge", "mixed"))
+        if fs is not None:
+            split_v = {
+                "measured": num(fs.measured), "written_pages": num(fs.written_pages),
+                "resident": fs.resident_pages, "new_pages": num(fs.new_pages),
+                "huge": num(fs.huge_faults), "huge_used": fs.huge_used,
+                "huge_known": fs.huge_faults is not None and not fs.huge_inferred,
+                "huge_inferred": fs.huge_inferred, "aligned": num(fs.aligned_ranges),
+                "pmd_text": size_text(fs.pmd_size), "pmd_kib": num(fs.pmd_size // KIB),
+                "first_boundary": hexaddr(fs.first_boundary), "last_boundary": hexaddr(fs.last_boundary),
+                "misalign": hexaddr(fs.start_misalign), "misalign_kib": num(fs.start_misalign / KIB),
+                "aligned_start": fs.start_misalign == 0,
+                "head": num(fs.head_pages), "tail": num(fs.tail_pages), "fallback": num(fs.fallback_pages),
+                "base": num(fs.base_faults), "other": signed(fs.other_faults), "other_abs": num(abs(fs.other_faults)),
+                "other_negative": fs.other_faults < 0,
+                "anon_huge_peak": num(summary.get("anon_huge_kib_peak")),
+                # AnonHugePages grew past what the faults can explain: khugepaged collapsed ranges
+                "collapsed": bool(fs.huge_faults and fs.huge_faults > fs.aligned_ranges),
+            }
+    return split_v
+
+
+def _commit_view(data: Mapping[str, Any], raw: Mapping[str, str], summary: Mapping[str, Any],
+                 windows: Sequence[PhaseWindow], offset: int, size_bytes: Optional[int]) -> Dict[str, Any]:
+    """The commit charge and the machine's used memory at the call and after the exit: the
+    snapshots' figures, sar's rows around the call, free's used cells (whole-machine figures all)."""
+    snaps = data.get("snapshots") or {}
+
+    def reading(name: str) -> Dict[str, Any]:
+        return dict((snaps.get(name) or {}).get("reading") or {})
+
+    base_r, alloc_r, touched_r, exited_r = reading("baseline"), reading("allocated"), reading("touched"), reading("exited")
+    freed_r = reading("freed")
+    sar_rows = data.get("sar") or []
+    sar_commit = _sar_around(sar_rows, windows, offset, "allocated", "kbcommit")
+    sar_used = _sar_around(sar_rows, windows, offset, "allocated", "kbmemused")
+    commit_delta = summary.get("committed_as_delta_kib")
+    last_r = freed_r or touched_r or alloc_r  # the last snapshot of the live process
+    used_delta = summary.get("mem_used_alloc_delta_kib")
+    commit_v = {
+        "before": num(base_r.get("committed_as_kib")), "after": num(alloc_r.get("committed_as_kib")),
+        "delta": signed(commit_delta), "delta_mib": mib_text(commit_delta * KIB) if commit_delta is not None else None,
+        "used_before": num(base_r.get("mem_used_kib")), "used_after": num(alloc_r.get("mem_used_kib")),
+        "used_delta": signed(used_delta),
+        "about_size": bool(commit_delta is not None and size_bytes and abs(commit_delta * KIB - size_bytes) <= 0.05 * size_bytes),
+        "used_small": bool(used_delta is not None and size_bytes and abs(used_delta * KIB) < 0.25 * size_bytes),
+        "sar_before": num(sar_commit[0]), "sar_after": num(sar_commit[1]),
+        "sar_delta": signed(sar_commit[1] - sar_commit[0]) if None not in sar_commit else None,
+        "sar_used_before": num(sar_used[0]), "sar_used_after": num(sar_used[1]),
+        "sar_used_delta": signed(sar_used[1] - sar_used[0]) if None not in sar_used else None,
+        "free_used_before": free_cell(raw.get("free-h-baseline.txt") or (snaps.get("baseline") or {}).get("free_h"), "used"),
+        "free_used_after": free_cell(raw.get("free-h-allocated.txt") or (snaps.get("allocated") or {}).get("free_h"), "used"),
+        "exited": num(exited_r.get("committed_as_kib")),
+        "exited_delta": signed(_delta(exited_r, last_r, "committed_as_kib")),
+        "exited_vs_baseline": signed(_delta(exited_r, base_r, "committed_as_kib")),
+        "exit_returned": bool(size_bytes and _delta(exited_r, last_r, "committed_as_kib") is not None
+                              and (_delta(exited_r, last_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
+        # free() gave the commit charge back before the exit
+        "returned_at_free": bool(size_bytes and freed_r and _delta(freed_r, touched_r, "committed_as_kib") is not None
+                                 and (_delta(freed_r, touched_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
+        "used_touched_delta": signed(summary.get("mem_used_touch_delta_kib")),
+        "used_exited_delta": signed(_delta(exited_r, touched_r, "mem_used_kib")),
+    }
+    return commit_v
+
+
+def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
+    """Everything host.md.j2 shows for one host."""
+    data, raw = inp.data, inp.raw
+    host = data.get("host") or {}
+    params = data.get("params") or {}
+    snaps = data.get("snapshots") or {}
+    workload = data.get("workload") or {}
+    tools = data.get("tools") or {}
+    versions = tools.get("versions") or {}
+    outcome = data.get("outcome") or {}
+    summary = summary_of(data)
+    samples = data.get("samples") or []
+    page_size = int(host.get("page_size") or summary.get("page_size") or 4096)
+    offset = int(host.get("utc_offset_s") or 0)
+    pid = workload.get("pid")
+    size_bytes = _int(params.get("size_bytes")) or _int(summary.get("size_bytes"))
+
+    def reading(name: str) -> Dict[str, Any]:
+        return dict((snaps.get(name) or {}).get("reading") or {})
+
+    base_r, alloc_r = reading("baseline"), reading("allocated")
+    variant = params.get("variant") or "malloc"
+
+    # ---- phases, with the verbatim captures of each
+    windows = _windows(data)
+    phases, maps_text, sar_split = _phases_view(data, raw, windows, offset, pid)
+    sar_text = raw.get("sar-r.txt")
     phase_names = [p["name"] for p in phases]
     expected = [p for p in PHASES if p != "freed" or params.get("variant") == "free"]
     missing = [p for p in expected if p not in phase_names]
@@ -355,39 +488,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
 
     # ---- the region malloc returned
     region = summary.get("region") or None
-    region_v: Optional[Dict[str, Any]] = None
-    if region:
-        start, end = int(region["start"], 16), int(region["end"], 16)
-        added = int(region.get("added_bytes") or region["size_bytes"])
-        pointer = int(region["pointer"], 16) if region.get("pointer") else None
-        line = next((ln for ln in (after_text or "").splitlines()
-                     if ln.startswith(f"{start:08x}-{end:08x} ")), None)
-        grown = None
-        if not region.get("new"):
-            old = next((m for m in maps_before if m.start < end and start < m.end), None)
-            if old is not None:
-                grown = {"range": maps_range(old), "size": num(old.size_bytes),
-                         "size_text": size_text(old.size_bytes), "perms": old.perms,
-                         "below": old.start > start, "above": old.end < end}
-        extra = added - size_bytes if size_bytes else None
-        region_v = {
-            "range": f"{start:08x}-{end:08x}", "start_hex": hexaddr(start), "end_hex": hexaddr(end),
-            "size": num(region["size_bytes"]), "size_bytes": int(region["size_bytes"]),
-            "size_text": mib_text(region["size_bytes"]), "line": line,
-            "added": num(added), "added_text": mib_text(added),
-            "requested": num(size_bytes), "requested_text": size_text(size_bytes),
-            "extra": num(extra), "extra_text": size_text(extra) if extra and extra > 0 else None,
-            "extra_pages": (extra // page_size) if extra and extra % page_size == 0 else None,
-            "pointer_hex": hexaddr(pointer), "pointer_offset": num(region.get("pointer_offset")),
-            "pointer_offset_hex": hexaddr(region.get("pointer_offset")),
-            "chunk_header": region.get("pointer_offset") == 16,
-            "anonymous": bool(region.get("anonymous")), "in_heap": bool(region.get("in_heap")),
-            "pathname": region.get("pathname") or "", "perms": region.get("perms"),
-            "new": bool(region.get("new")), "grown": grown,
-            "above_threshold": bool(size_bytes and size_bytes >= GLIBC_MMAP_THRESHOLD),
-            "threshold": size_text(GLIBC_MMAP_THRESHOLD),
-            "huge_head": size_text((-start) % huge_page_size(page_size)) if (-start) % huge_page_size(page_size) else None,
-        }
+    region_v = _region_view(region, after_text, maps_before, size_bytes, page_size)
     heap_v = {
         "before": maps_range(heap_before) if heap_before else None,
         "after": maps_range(heap_after) if heap_after else None,
@@ -427,36 +528,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     }
 
     # ---- commit charge and used memory at malloc
-    sar_rows = data.get("sar") or []
-    sar_commit = _sar_around(sar_rows, windows, offset, "allocated", "kbcommit")
-    sar_used = _sar_around(sar_rows, windows, offset, "allocated", "kbmemused")
-    commit_delta = summary.get("committed_as_delta_kib")
-    last_r = freed_r or touched_r or alloc_r  # the last snapshot of the live process
-    used_delta = summary.get("mem_used_alloc_delta_kib")
-    commit_v = {
-        "before": num(base_r.get("committed_as_kib")), "after": num(alloc_r.get("committed_as_kib")),
-        "delta": signed(commit_delta), "delta_mib": mib_text(commit_delta * KIB) if commit_delta is not None else None,
-        "used_before": num(base_r.get("mem_used_kib")), "used_after": num(alloc_r.get("mem_used_kib")),
-        "used_delta": signed(used_delta),
-        "about_size": bool(commit_delta is not None and size_bytes and abs(commit_delta * KIB - size_bytes) <= 0.05 * size_bytes),
-        "used_small": bool(used_delta is not None and size_bytes and abs(used_delta * KIB) < 0.25 * size_bytes),
-        "sar_before": num(sar_commit[0]), "sar_after": num(sar_commit[1]),
-        "sar_delta": signed(sar_commit[1] - sar_commit[0]) if None not in sar_commit else None,
-        "sar_used_before": num(sar_used[0]), "sar_used_after": num(sar_used[1]),
-        "sar_used_delta": signed(sar_used[1] - sar_used[0]) if None not in sar_used else None,
-        "free_used_before": free_cell(raw.get("free-h-baseline.txt") or (snaps.get("baseline") or {}).get("free_h"), "used"),
-        "free_used_after": free_cell(raw.get("free-h-allocated.txt") or (snaps.get("allocated") or {}).get("free_h"), "used"),
-        "exited": num(exited_r.get("committed_as_kib")),
-        "exited_delta": signed(_delta(exited_r, last_r, "committed_as_kib")),
-        "exited_vs_baseline": signed(_delta(exited_r, base_r, "committed_as_kib")),
-        "exit_returned": bool(size_bytes and _delta(exited_r, last_r, "committed_as_kib") is not None
-                              and (_delta(exited_r, last_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
-        # free() gave the commit charge back before the exit
-        "returned_at_free": bool(size_bytes and freed_r and _delta(freed_r, touched_r, "committed_as_kib") is not None
-                                 and (_delta(freed_r, touched_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
-        "used_touched_delta": signed(summary.get("mem_used_touch_delta_kib")),
-        "used_exited_delta": signed(_delta(exited_r, touched_r, "mem_used_kib")),
-    }
+    commit_v = _commit_view(data, raw, summary, windows, offset, size_bytes)
 
     # ---- touching: RSS per byte written, faults and their granularity
     touched_bytes = int(summary.get("touched_bytes") or 0)
@@ -513,32 +585,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     }
 
     # ---- how the touch faults split (pages resident before, huge pages, head and tail, the rest)
-    split_v = None
-    if region and region.get("pointer") and touched_bytes and min_flt_touch is not None and mode != "prefaulted" \
-            and variant != "small-mallocs":
-        pmd = _int(host.get("thp_pmd_size")) or huge
-        fs = faults.split(int(region["start"], 16), int(region["end"], 16), int(region["pointer"], 16), touched_bytes,
-                          int(min_flt_touch), page_size, pmd, summary.get("anon_huge_kib_peak"),
-                          header_resident=region.get("pointer_offset") == MALLOC_HEADER_BYTES,
-                          huge_mode=mode in ("huge", "mixed"))
-        if fs is not None:
-            split_v = {
-                "measured": num(fs.measured), "written_pages": num(fs.written_pages),
-                "resident": fs.resident_pages, "new_pages": num(fs.new_pages),
-                "huge": num(fs.huge_faults), "huge_used": fs.huge_used,
-                "huge_known": fs.huge_faults is not None and not fs.huge_inferred,
-                "huge_inferred": fs.huge_inferred, "aligned": num(fs.aligned_ranges),
-                "pmd_text": size_text(fs.pmd_size), "pmd_kib": num(fs.pmd_size // KIB),
-                "first_boundary": hexaddr(fs.first_boundary), "last_boundary": hexaddr(fs.last_boundary),
-                "misalign": hexaddr(fs.start_misalign), "misalign_kib": num(fs.start_misalign / KIB),
-                "aligned_start": fs.start_misalign == 0,
-                "head": num(fs.head_pages), "tail": num(fs.tail_pages), "fallback": num(fs.fallback_pages),
-                "base": num(fs.base_faults), "other": signed(fs.other_faults), "other_abs": num(abs(fs.other_faults)),
-                "other_negative": fs.other_faults < 0,
-                "anon_huge_peak": num(summary.get("anon_huge_kib_peak")),
-                # AnonHugePages grew past what the faults can explain: khugepaged collapsed ranges
-                "collapsed": bool(fs.huge_faults and fs.huge_faults > fs.aligned_ranges),
-            }
+    split_v = _split_view(region, host, summary, variant, page_size)
     excerpt = source.excerpt(inp.source, variant)
     excerpt_v = {"block": code_block(excerpt.text, "c", None),
                  "spans": ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in excerpt.spans),
