@@ -179,6 +179,22 @@ def _problems(rows: Sequence[Mapping[str, Any]], hosts: Sequence[str], order: Se
     return out
 
 
+def _huge_vs_base(groups: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """Per host that ran both `malloc` (page by page under THP madvise) and `madv-hugepage`, how much
+    longer a step took with huge pages: the ratio of the two medians of the repeats' step times."""
+    out = []
+    by_key = {(g["host"], g["variant"]): g for g in groups if g["ok"]}
+    for (host, variant), huge in sorted(by_key.items()):
+        base = by_key.get((host, "malloc"))
+        if variant != "madv-hugepage" or not base or base.get("mode") != "base" or huge.get("mode") != "huge":
+            continue
+        h, b = (huge["stats"].get("step_ms") or {}).get("median"), (base["stats"].get("step_ms") or {}).get("median")
+        if h and b:
+            out.append({"host": host, "huge_ms": num(h, 2), "base_ms": num(b, 2), "ratio": num(h / b, 1),
+                        "slower": h > b, "runs": min(huge["ok"], base["ok"])})
+    return out
+
+
 def repeats_view(rows: Sequence[Mapping[str, Any]], variants: Any = None) -> Dict[str, Any]:
     """The index of a run with several variants or repeats: per host its facts; per (variant, host) its
     runs and, over the complete ones, the median, min and max of each figure (the comparison across
@@ -223,6 +239,7 @@ def repeats_view(rows: Sequence[Mapping[str, Any]], variants: Any = None) -> Dic
         "hosts": host_rows, "groups": groups, "variants": order, "repeats": repeats,
         "entries": len(rows), "compared": [g for g in groups if g["ok"]],
         "fullspeed": [g for g in groups if g["variant"] == "fullspeed" and g["ok"]],
+        "huge_vs_base": _huge_vs_base(groups),
         "problems": _problems(rows, hosts, order),
         "plot": [{"label": g["label"], "variant": g["variant"], "faults_per_mib": g["stats"]["faults_per_mib"],
                   "step_ms": g["stats"]["step_ms"],
