@@ -44,6 +44,7 @@ def test_body_is_short_with_the_plots_first_and_no_artifacts(path):
         if line in noted:
             continue
         assert "not captured" not in line and "記録なし" not in line, line
+        assert not re.search(r"\bNone\b|\bunknown\b|不明", line), line  # a value that was not recorded
         for pattern in EQUAL_ENDS:
             assert not pattern.search(line), line
     # nothing printed twice: a long line (a capture line, a sentence) appears once in the body
@@ -59,6 +60,20 @@ def test_body_is_short_with_the_plots_first_and_no_artifacts(path):
     if code:
         assert code[0].count("\n") <= 60
         assert "int main(" not in code[0] and "usage(" not in code[0]
+
+
+JA_CALQUES = ("約束している", "止まり", "の働き", "返された", "RSS の増え", "KiB から", "システム値", ": コミット量")
+
+
+@pytest.mark.parametrize("path", [p for p in HOSTS if p.endswith(".ja.md")], ids=os.path.basename)
+def test_japanese_keeps_the_originals_headings_and_drops_the_calques(path):
+    text = read(path)
+    for heading in ("# 検証\n", "## 検証準備\n", "## 検証実行\n", "## プログラム実行ログ\n"):
+        assert heading in text
+    for calque in JA_CALQUES:
+        assert calque not in text, calque
+    # no English colon joining two Japanese clauses ("…している: …")
+    assert not re.search(r"[ぁ-んァ-ン一-龥]: [ぁ-んァ-ン一-龥]", body(text))
 
 
 def test_the_appendix_holds_the_whole_program_and_the_captures():
