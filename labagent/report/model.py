@@ -674,6 +674,8 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         },
         "phases": phases,
         "sar": {"available": bool(sar_text), "reason": (tools.get("sar") or {}).get("reason"),
+                # sar started more than once (the seed's three captures by hand): one "Linux ..." line each
+                "segments": sum(1 for line in (sar_text or "").splitlines() if line.startswith("Linux ")),
                 "before": sar_split.get("before", 0), "after": sar_split.get("after", 0)},
         "captures": captures,
         "highlights": highlights,
