@@ -423,6 +423,12 @@ def _commit_view(data: Mapping[str, Any], raw: Mapping[str, str], summary: Mappi
         "returned_at_free": bool(size_bytes and freed_r and _delta(freed_r, touched_r, "committed_as_kib") is not None
                                  and (_delta(freed_r, touched_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
         "used_touched_delta": signed(summary.get("mem_used_touch_delta_kib")),
+        "free_touched_delta": signed(_delta(touched_r, alloc_r, "mem_free_kib")),
+        # the machine's used grew by less than half what the process's RSS did: these whole-machine
+        # figures cannot resolve the process's pages (other processes, or per-CPU free lists)
+        "used_lags_rss": bool(summary.get("mem_used_touch_delta_kib") is not None
+                              and (summary.get("rss_touch_delta_kib") or 0) > 1024
+                              and summary["mem_used_touch_delta_kib"] < 0.5 * summary["rss_touch_delta_kib"]),
         "used_exited_delta": signed(_delta(exited_r, touched_r, "mem_used_kib")),
     }
     return commit_v
