@@ -220,6 +220,14 @@ def test_cli_report_lang_ja(seed_dir, capsys):
     assert "## 検証準備" in read(os.path.join(seed_dir, "README.ja.md"))
 
 
+def test_cli_report_both_languages_and_a_bad_one(seed_dir, capsys):
+    assert cli.main(["report", seed_dir, "--lang", "en,ja"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [os.path.join(seed_dir, "README.md"), os.path.join(seed_dir, "README.ja.md")]
+    assert cli.main(["report", seed_dir, "--lang", "en,fr"]) != 0
+    assert "--lang 'fr' is not one of en, ja" in capsys.readouterr().err
+
+
 def test_templates_override_by_file_name(seed_dir, tmp_path):
     override = tmp_path / "templates"
     (override / "ja").mkdir(parents=True)
