@@ -40,7 +40,7 @@ def test_variant_writeup_en(variant_dir, variant):
     assert shows.startswith(f"- **The variant, `{variant}`.**") == (variant != "malloc")
 
 
-@pytest.mark.parametrize("variant", ("small-mallocs", "free"))
+@pytest.mark.parametrize("variant", ("small-mallocs", "free", "calloc", "mmap-populate", "madv-hugepage"))
 def test_variant_writeup_ja(variant_dir, variant):
     directory = variant_dir(variant)
     render.render_run(directory, lang="ja", draw=False)
