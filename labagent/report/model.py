@@ -406,6 +406,9 @@ def _commit_view(data: Mapping[str, Any], raw: Mapping[str, str], summary: Mappi
         "delta": signed(commit_delta), "delta_mib": mib_text(commit_delta * KIB) if commit_delta is not None else None,
         "used_before": num(base_r.get("mem_used_kib")), "used_after": num(alloc_r.get("mem_used_kib")),
         "used_delta": signed(used_delta),
+        # the machine's charge grew well past the mapping: other processes' charge moved in the same interval
+        "above_size": bool(commit_delta is not None and size_bytes and commit_delta * KIB > 1.05 * size_bytes),
+        "size_kib": num(size_bytes / KIB) if size_bytes else None,
         "about_size": bool(commit_delta is not None and size_bytes and abs(commit_delta * KIB - size_bytes) <= 0.05 * size_bytes),
         "used_small": bool(used_delta is not None and size_bytes and abs(used_delta * KIB) < 0.25 * size_bytes),
         "sar_before": num(sar_commit[0]), "sar_after": num(sar_commit[1]),
