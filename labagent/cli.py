@@ -70,7 +70,9 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
     report = sub.add_parser("report", help="render the writeup of a fetched run (controller only)")
     report.add_argument("run_dir", nargs="+", help="runs/<run_id> (with one directory per host) or one host's "
                         "directory; with --compare, two or more of them")
-    report.add_argument("--lang", choices=("en", "ja"), default="en")
+    report.add_argument("--lang", default="en",
+                        help="en, ja, or both as en,ja (README.md and README.ja.md side by side; "
+                             "--compare takes one)")
     report.add_argument("--templates", help="a directory of templates overriding the built-in ones")
     report.add_argument("--compare", action="store_true",
                         help="compare the runs: write runs/compare-<A>-vs-<B>/ beside the first")
@@ -145,6 +147,8 @@ def _report(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise LabError(f"report needs the controller's packages ({exc.name}); run it from the venv: make venv") from None
     if args.compare:
+        if "," in args.lang:
+            raise LabError(f"--compare writes one language at a time: --lang en or --lang ja, not {args.lang}")
         for path in compare.compare_runs(args.run_dir, lang=args.lang, out=args.out, templates=args.templates):
             print(path)
         return 0

@@ -235,7 +235,7 @@ def compare_runs(paths: Sequence[str], lang: str = "en", out: Optional[str] = No
     target = out or out_dir(runs)
     os.makedirs(target, exist_ok=True)
     lines = _overlay(LETTERS[:len(runs)], runs)
-    written = plots.Plotter(lang).index(lines, os.path.join(target, PLOTS), grouped=True) if lines else []
+    written = plots.Plotter().index(lines, os.path.join(target, PLOTS), grouped=True) if lines else []
     rows = [summary.summary_rows(run) for run in runs]
     view = compare_view(runs, rows, target, plotted=bool(lines))
     text = env.get_template("compare.md.j2").render(c=view)

@@ -1,25 +1,34 @@
-"""The writeup's view model: every figure and string the templates show, computed from a loaded run.
+"""One host's writeup view: every figure and string host.md.j2 shows, computed from a loaded run.
 
 Pure functions over results.json's content and the verbatim captures (no I/O): templates only loop
-and format what these return. Numbers are formatted here, with thousands separators (104,861,696).
+and format what these return. The jobs around it live in their own modules: formatting (numbers),
+captures (maps, sar, free, capture.sh), runs (summary, phases, plot columns), faults (how the touch
+faults add up), source (the allocate.c lines a variant runs), index (the run's index). Their names
+are re-exported here for the renderer and the tests.
 """
 from __future__ import annotations
 
-import difflib
-import re
 import shlex
-import statistics
-import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .. import analysis, parsers
-from ..vocab import PHASES, VARIANTS
+from ..vocab import PHASES
 from ..units import format_size
+from . import faults, source
+from .captures import (PhaseWindow, _sar_wall, capture_highlights, free_cell, maps_diff,  # noqa: F401
+                       maps_excerpt, maps_range, sar_by_phase, sar_clock)
+from .formatting import (clock_text, code_block, hexaddr, mib_text, num, seconds_text, signed,  # noqa: F401
+                         size_text)
+from .index import (FIGURES, EntryKey, entry_key, host_row, index_view, is_grouped, repeats_view,  # noqa: F401
+                    spread, spread_text, variant_order)
+from .runs import (PROCESS_SERIES, SYSTEM_SERIES, _delta, _int, _phase_t, _windows, expected_faults,  # noqa: F401
+                   huge_page_size, series, summary_of)
 
 KIB = 1024
 MIB = 1024 * 1024
 GLIBC_MMAP_THRESHOLD = 128 * KIB  # M_MMAP_THRESHOLD's default: larger mallocs are served by mmap
+GLIBC_MMAP_THRESHOLD_MAX = 32 * MIB  # DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: 4 MiB * sizeof(long)
 LANGS = ("en", "ja")
 # How allocate.c's variants get their memory: the call, and what the writeup may say about it.
 VARIANT_CALLS = {"malloc": "malloc", "free": "malloc", "fullspeed": "malloc", "calloc": "calloc",
@@ -30,9 +39,6 @@ SMALL_MALLOC_BYTES = 64 * KIB  # allocate.c's SMALL_CHUNK: the small-mallocs var
 MALLOC_HEADER_BYTES = 16  # glibc's chunk header in front of each block (two 8-byte sizes)
 # An RSS change at allocation below this share of the size is "RSS did not move".
 RSS_STILL_SHARE = 0.05
-# Sample columns the plots draw.
-PROCESS_SERIES = ("vsz_kib", "rss_kib", "min_flt", "anon_huge_kib")
-SYSTEM_SERIES = ("mem_used_kib", "mem_available_kib", "committed_as_kib")
 
 
 @dataclass(frozen=True)
@@ -44,326 +50,6 @@ class HostInput:
     source: Optional[str] = None
     status: Optional[Mapping[str, Any]] = None  # run.json's entry for this host, when there is one
     run: Optional[Mapping[str, Any]] = None  # run.json, when the host is part of a fetched run
-
-
-# --------------------------------------------------------------------------- formatting
-
-def num(value: Optional[float], digits: int = 0) -> Optional[str]:
-    """104861696 -> '104,861,696'; 0.555 with digits=2 -> '0.56'; None stays None."""
-    if value is None:
-        return None
-    if digits == 0:
-        return f"{int(round(value)):,}"
-    return f"{value:,.{digits}f}"
-
-
-def signed(value: Optional[float], digits: int = 0) -> Optional[str]:
-    """+102,404 / -4,884 / 0."""
-    if value is None:
-        return None
-    text = num(value, digits)
-    return f"+{text}" if value > 0 else text
-
-
-def hexaddr(value: Optional[int]) -> Optional[str]:
-    return None if value is None else f"0x{value:x}"
-
-
-def size_text(num_bytes: Optional[int]) -> Optional[str]:
-    """Exact binary size with a space, as prose writes it: '100 MiB', '4 KiB', '4100 B'."""
-    if num_bytes is None:
-        return None
-    text = format_size(int(num_bytes))
-    return re.sub(r"^([0-9]+)([A-Za-z]+)$", r"\1 \2", text)
-
-
-def mib_text(num_bytes: Optional[float]) -> Optional[str]:
-    """'90 MiB' when whole, else '12.3 MiB'."""
-    if num_bytes is None:
-        return None
-    value = num_bytes / MIB
-    return f"{int(value):,} MiB" if value == int(value) else f"{value:,.1f} MiB"
-
-
-def seconds_text(value: Optional[float]) -> Optional[str]:
-    """Seconds as the writeup shows them: '17', '0.5', '1.04'."""
-    if value is None:
-        return None
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def clock_text(wall: Optional[float], utc_offset_s: Optional[int]) -> Optional[str]:
-    """An epoch time as the host's local time of day (HH:MM:SS), the clock sar and ps print."""
-    if wall is None:
-        return None
-    return time.strftime("%H:%M:%S", time.gmtime(int(wall // 1) + int(utc_offset_s or 0)))
-
-
-def code_block(text: Optional[str], lang: str = "", src: Optional[str] = None,
-               command: Optional[str] = None) -> Optional[Dict[str, Any]]:
-    """A fenced block of verbatim text (fence longer than any backtick run inside), with a `$ command`
-    line first when the capture was a command's output, and where it came from."""
-    if text is None:
-        return None
-    body = (f"$ {command}\n" if command else "") + text
-    if not body.endswith("\n"):
-        body += "\n"
-    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
-    return {"fence": "`" * max(3, longest + 1), "lang": lang, "body": body, "src": src}
-
-
-# --------------------------------------------------------------------------- captures
-
-def maps_range(mapping: parsers.Mapping) -> str:
-    """The address range as /proc/PID/maps prints it (at least 8 hex digits)."""
-    return f"{mapping.start:08x}-{mapping.end:08x}"
-
-
-def maps_diff(before: str, after: str) -> str:
-    """Every line of `after`, prefixed ' ' if it was in `before`, '+' if new or changed, with the
-    lines it replaced as '-' (a ```diff block colours them)."""
-    old, new = before.splitlines(), after.splitlines()
-    out: List[str] = []
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            out.extend(" " + line for line in new[j1:j2])
-            continue
-        out.extend("-" + line for line in old[i1:i2])
-        out.extend("+" + line for line in new[j1:j2])
-    return "\n".join(out) + "\n"
-
-
-_SAR_ROW_RE = re.compile(r"^([0-9]{2}):([0-9]{2}):([0-9]{2})(?: ([AP]M))?\s+(\S.*)$")
-
-
-def sar_clock(line: str) -> Optional[Tuple[int, bool]]:
-    """(seconds since midnight, is a data row) for a timed sar line; None for other lines."""
-    match = _SAR_ROW_RE.match(line)
-    if match is None:
-        return None
-    hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3))
-    if match.group(4) is not None:
-        hour = hour % 12 + (12 if match.group(4) == "PM" else 0)
-    rest = match.group(5)
-    return hour * 3600 + minute * 60 + second, rest[:1].isdigit()
-
-
-def _sar_wall(seconds: int, first_local: float, utc_offset_s: int) -> float:
-    """The epoch time of a sar row labelled `seconds` since local midnight, on the run's day (the day
-    after, if the run crossed midnight). A row labelled HH:MM:SS was taken somewhere within that
-    second; the middle of it is the best guess, so a phase that began in that second's first half
-    gets the row."""
-    day0 = (first_local // 86400) * 86400
-    local = day0 + seconds
-    if local < first_local - 43200:
-        local += 86400
-    return local - utc_offset_s + 0.5
-
-
-@dataclass(frozen=True)
-class PhaseWindow:
-    name: str
-    start_wall: float
-    end_wall: float
-
-
-def sar_by_phase(text: str, windows: Sequence[PhaseWindow], utc_offset_s: int) -> Dict[str, Any]:
-    """Splits sar's verbatim output by phase. sar prints the local time of day: the phases' epoch
-    times plus the host's UTC offset place each row. Returns {phase: text (sar's first line, the
-    column header and the phase's rows)}, and counts of rows before the first and after the last phase."""
-    result: Dict[str, Any] = {"phases": {}, "rows": {}, "before": 0, "after": 0, "header": None}
-    if not windows:
-        return result
-    lines = text.splitlines()
-    first_local = windows[0].start_wall + utc_offset_s
-    header: Optional[str] = None
-    columns: Optional[str] = None
-    chunks: Dict[str, List[str]] = {}
-    shown_columns: Dict[str, Optional[str]] = {}
-    counts: Dict[str, int] = {}
-    for line in lines:
-        clock = sar_clock(line)
-        if clock is None:
-            if line.startswith("Linux "):
-                header = line
-            continue
-        seconds, is_row = clock
-        if not is_row:
-            columns = line
-            continue
-        wall = _sar_wall(seconds, first_local, utc_offset_s)
-        name = next((w.name for w in reversed(windows) if wall >= w.start_wall), None)
-        if name is None:
-            result["before"] += 1
-            continue
-        if wall > windows[-1].end_wall and name == windows[-1].name:
-            result["after"] += 1
-            continue
-        chunk = chunks.setdefault(name, [header] if header else [])
-        if columns and shown_columns.get(name) != columns:  # each capture's own column header
-            chunk.append(columns)
-            shown_columns[name] = columns
-        chunk.append(line)
-        counts[name] = counts.get(name, 0) + 1
-    result["header"] = header
-    result["phases"] = {name: "\n".join(chunk) + "\n" for name, chunk in chunks.items()}
-    result["rows"] = counts
-    return result
-
-
-def _table_cells(text: str) -> Dict[str, Dict[str, str]]:
-    """free's Mem:/Swap: rows as {row: {column: cell as printed}}."""
-    rows: Dict[str, Dict[str, str]] = {}
-    columns: Optional[List[str]] = None
-    for line in text.splitlines():
-        tokens = line.split()
-        if not tokens:
-            continue
-        if columns is None and "total" in tokens:
-            columns = tokens
-            continue
-        if columns is not None and tokens[0].endswith(":"):
-            rows[tokens[0].rstrip(":")] = dict(zip(columns if tokens[0] == "Mem:" else columns[:3], tokens[1:]))
-    return rows
-
-
-def free_cell(text: Optional[str], column: str) -> Optional[str]:
-    """One cell of free's Mem: row as printed ('675Mi')."""
-    if not text:
-        return None
-    return _table_cells(text).get("Mem", {}).get(column)
-
-
-def capture_highlights(text: Optional[str]) -> Dict[str, Any]:
-    """The capture.sh lines worth pointing at, as the original did: where VSZ jumps (malloc),
-    where RSS starts to grow (the first touch), and the last line."""
-    out: Dict[str, Any] = {"jump": None, "growth": None, "finished": None, "rows": 0}
-    if not text:
-        return out
-    lines = [line for line in text.splitlines() if line.strip()]
-    try:
-        rows = parsers.parse_capture(text)
-    except ValueError:
-        return out
-    out["rows"] = len(rows)
-    live = [(line, row) for line, row in zip(lines, rows) if not row.finished]
-    if live:
-        first = live[0][1]
-        for index, (line, row) in enumerate(live):
-            if index and out["jump"] is None and row.vsz_kib != first.vsz_kib:
-                prev = live[index - 1][1]
-                out["jump"] = {"line": line, "vsz_before": num(prev.vsz_kib), "vsz_after": num(row.vsz_kib),
-                               "rss_before": num(prev.rss_kib), "rss_after": num(row.rss_kib),
-                               "rss_same": prev.rss_kib == row.rss_kib, "min_flt_before": num(prev.min_flt),
-                               "min_flt_after": num(row.min_flt)}
-            if out["jump"] is not None and out["growth"] is None and index and \
-                    (row.rss_kib or 0) > (live[index - 1][1].rss_kib or 0) and row.vsz_kib == live[index - 1][1].vsz_kib:
-                prev = live[index - 1][1]
-                out["growth"] = {"line": line, "rss_before": num(prev.rss_kib), "rss_after": num(row.rss_kib),
-                                 "min_flt_before": num(prev.min_flt), "min_flt_after": num(row.min_flt),
-                                 "maj_flt_before": num(prev.maj_flt), "maj_flt_after": num(row.maj_flt)}
-    finished = [line for line, row in zip(lines, rows) if row.finished]
-    out["finished"] = finished[0] if finished else None
-    return out
-
-
-# --------------------------------------------------------------------------- the numbers
-
-def huge_page_size(page_size: int) -> int:
-    """The size of a transparent huge page: one page-middle-directory entry, i.e. a page-table page's
-    worth of pages (page_size / 8 entries of 8 bytes): 2 MiB with 4 KiB pages, 32 MiB with 16 KiB,
-    512 MiB with 64 KiB."""
-    return page_size * (page_size // 8)
-
-
-def expected_faults(start: int, end: int, pointer: int, touched: int, page_size: int) -> Dict[str, Optional[int]]:
-    """Faults that writing [pointer, pointer + touched) would take inside the mapping [start, end):
-    `base`, one per page; `huge`, one per huge page where the mapping has aligned huge-page ranges,
-    one per page at its unaligned head and tail."""
-    if touched <= 0 or pointer < start:
-        return {"base": None, "huge": None}
-    huge = huge_page_size(page_size)
-    first, last = pointer, pointer + touched  # [first, last)
-    base = -(-(last - (first - first % page_size)) // page_size)
-    huge_lo = -(-start // huge) * huge  # the mapping's huge-page-aligned interior
-    huge_hi = (end // huge) * huge
-    count = 0
-    if huge_hi > huge_lo:
-        lo, hi = max(first, huge_lo), min(last, huge_hi)
-        if hi > lo:
-            count += -(-(hi - (lo - lo % huge)) // huge)
-        for a, b in ((first, min(last, huge_lo)), (max(first, huge_hi), last)):
-            if b > a:
-                count += -(-(b - (a - a % page_size)) // page_size)
-    else:
-        count = base
-    return {"base": base, "huge": count}
-
-
-def _int(value: Any) -> Optional[int]:
-    return None if value is None else int(value)
-
-
-def _delta(after: Optional[Mapping[str, Any]], before: Optional[Mapping[str, Any]], key: str) -> Optional[int]:
-    if not after or not before or after.get(key) is None or before.get(key) is None:
-        return None
-    return int(after[key]) - int(before[key])
-
-
-def summary_of(data: Mapping[str, Any]) -> Dict[str, Any]:
-    """results.json's summary. When the run stopped before its `touched` snapshot, the same analysis
-    with the last step's reading (taken right after that step) standing in for it, and
-    `touch_from_step` set; when the agent was killed before its analysis, that analysis."""
-    snaps = data.get("snapshots") or {}
-    steps = data.get("steps") or []
-    from_step = "touched" not in snaps and bool(steps) and steps[-1].get("rss_kib") is not None
-    if data.get("summary") and not from_step:
-        return dict(data["summary"], touch_from_step=False)
-    host = data.get("host") or {}
-    params = data.get("params") or {}
-    pointer = (data.get("workload") or {}).get("pointer")
-    readings = {k: v.get("reading") or {} for k, v in snaps.items()}
-    if from_step:
-        last = steps[-1]
-        readings["touched"] = {key: last.get(key) for key in ("rss_kib", "min_flt", "anon_huge_kib")}
-    summary = analysis.summarize(
-        snapshots=readings,
-        maps_before=parsers.parse_maps(snaps["baseline"]["maps"]) if (snaps.get("baseline") or {}).get("maps") else (),
-        maps_after=parsers.parse_maps(snaps["allocated"]["maps"]) if (snaps.get("allocated") or {}).get("maps") else (),
-        pointer=int(pointer, 16) if pointer else None, size_bytes=int(params.get("size_bytes") or 0),
-        touched_bytes=max((int(s["bytes"]) for s in steps), default=0), thp_enabled=host.get("thp_enabled"),
-        page_size=int(host.get("page_size") or 4096), samples=data.get("samples") or [], steps=steps)
-    summary["touch_from_step"] = from_step
-    return summary
-
-
-def _windows(data: Mapping[str, Any]) -> List[PhaseWindow]:
-    """The phases as epoch intervals; a phase the agent never closed lasts until the next one or the
-    last sample."""
-    phases = data.get("phases") or []
-    samples = data.get("samples") or []
-    windows = []
-    for index, phase in enumerate(phases):
-        start = phase.get("start_wall")
-        end = phase.get("end_wall")
-        if start is None:
-            continue
-        if end is None:  # the agent was killed inside this phase: it lasted until the last sample
-            nxt = phases[index + 1].get("start_wall") if index + 1 < len(phases) else None
-            last = samples[-1].get("wall") if samples else None
-            end = nxt if nxt is not None else (last if last is not None and last >= start else start)
-        windows.append(PhaseWindow(phase["name"], float(start), float(end)))
-    return windows
-
-
-def _phase_t(data: Mapping[str, Any], window: PhaseWindow) -> Tuple[Optional[float], Optional[float]]:
-    phase = next((p for p in data.get("phases") or [] if p.get("name") == window.name), {})
-    start, end = phase.get("start"), phase.get("end")
-    if end is None and start is not None:
-        end = start + (window.end_wall - window.start_wall)
-    return start, end
 
 
 def _raw_or(raw: Mapping[str, str], name: str, fallback: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
@@ -437,6 +123,11 @@ def _steps_view(data: Mapping[str, Any], allocated: Mapping[str, Any], step_byte
     return rows
 
 
+def _span_pages(start: int, length: int, page_size: int) -> int:
+    """Pages that [start, start + length) touches."""
+    return (-(-(start + length) // page_size)) - start // page_size
+
+
 def _covered_bytes(start: int, end: int, maps: Sequence[parsers.Mapping]) -> int:
     """Bytes of [start, end) that some mapping in `maps` still covers."""
     return sum(max(0, min(end, m.end) - max(start, m.start)) for m in maps)
@@ -493,6 +184,10 @@ def variant_view(variant: str, data: Mapping[str, Any], summary: Mapping[str, An
     # small-mallocs: the blocks come from [heap], which brk grows
     blocks = -(-size // SMALL_MALLOC_BYTES) if size else 0
     before, after = heap.get("before") or {}, heap.get("after") or {}
+    span = _span_pages(int(region["pointer"], 16) - MALLOC_HEADER_BYTES,
+                       blocks * (SMALL_MALLOC_BYTES + MALLOC_HEADER_BYTES), page_size) \
+        if blocks and region.get("pointer") else None
+    touch_faults = summary.get("min_flt_touch")
     out["small"] = {
         "block_text": size_text(SMALL_MALLOC_BYTES), "blocks": num(blocks),
         "threshold": size_text(GLIBC_MMAP_THRESHOLD),
@@ -503,6 +198,12 @@ def variant_view(variant: str, data: Mapping[str, Any], summary: Mapping[str, An
         "headers": num(blocks * MALLOC_HEADER_BYTES), "header_pages_kib": num(blocks * page_size / KIB),
         "blocks_bytes": num(blocks * (SMALL_MALLOC_BYTES + MALLOC_HEADER_BYTES)) if blocks else None,
         # malloc writes each block's header: one page per block is touched at allocation
+        # the blocks with their headers, end to end from the first header: the pages they span
+        "stride": num(SMALL_MALLOC_BYTES + MALLOC_HEADER_BYTES),
+        "span_pages": num(span),
+        # one header page per block was resident since malloc: the rest were new to the writes
+        "new_pages": num(span - blocks) if span else None,
+        "other": signed(touch_faults - (span - blocks)) if span and touch_faults is not None else None,
         "headers_touch_pages": bool(rss_alloc and blocks and SMALL_MALLOC_BYTES >= page_size
                                     and abs(rss_alloc - blocks * page_size / KIB) <= 0.25 * blocks * page_size / KIB),
     }
@@ -530,6 +231,10 @@ def variant_view(variant: str, data: Mapping[str, Any], summary: Mapping[str, An
             "region_gone": num(region_size - left) if left is not None else None,
             "region_all_gone": left is not None and region_size - left == int(added or region_size),
             "added": num(added),
+            # glibc's free() of an mmapped chunk raises the mmap threshold to the chunk's size, when
+            # that is at most DEFAULT_MMAP_THRESHOLD_MAX (32 MiB on 64-bit): malloc.c __libc_free
+            "chunk": num(added), "threshold_max": size_text(GLIBC_MMAP_THRESHOLD_MAX),
+            "threshold_raised": bool(added and GLIBC_MMAP_THRESHOLD < int(added) <= GLIBC_MMAP_THRESHOLD_MAX),
         }
     out["freed"] = freed
     # fullspeed: one timed write of the block, then a second over the same, mapped pages
@@ -563,32 +268,13 @@ def _entry_of(inp: HostInput) -> Optional[Dict[str, Any]]:
             "repeats": int(repeats) if isinstance(repeats, (int, str)) and str(repeats).isdigit() else None}
 
 
-def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
-    """Everything host.md.j2 shows for one host."""
-    data, raw = inp.data, inp.raw
-    host = data.get("host") or {}
-    params = data.get("params") or {}
+def _phases_view(data: Mapping[str, Any], raw: Mapping[str, str], windows: Sequence[PhaseWindow], offset: int,
+                 pid: Any) -> Tuple[List[Dict[str, Any]], Dict[str, Tuple[Optional[str], Optional[str]]], Dict[str, Any]]:
+    """Each phase with its times, sample count and verbatim captures (maps, free -h, its sar rows);
+    the maps texts by phase; sar's split by phase."""
     snaps = data.get("snapshots") or {}
-    workload = data.get("workload") or {}
-    tools = data.get("tools") or {}
-    versions = tools.get("versions") or {}
-    outcome = data.get("outcome") or {}
-    summary = summary_of(data)
     samples = data.get("samples") or []
-    page_size = int(host.get("page_size") or summary.get("page_size") or 4096)
-    offset = int(host.get("utc_offset_s") or 0)
-    pid = workload.get("pid")
-    size_bytes = _int(params.get("size_bytes")) or _int(summary.get("size_bytes"))
-
-    def reading(name: str) -> Dict[str, Any]:
-        return dict((snaps.get(name) or {}).get("reading") or {})
-
-    base_r, alloc_r, touched_r, exited_r = reading("baseline"), reading("allocated"), reading("touched"), reading("exited")
-    freed_r = reading("freed")
-    variant = params.get("variant") or "malloc"
-
-    # ---- phases, with the verbatim captures of each
-    windows = _windows(data)
+    tools = data.get("tools") or {}
     sar_text = raw.get("sar-r.txt")
     sar_split = sar_by_phase(sar_text, windows, offset) if sar_text else {"phases": {}, "rows": {}, "before": 0, "after": 0}
     sample_counts: Dict[str, int] = {}
@@ -617,6 +303,167 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             "sar": code_block(sar_part, "", "raw/sar-r.txt", sar_cmd) if sar_part else None,
             "sar_rows": sar_split["rows"].get(name, 0),
         })
+    return phases, maps_text, sar_split
+
+
+def _region_view(region: Optional[Mapping[str, Any]], after_text: Optional[str], maps_before: Sequence[parsers.Mapping],
+                 size_bytes: Optional[int], page_size: int) -> Optional[Dict[str, Any]]:
+    """The mapping the block landed in: its range and size, what the call added (a mapping it merged
+    with), the pointer's offset into it (glibc's chunk header), and the heap's threshold."""
+    if not region:
+        return None
+    start, end = int(region["start"], 16), int(region["end"], 16)
+    added = int(region.get("added_bytes") or region["size_bytes"])
+    pointer = int(region["pointer"], 16) if region.get("pointer") else None
+    line = next((ln for ln in (after_text or "").splitlines()
+                 if ln.startswith(f"{start:08x}-{end:08x} ")), None)
+    grown = None
+    if not region.get("new"):
+        old = next((m for m in maps_before if m.start < end and start < m.end), None)
+        if old is not None:
+            grown = {"range": maps_range(old), "size": num(old.size_bytes),
+                     "size_text": size_text(old.size_bytes), "perms": old.perms,
+                     "below": old.start > start, "above": old.end < end}
+    extra = added - size_bytes if size_bytes else None
+    region_v = {
+        "range": f"{start:08x}-{end:08x}", "start_hex": hexaddr(start), "end_hex": hexaddr(end),
+        "size": num(region["size_bytes"]), "size_bytes": int(region["size_bytes"]),
+        "size_text": mib_text(region["size_bytes"]), "line": line,
+        "added": num(added), "added_text": mib_text(added),
+        "requested": num(size_bytes), "requested_text": size_text(size_bytes),
+        "extra": num(extra), "extra_text": size_text(extra) if extra and extra > 0 else None,
+        "extra_pages": (extra // page_size) if extra and extra % page_size == 0 else None,
+        "pointer_hex": hexaddr(pointer), "pointer_offset": num(region.get("pointer_offset")),
+        "pointer_offset_hex": hexaddr(region.get("pointer_offset")),
+        "chunk_header": region.get("pointer_offset") == 16,
+        "anonymous": bool(region.get("anonymous")), "in_heap": bool(region.get("in_heap")),
+        "pathname": region.get("pathname") or "", "perms": region.get("perms"),
+        "new": bool(region.get("new")), "grown": grown,
+        "above_threshold": bool(size_bytes and size_bytes >= GLIBC_MMAP_THRESHOLD),
+        "threshold": size_text(GLIBC_MMAP_THRESHOLD),
+        "huge_head": size_text((-start) % huge_page_size(page_size)) if (-start) % huge_page_size(page_size) else None,
+    }
+    return region_v
+
+
+def _split_view(region: Optional[Mapping[str, Any]], host: Mapping[str, Any], summary: Mapping[str, Any],
+                variant: str, page_size: int) -> Optional[Dict[str, Any]]:
+    """How the touch faults add up (faults.split), formatted: pages resident before the writes, huge
+    pages, the head and tail page by page, the rest; None where the split does not apply (no region,
+    prefaulted memory, small-mallocs' many blocks)."""
+    touched_bytes = int(summary.get("touched_bytes") or 0)
+    min_flt_touch = summary.get("min_flt_touch")
+    mode = summary.get("fault_mode")
+    huge = huge_page_size(page_size)
+    split_v = None
+    if region and region.get("pointer") and touched_bytes and min_flt_touch is not None and mode != "prefaulted" \
+            and variant != "small-mallocs":
+        pmd = _int(host.get("thp_pmd_size")) or huge
+        fs = faults.split(int(region["start"], 16), int(region["end"], 16), int(region["pointer"], 16), touched_bytes,
+                          int(min_flt_touch), page_size, pmd, summary.get("anon_huge_kib_peak"),
+                          header_resident=region.get("pointer_offset") == MALLOC_HEADER_BYTES,
+                          huge_mode=mode in ("huge", "mixed"))
+        if fs is not None:
+            split_v = {
+                "measured": num(fs.measured), "written_pages": num(fs.written_pages),
+                "resident": fs.resident_pages, "new_pages": num(fs.new_pages),
+                "huge": num(fs.huge_faults), "huge_used": fs.huge_used,
+                "huge_known": fs.huge_faults is not None and not fs.huge_inferred,
+                "huge_inferred": fs.huge_inferred, "aligned": num(fs.aligned_ranges),
+                "pmd_text": size_text(fs.pmd_size), "pmd_kib": num(fs.pmd_size // KIB),
+                "first_boundary": hexaddr(fs.first_boundary), "last_boundary": hexaddr(fs.last_boundary),
+                "misalign": hexaddr(fs.start_misalign), "misalign_kib": num(fs.start_misalign / KIB),
+                "aligned_start": fs.start_misalign == 0,
+                "head": num(fs.head_pages), "tail": num(fs.tail_pages), "fallback": num(fs.fallback_pages),
+                "base": num(fs.base_faults), "other": signed(fs.other_faults), "other_abs": num(abs(fs.other_faults)),
+                "other_negative": fs.other_faults < 0,
+                "anon_huge_peak": num(summary.get("anon_huge_kib_peak")),
+                # AnonHugePages grew past what the faults can explain: khugepaged collapsed ranges
+                "collapsed": bool(fs.huge_faults and fs.huge_faults > fs.aligned_ranges),
+            }
+    return split_v
+
+
+def _commit_view(data: Mapping[str, Any], raw: Mapping[str, str], summary: Mapping[str, Any],
+                 windows: Sequence[PhaseWindow], offset: int, size_bytes: Optional[int]) -> Dict[str, Any]:
+    """The commit charge and the machine's used memory at the call and after the exit: the
+    snapshots' figures, sar's rows around the call, free's used cells (whole-machine figures all)."""
+    snaps = data.get("snapshots") or {}
+
+    def reading(name: str) -> Dict[str, Any]:
+        return dict((snaps.get(name) or {}).get("reading") or {})
+
+    base_r, alloc_r, touched_r, exited_r = reading("baseline"), reading("allocated"), reading("touched"), reading("exited")
+    freed_r = reading("freed")
+    sar_rows = data.get("sar") or []
+    sar_commit = _sar_around(sar_rows, windows, offset, "allocated", "kbcommit")
+    sar_used = _sar_around(sar_rows, windows, offset, "allocated", "kbmemused")
+    commit_delta = summary.get("committed_as_delta_kib")
+    last_r = freed_r or touched_r or alloc_r  # the last snapshot of the live process
+    used_delta = summary.get("mem_used_alloc_delta_kib")
+    commit_v = {
+        "before": num(base_r.get("committed_as_kib")), "after": num(alloc_r.get("committed_as_kib")),
+        "delta": signed(commit_delta), "delta_mib": mib_text(commit_delta * KIB) if commit_delta is not None else None,
+        "used_before": num(base_r.get("mem_used_kib")), "used_after": num(alloc_r.get("mem_used_kib")),
+        "used_delta": signed(used_delta),
+        # the machine's charge grew well past the mapping: other processes' charge moved in the same interval
+        "above_size": bool(commit_delta is not None and size_bytes and commit_delta * KIB > 1.05 * size_bytes),
+        "size_kib": num(size_bytes / KIB) if size_bytes else None,
+        "about_size": bool(commit_delta is not None and size_bytes and abs(commit_delta * KIB - size_bytes) <= 0.05 * size_bytes),
+        "used_small": bool(used_delta is not None and size_bytes and abs(used_delta * KIB) < 0.25 * size_bytes),
+        "sar_before": num(sar_commit[0]), "sar_after": num(sar_commit[1]),
+        "sar_delta": signed(sar_commit[1] - sar_commit[0]) if None not in sar_commit else None,
+        "sar_used_before": num(sar_used[0]), "sar_used_after": num(sar_used[1]),
+        "sar_used_delta": signed(sar_used[1] - sar_used[0]) if None not in sar_used else None,
+        "free_used_before": free_cell(raw.get("free-h-baseline.txt") or (snaps.get("baseline") or {}).get("free_h"), "used"),
+        "free_used_after": free_cell(raw.get("free-h-allocated.txt") or (snaps.get("allocated") or {}).get("free_h"), "used"),
+        "exited": num(exited_r.get("committed_as_kib")),
+        "exited_delta": signed(_delta(exited_r, last_r, "committed_as_kib")),
+        "exited_vs_baseline": signed(_delta(exited_r, base_r, "committed_as_kib")),
+        "exit_returned": bool(size_bytes and _delta(exited_r, last_r, "committed_as_kib") is not None
+                              and (_delta(exited_r, last_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
+        # free() gave the commit charge back before the exit
+        "returned_at_free": bool(size_bytes and freed_r and _delta(freed_r, touched_r, "committed_as_kib") is not None
+                                 and (_delta(freed_r, touched_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
+        "used_touched_delta": signed(summary.get("mem_used_touch_delta_kib")),
+        "free_touched_delta": signed(_delta(touched_r, alloc_r, "mem_free_kib")),
+        # the machine's used grew by less than half what the process's RSS did: these whole-machine
+        # figures cannot resolve the process's pages (other processes, or per-CPU free lists)
+        "used_lags_rss": bool(summary.get("mem_used_touch_delta_kib") is not None
+                              and (summary.get("rss_touch_delta_kib") or 0) > 1024
+                              and summary["mem_used_touch_delta_kib"] < 0.5 * summary["rss_touch_delta_kib"]),
+        "used_exited_delta": signed(_delta(exited_r, touched_r, "mem_used_kib")),
+    }
+    return commit_v
+
+
+def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
+    """Everything host.md.j2 shows for one host."""
+    data, raw = inp.data, inp.raw
+    host = data.get("host") or {}
+    params = data.get("params") or {}
+    snaps = data.get("snapshots") or {}
+    workload = data.get("workload") or {}
+    tools = data.get("tools") or {}
+    versions = tools.get("versions") or {}
+    outcome = data.get("outcome") or {}
+    summary = summary_of(data)
+    samples = data.get("samples") or []
+    page_size = int(host.get("page_size") or summary.get("page_size") or 4096)
+    offset = int(host.get("utc_offset_s") or 0)
+    pid = workload.get("pid")
+    size_bytes = _int(params.get("size_bytes")) or _int(summary.get("size_bytes"))
+
+    def reading(name: str) -> Dict[str, Any]:
+        return dict((snaps.get(name) or {}).get("reading") or {})
+
+    base_r, alloc_r = reading("baseline"), reading("allocated")
+    variant = params.get("variant") or "malloc"
+
+    # ---- phases, with the verbatim captures of each
+    windows = _windows(data)
+    phases, maps_text, sar_split = _phases_view(data, raw, windows, offset, pid)
+    sar_text = raw.get("sar-r.txt")
     phase_names = [p["name"] for p in phases]
     expected = [p for p in PHASES if p != "freed" or params.get("variant") == "free"]
     missing = [p for p in expected if p not in phase_names]
@@ -650,39 +497,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
 
     # ---- the region malloc returned
     region = summary.get("region") or None
-    region_v: Optional[Dict[str, Any]] = None
-    if region:
-        start, end = int(region["start"], 16), int(region["end"], 16)
-        added = int(region.get("added_bytes") or region["size_bytes"])
-        pointer = int(region["pointer"], 16) if region.get("pointer") else None
-        line = next((ln for ln in (after_text or "").splitlines()
-                     if ln.startswith(f"{start:08x}-{end:08x} ")), None)
-        grown = None
-        if not region.get("new"):
-            old = next((m for m in maps_before if m.start < end and start < m.end), None)
-            if old is not None:
-                grown = {"range": maps_range(old), "size": num(old.size_bytes),
-                         "size_text": size_text(old.size_bytes), "perms": old.perms,
-                         "below": old.start > start, "above": old.end < end}
-        extra = added - size_bytes if size_bytes else None
-        region_v = {
-            "range": f"{start:08x}-{end:08x}", "start_hex": hexaddr(start), "end_hex": hexaddr(end),
-            "size": num(region["size_bytes"]), "size_bytes": int(region["size_bytes"]),
-            "size_text": mib_text(region["size_bytes"]), "line": line,
-            "added": num(added), "added_text": mib_text(added),
-            "requested": num(size_bytes), "requested_text": size_text(size_bytes),
-            "extra": num(extra), "extra_text": size_text(extra) if extra and extra > 0 else None,
-            "extra_pages": (extra // page_size) if extra and extra % page_size == 0 else None,
-            "pointer_hex": hexaddr(pointer), "pointer_offset": num(region.get("pointer_offset")),
-            "pointer_offset_hex": hexaddr(region.get("pointer_offset")),
-            "chunk_header": region.get("pointer_offset") == 16,
-            "anonymous": bool(region.get("anonymous")), "in_heap": bool(region.get("in_heap")),
-            "pathname": region.get("pathname") or "", "perms": region.get("perms"),
-            "new": bool(region.get("new")), "grown": grown,
-            "above_threshold": bool(size_bytes and size_bytes >= GLIBC_MMAP_THRESHOLD),
-            "threshold": size_text(GLIBC_MMAP_THRESHOLD),
-            "huge_head": size_text((-start) % huge_page_size(page_size)) if (-start) % huge_page_size(page_size) else None,
-        }
+    region_v = _region_view(region, after_text, maps_before, size_bytes, page_size)
     heap_v = {
         "before": maps_range(heap_before) if heap_before else None,
         "after": maps_range(heap_after) if heap_after else None,
@@ -722,36 +537,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     }
 
     # ---- commit charge and used memory at malloc
-    sar_rows = data.get("sar") or []
-    sar_commit = _sar_around(sar_rows, windows, offset, "allocated", "kbcommit")
-    sar_used = _sar_around(sar_rows, windows, offset, "allocated", "kbmemused")
-    commit_delta = summary.get("committed_as_delta_kib")
-    last_r = freed_r or touched_r or alloc_r  # the last snapshot of the live process
-    used_delta = summary.get("mem_used_alloc_delta_kib")
-    commit_v = {
-        "before": num(base_r.get("committed_as_kib")), "after": num(alloc_r.get("committed_as_kib")),
-        "delta": signed(commit_delta), "delta_mib": mib_text(commit_delta * KIB) if commit_delta is not None else None,
-        "used_before": num(base_r.get("mem_used_kib")), "used_after": num(alloc_r.get("mem_used_kib")),
-        "used_delta": signed(used_delta),
-        "about_size": bool(commit_delta is not None and size_bytes and abs(commit_delta * KIB - size_bytes) <= 0.05 * size_bytes),
-        "used_small": bool(used_delta is not None and size_bytes and abs(used_delta * KIB) < 0.25 * size_bytes),
-        "sar_before": num(sar_commit[0]), "sar_after": num(sar_commit[1]),
-        "sar_delta": signed(sar_commit[1] - sar_commit[0]) if None not in sar_commit else None,
-        "sar_used_before": num(sar_used[0]), "sar_used_after": num(sar_used[1]),
-        "sar_used_delta": signed(sar_used[1] - sar_used[0]) if None not in sar_used else None,
-        "free_used_before": free_cell(raw.get("free-h-baseline.txt") or (snaps.get("baseline") or {}).get("free_h"), "used"),
-        "free_used_after": free_cell(raw.get("free-h-allocated.txt") or (snaps.get("allocated") or {}).get("free_h"), "used"),
-        "exited": num(exited_r.get("committed_as_kib")),
-        "exited_delta": signed(_delta(exited_r, last_r, "committed_as_kib")),
-        "exited_vs_baseline": signed(_delta(exited_r, base_r, "committed_as_kib")),
-        "exit_returned": bool(size_bytes and _delta(exited_r, last_r, "committed_as_kib") is not None
-                              and (_delta(exited_r, last_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
-        # free() gave the commit charge back before the exit
-        "returned_at_free": bool(size_bytes and freed_r and _delta(freed_r, touched_r, "committed_as_kib") is not None
-                                 and (_delta(freed_r, touched_r, "committed_as_kib") or 0) * KIB <= -size_bytes / 2),
-        "used_touched_delta": signed(summary.get("mem_used_touch_delta_kib")),
-        "used_exited_delta": signed(_delta(exited_r, touched_r, "mem_used_kib")),
-    }
+    commit_v = _commit_view(data, raw, summary, windows, offset, size_bytes)
 
     # ---- touching: RSS per byte written, faults and their granularity
     touched_bytes = int(summary.get("touched_bytes") or 0)
@@ -807,6 +593,19 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "steps_have_ms": any(s.get("ms") is not None for s in data.get("steps") or []),
     }
 
+    # ---- how the touch faults split (pages resident before, huge pages, head and tail, the rest)
+    split_v = _split_view(region, host, summary, variant, page_size)
+    excerpt = source.excerpt(inp.source, variant)
+    excerpt_v = {"block": code_block(excerpt.text, "c", None),
+                 "spans": ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in excerpt.spans),
+                 "lines": excerpt.lines} if excerpt and excerpt.lines <= source.MAX_LINES else None
+    maps_ex = {}
+    if before_text:
+        maps_ex["baseline"] = code_block(maps_excerpt(None, before_text, ("[heap]", "[stack]")), "",
+                                         None, f"grep -E 'heap|stack' /proc/{pid}/maps")
+    if before_text and after_text:
+        maps_ex["allocated"] = code_block(maps_excerpt(before_text, after_text, (), removed=False), "diff", None)
+
     # ---- the original's tools, verbatim
     ps_cmd = (tools.get("ps_aux") or {}).get("command") or (f"ps u -p {pid}" if pid else "ps u")
     command = " ".join(workload.get("command") or []) or "./allocate"
@@ -846,6 +645,13 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
                     "phase": outcome.get("phase") if outcome.get("phase") and outcome["phase"] not in (reason or "") else None},
         "phases_present": phase_names, "phases_missing": missing, "snapshots_missing": missing_snaps,
         "notes": note_texts(data.get("notes"), lang),
+        # captures the agent ran but could not parse (results.json tools.<name>.parse.ok false):
+        # their figures are missing for that reason, which the writeup says instead of leaving gaps
+        "unparsed": [{"tool": name, "error": (tool.get("parse") or {}).get("error"),
+                      "locale": tool.get("locale")}
+                     for name, tool in sorted(tools.items())
+                     if isinstance(tool, Mapping) and isinstance(tool.get("parse"), Mapping)
+                     and tool["parse"].get("ok") is False],
         "alloc": alloc_v,
         "variant": variant_view(variant, data, summary, size_bytes, page_size,
                                 parsers.parse_maps(freed_text) if freed_text else ()),
@@ -864,6 +670,8 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             "on_ec2": host.get("on_ec2"), "arch": host.get("arch"), "kernel": host.get("kernel"),
             "distro": host.get("distro"), "page_size": num(host.get("page_size")),
             "thp_enabled": host.get("thp_enabled"), "thp_defrag": host.get("thp_defrag"),
+            # not read from /sys but assumed (the seed: RHEL 9's default, what its faults show)
+            "thp_inferred": bool(host.get("thp_inferred")),
             "overcommit": host.get("overcommit_memory"), "glibc": host.get("glibc"),
             "cpu": host.get("cpu_model"), "cpus": host.get("cpus"),
             "mem_total": f"{num(host['mem_total_kib'])} KiB ({mib_text(host['mem_total_kib'] * KIB)})"
@@ -875,11 +683,13 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         },
         "phases": phases,
         "sar": {"available": bool(sar_text), "reason": (tools.get("sar") or {}).get("reason"),
+                # sar started more than once (the seed's three captures by hand): one "Linux ..." line each
+                "segments": sum(1 for line in (sar_text or "").splitlines() if line.startswith("Linux ")),
                 "before": sar_split.get("before", 0), "after": sar_split.get("after", 0)},
         "captures": captures,
         "highlights": highlights,
         "stack": stack_v, "heap": heap_v, "region": region_v, "malloc": malloc_v, "commit": commit_v,
-        "touch": touch_v,
+        "touch": touch_v, "split": split_v, "excerpt": excerpt_v, "maps_excerpt": maps_ex,
         "reproduce": {
             "run_id": (inp.run or {}).get("run_id"),
             "entry": _entry_of(inp),
@@ -918,241 +728,3 @@ def _sar_around(rows: Sequence[Mapping[str, Any]], windows: Sequence[PhaseWindow
         elif wall <= window.end_wall and after is None:
             after = int(row[column])
     return before, after
-
-
-# --------------------------------------------------------------------------- plots' data
-
-def series(data: Mapping[str, Any]) -> Dict[str, Any]:
-    """Columns for the plots: t (s since the run began) and the sample keys, None where not captured;
-    phases as (name, start, end) in the same seconds."""
-    samples = data.get("samples") or []
-    out: Dict[str, Any] = {"t": [s.get("t") for s in samples]}
-    for key in PROCESS_SERIES + SYSTEM_SERIES:
-        out[key] = [s.get(key) for s in samples]
-    windows = _windows(data)
-    phases = []
-    for window in windows:
-        start, end = _phase_t(data, window)
-        if start is not None:
-            phases.append((window.name, float(start), float(end if end is not None else start)))
-    out["phases"] = phases
-    touching = next((p for p in phases if p[0] == "touching"), None)
-    out["touch_start"] = touching[1] if touching else None
-    out["fault_mode"] = summary_of(data).get("fault_mode")
-    return out
-
-
-# --------------------------------------------------------------------------- the index
-
-def host_row(name: str, data: Optional[Mapping[str, Any]], status: Optional[Mapping[str, Any]],
-             key: Optional["EntryKey"] = None) -> Dict[str, Any]:
-    """One line of the comparison table, or a failed host's line. `key` places the directory in a run
-    of several variants or repeats (default: from `name` and results.json, see entry_key)."""
-    status = status or {}
-    key = key or entry_key(name, None, data)
-    where = {"host": key.host, "variant": key.variant, "repeat": key.repeat}
-    if data is None:
-        return {"name": name, "ok": False, "has_results": False, "status": status.get("status") or "failed",
-                "reason": status.get("reason") or "no results", "link": None, "figures": {}, "facts": {}, **where}
-    summary = summary_of(data)
-    host = data.get("host") or {}
-    outcome = data.get("outcome") or {}
-    complete = bool(data.get("complete"))
-    return {
-        "name": name, "ok": complete, "has_results": True, "link": f"{name}/README.md",
-        "status": "ok" if complete else (outcome.get("status") or "incomplete"),
-        "reason": None if complete else (outcome.get("reason") or status.get("reason") or "incomplete"),
-        "hostname": host.get("hostname"), "instance_type": host.get("ec2_instance_type"),
-        "arch": host.get("arch"), "kernel": host.get("kernel"), "distro": host.get("distro"),
-        "thp": "/".join(str(v) for v in (host.get("thp_enabled"), host.get("thp_defrag")) if v) or None,
-        "page_size": num(host.get("page_size")),
-        "vsz_delta": signed(summary.get("vsz_delta_kib")), "rss_alloc_delta": signed(summary.get("rss_alloc_delta_kib")),
-        "rss_touch_delta": signed(summary.get("rss_touch_delta_kib")),
-        "touched": mib_text(summary.get("touched_bytes")) if summary.get("touched_bytes") else None,
-        "faults_per_mib": num(summary.get("faults_per_mib"), 2) if summary.get("faults_per_mib") is not None else None,
-        "granularity": num(summary.get("fault_granularity_kib"), 1) if summary.get("fault_granularity_kib") is not None else None,
-        "mode": summary.get("fault_mode"),
-        "step_ms": num(summary.get("step_ms_median"), 2) if summary.get("step_ms_median") is not None else None,
-        "commit_delta": signed(summary.get("committed_as_delta_kib")),
-        # the numbers themselves, for the statistics over repeats
-        "figures": {k: summary.get(k) for k in FIGURES},
-        "facts": {"instance_type": host.get("ec2_instance_type"), "arch": host.get("arch"),
-                  "kernel": host.get("kernel"), "distro": host.get("distro"), "page_size": num(host.get("page_size")),
-                  "thp": "/".join(str(v) for v in (host.get("thp_enabled"), host.get("thp_defrag")) if v) or None},
-        **where,
-    }
-
-
-def index_view(run_dir_name: str, run_meta: Optional[Mapping[str, Any]], rows: Sequence[Dict[str, Any]],
-               plotted: bool = False) -> Dict[str, Any]:
-    """Everything index.md.j2 shows: the run, its hosts, the comparison. A run with several variants
-    or repeats per host is compared by (host, variant) groups, with the median, min and max of the
-    repeats (`grouped`)."""
-    meta = run_meta or {}
-    params = meta.get("params") or {}
-    grouped = is_grouped(rows)
-    return {
-        "grouped": grouped,
-        "repeats": repeats_view(rows, params.get("variants")) if grouped else None,
-        "run_id": meta.get("run_id") or run_dir_name,
-        "command": code_block(meta.get("command"), "sh", "run.json", None) if meta.get("command") else None,
-        "lab_version": meta.get("lab_version"), "lab_commit": meta.get("lab_commit"),
-        "params": [{"name": k, "value": ", ".join(str(x) for x in v) if isinstance(v, list) else str(v)}
-                   for k, v in params.items()],
-        "has_run_json": bool(run_meta),
-        "hosts": list(rows),
-        "compared": [r for r in rows if r["has_results"]],
-        "problems": [r for r in rows if not r["ok"]],
-        "count": len(rows), "ok": sum(1 for r in rows if r["ok"]), "plots": plotted,
-    }
-
-
-# --------------------------------------------------------------------------- repeats and variants
-
-# summary figures the index compares, kept as numbers for the statistics over repeats
-FIGURES = ("vsz_delta_kib", "rss_alloc_delta_kib", "rss_touch_delta_kib", "min_flt_alloc", "faults_per_mib",
-           "fault_granularity_kib", "step_ms_median", "committed_as_delta_kib", "ns_per_fault", "first_touch_gib_s",
-           "second_pass_gib_s", "first_touch_slowdown")
-# the playbook's directory for one run of a variant on a host: <host>__<variant>__r<k>
-NO_FACTS = {"instance_type": None, "arch": None, "kernel": None, "distro": None, "page_size": None, "thp": None}
-ENTRY_NAME_RE = re.compile(r"^(?P<host>.+?)__(?P<variant>[a-z][a-z-]*)__r(?P<repeat>[1-9][0-9]*)$")
-
-
-@dataclass(frozen=True)
-class EntryKey:
-    """Where one agent directory belongs in a run: its host, variant and repeat (from 1)."""
-    host: str
-    variant: str
-    repeat: int
-
-
-def entry_key(name: str, entries: Optional[Mapping[str, Any]], data: Optional[Mapping[str, Any]]) -> EntryKey:
-    """run.json's `entries[name]` when it has one; else a `<host>__<variant>__r<k>` directory name
-    whose variant agrees with results.json; else the directory is the host, results.json's
-    params.variant (malloc when unknown) its variant, and this its first repeat."""
-    meta = (entries or {}).get(name)
-    recorded = ((data or {}).get("params") or {}).get("variant")
-    if isinstance(meta, Mapping):
-        try:
-            repeat = int(meta.get("repeat") or 1)
-        except (TypeError, ValueError):
-            repeat = 1
-        return EntryKey(str(meta.get("host") or name), str(meta.get("variant") or recorded or "malloc"), repeat)
-    match = ENTRY_NAME_RE.match(name)
-    if match and match.group("variant") in VARIANTS and recorded in (None, match.group("variant")):
-        return EntryKey(match.group("host"), match.group("variant"), int(match.group("repeat")))
-    return EntryKey(name, str(recorded or "malloc"), 1)
-
-
-def spread(values: Sequence[Optional[float]]) -> Optional[Dict[str, float]]:
-    """The median, min and max of the known values, and how many there were; None when none is known."""
-    known = sorted(float(v) for v in values if v is not None)
-    if not known:
-        return None
-    return {"median": statistics.median(known), "min": known[0], "max": known[-1], "n": len(known)}
-
-
-def spread_text(stats: Optional[Mapping[str, float]], digits: int = 0, sign: bool = False) -> Optional[str]:
-    """'256.20 (256.15 – 256.20)': the median, then min – max; the value alone when they are equal."""
-    if not stats:
-        return None
-    fmt = signed if sign else num
-    median = fmt(stats["median"], digits)
-    if stats["min"] == stats["max"]:
-        return median
-    return f"{median} ({fmt(stats['min'], digits)} – {fmt(stats['max'], digits)})"
-
-
-def is_grouped(rows: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether some host ran more than one variant or repeat (the playbook's host__variant__rK layout)."""
-    seen: Dict[str, int] = {}
-    for row in rows:
-        seen[row["host"]] = seen.get(row["host"], 0) + 1
-    return any(count > 1 for count in seen.values())
-
-
-def variant_order(rows: Sequence[Mapping[str, Any]], variants: Any = None) -> List[str]:
-    """run.json's params.variants first, in its order; then any other variant, in allocate.c's order."""
-    listed = [str(v) for v in variants] if isinstance(variants, list) else []
-    present = {row["variant"] for row in rows}
-    rest = sorted(present - set(listed), key=lambda v: (VARIANTS.index(v) if v in VARIANTS else len(VARIANTS), v))
-    return [v for v in listed if v in present] + rest
-
-
-# (figure, digits, signed) for each column of the repeats table
-_COLUMNS = {"vsz_delta": ("vsz_delta_kib", 0, True), "rss_alloc_delta": ("rss_alloc_delta_kib", 0, True),
-            "rss_touch_delta": ("rss_touch_delta_kib", 0, True), "min_flt_alloc": ("min_flt_alloc", 0, False),
-            "faults_per_mib": ("faults_per_mib", 2, False), "granularity": ("fault_granularity_kib", 1, False),
-            "step_ms": ("step_ms_median", 2, False), "commit_delta": ("committed_as_delta_kib", 0, True),
-            "ns_per_fault": ("ns_per_fault", 1, False), "first_gib_s": ("first_touch_gib_s", 3, False),
-            "second_gib_s": ("second_pass_gib_s", 3, False), "slowdown": ("first_touch_slowdown", 2, False)}
-
-
-def _problems(rows: Sequence[Mapping[str, Any]], hosts: Sequence[str], order: Sequence[str]) -> List[Dict[str, Any]]:
-    """The runs that failed or are incomplete, in the tables' order; a host none of whose runs left
-    results, all for one reason (unreachable), is one line."""
-    out: List[Dict[str, Any]] = []
-    for host in hosts:
-        members = sorted((r for r in rows if r["host"] == host), key=lambda r: (order.index(r["variant"]), r["repeat"], r["name"]))
-        failed = [r for r in members if not r["ok"]]
-        reasons = {(r["status"], r["reason"]) for r in failed}
-        if len(failed) > 1 and len(failed) == len(members) and len(reasons) == 1 \
-                and not any(r["has_results"] for r in members):
-            out.append({"whole_host": True, "host": host, "count": len(failed), "status": failed[0]["status"],
-                        "reason": failed[0]["reason"]})
-            continue
-        out.extend(dict(r, whole_host=False) for r in failed)
-    return out
-
-
-def repeats_view(rows: Sequence[Mapping[str, Any]], variants: Any = None) -> Dict[str, Any]:
-    """The index of a run with several variants or repeats: per host its facts; per (variant, host) its
-    runs and, over the complete ones, the median, min and max of each figure (the comparison across
-    hosts reads these medians); the spread plot's numbers."""
-    order = variant_order(rows, variants)
-    hosts: List[str] = sorted({row["host"] for row in rows})
-    by_group: Dict[Tuple[str, str], List[Mapping[str, Any]]] = {}
-    for row in rows:
-        by_group.setdefault((row["variant"], row["host"]), []).append(row)
-    groups = []
-    for variant in order:
-        for host in hosts:
-            members = sorted(by_group.get((variant, host), []), key=lambda r: (r["repeat"], r["name"]))
-            if not members:
-                continue
-            ok = [r for r in members if r["ok"]]
-            stats = {col: spread([r["figures"].get(fig) for r in ok]) for col, (fig, _d, _s) in _COLUMNS.items()}
-            modes: Dict[str, int] = {}
-            for r in ok:
-                modes[r.get("mode") or "unknown"] = modes.get(r.get("mode") or "unknown", 0) + 1
-            facts = dict(NO_FACTS, **next((r["facts"] for r in members if r.get("facts")), {}))
-            groups.append({
-                "host": host, "variant": variant, "label": f"{host} · {variant}",
-                "instance_type": facts.get("instance_type"),
-                "runs": [{"repeat": r["repeat"], "name": r["name"], "link": r["link"], "ok": r["ok"],
-                          "status": r["status"]} for r in members],
-                "ok": len(ok), "count": len(members),
-                "cells": {col: spread_text(stats[col], digits, sign) for col, (_f, digits, sign) in _COLUMNS.items()},
-                "stats": stats,
-                "modes": [{"mode": m, "count": c} for m, c in sorted(modes.items())],
-                "mode": next(iter(modes)) if len(modes) == 1 else None,
-                "min_flt_alloc_matters": any(r.get("mode") == "prefaulted" for r in ok),
-            })
-    host_rows = []
-    for host in hosts:
-        members = [r for r in rows if r["host"] == host]
-        facts = dict(NO_FACTS, **next((r["facts"] for r in members if r.get("facts")), {}))
-        host_rows.append({"host": host, "ok": sum(1 for r in members if r["ok"]), "count": len(members),
-                          "has_results": any(r["has_results"] for r in members), **facts})
-    repeats = max((r["repeat"] for r in rows), default=1)
-    return {
-        "hosts": host_rows, "groups": groups, "variants": order, "repeats": repeats,
-        "entries": len(rows), "compared": [g for g in groups if g["ok"]],
-        "fullspeed": [g for g in groups if g["variant"] == "fullspeed" and g["ok"]],
-        "problems": _problems(rows, hosts, order),
-        "plot": [{"label": g["label"], "variant": g["variant"], "faults_per_mib": g["stats"]["faults_per_mib"],
-                  "step_ms": g["stats"]["step_ms"],
-                  "faults_values": [r["figures"].get("faults_per_mib") for r in by_group[(g["variant"], g["host"])] if r["ok"]],
-                  "step_values": [r["figures"].get("step_ms_median") for r in by_group[(g["variant"], g["host"])] if r["ok"]]}
-                 for g in groups if g["ok"]],
-    }

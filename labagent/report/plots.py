@@ -43,7 +43,7 @@ SAVE = {"format": "svg", "metadata": {"Date": None}}
 KIB_PER_MIB = 1024.0
 PHASE_SHADE = ("#f2f2f2", "#ffffff")
 COLORS = {"vsz": "#1f77b4", "rss": "#d62728", "huge": "#9467bd", "faults": "#2ca02c",
-          "used": "#d62728", "available": "#1f77b4", "commit": "#ff7f0e"}
+          "used": "#8c564b", "rss_process": "#d62728", "available": "#1f77b4", "commit": "#ff7f0e"}
 # A step between known points this many times the usual one is a gap in the capture.
 GAP_FACTOR = 3.0
 # Lines of at most this many points also mark each point.
@@ -64,10 +64,12 @@ def _column(values: Sequence[Optional[float]], scale: float = 1.0) -> np.ndarray
 
 
 def _finite(t: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Points where both are known: a missing reading is skipped, not drawn as a zero. Where known
+    """Points in time order, a missing reading left as a break in the line, not drawn as a zero. Where
     points are far apart (a capture that stopped and started again, like the seed's three sar runs),
     the line breaks instead of drawing a slope nobody measured."""
-    keep = np.isfinite(t) & np.isfinite(y)
+    # A sample without this reading (a second capture.sh skipped, a second sar did not run) breaks
+    # the line there: nan stays in, and matplotlib draws no segment across it.
+    keep = np.isfinite(t)
     t, y = t[keep], y[keep]
     if t.size > 2:
         steps = np.diff(t)
@@ -106,6 +108,16 @@ def _limits(arrays: Sequence[np.ndarray], floor: Optional[float] = None) -> Tupl
         lo = min(lo, floor)
     pad = (hi - lo) * 0.06 or max(abs(hi) * 0.05, 1.0)
     return (lo - pad if floor is None or lo - pad > floor else floor, hi + pad)
+
+
+def _references(ref: Optional[Dict[str, Any]]) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    """The faults axis's reference lines over the touch phase, from min_flt at `allocated`: what one
+    fault per page and one fault per huge page would have counted by the end of the writes."""
+    if not ref:
+        return {}
+    x = np.array([ref["start"], ref["end"]], dtype=float)
+    return {"ref_page": (x, np.array([ref["min_flt"], ref["min_flt"] + ref["pages"]], dtype=float)),
+            "ref_huge": (x, np.array([ref["min_flt"], ref["min_flt"] + ref["huge_pages"]], dtype=float))}
 
 
 def _save(fig: Figure, path: str) -> str:
@@ -182,8 +194,9 @@ class _HostFigure:
                                                       color=PHASE_SHADE[i % 2], zorder=0, linewidth=0,
                                                       visible=False)) for i in range(self.MAX_PHASES)])
             for key, label, color in specs:
-                style = "--" if key == "huge" else "-"
-                (self.lines[key],) = ax.plot([], [], style, color=color, label=label)
+                style = {"huge": "--", "ref_page": ":", "ref_huge": "-."}.get(key, "-")
+                (self.lines[key],) = ax.plot([], [], style, color=color, label=label,
+                                             linewidth=1.0 if key.startswith("ref_") else None)
             # Tick labels sit a few points off the axes whatever the axes' height.
             (mark,) = ax.plot([], [], linestyle="None", marker=TICKLEFT, color="black", markersize=3.5,
                               markeredgewidth=0.8, transform=ax.get_yaxis_transform(), clip_on=False)
@@ -215,8 +228,15 @@ class _HostFigure:
                   transform=offset_copy(last.transAxes, fig=self.fig, y=-20, units="points"))
         top = self.axes[0]
         self.phase_names = _Pool(top, self.MAX_PHASES, top.get_xaxis_transform(), fontsize=8, va="bottom",
-                                 ha="left", color="#555555")
+                                 ha="center", color="#555555")
         self.title = self.fig.suptitle("", x=0.11, ha="left", y=1 - 0.08 / height, va="top", fontsize=10)
+        # The key to the shading: a grey and a white swatch, then each phase's number and name.
+        key_y = 1 - 0.42 / height
+        for offset, shade in enumerate(PHASE_SHADE):
+            self.fig.patches.append(Rectangle((0.11 + 0.018 * offset, key_y - 0.012), 0.016, 0.024 * 3.6 / height,
+                                              transform=self.fig.transFigure, facecolor=shade, edgecolor="#999999",
+                                              linewidth=0.5, figure=self.fig))
+        self.phase_key = self.fig.text(0.155, key_y, "", ha="left", va="center", fontsize=8, color="#555555")
 
     def _legend(self, index: int, keys: Sequence[str]) -> None:
         samples, texts = self.legend_lines[index], self.legend_texts[index]
@@ -235,6 +255,11 @@ class _HostFigure:
     def fill(self, title: str, t: np.ndarray, values: Dict[str, np.ndarray],
              phases: Sequence[Tuple[str, float, float]], floors: Sequence[Optional[float]]) -> None:
         for key, line in self.lines.items():
+            if key.startswith("ref_"):  # a reference line: its own (t, y) points, drawn as given
+                x, y = values.get(key) or (np.array([]), np.array([]))
+                line.set_data(x, y)
+                line.set_visible(bool(len(y)))
+                continue
             x, y = _finite(t, values[key])
             line.set_data(x, y)
             line.set_visible(bool(np.isfinite(y).any()))
@@ -247,7 +272,14 @@ class _HostFigure:
         xs = tick_values(start, end, 8)
         for index, (ax, floor) in enumerate(zip(self.axes, floors)):
             keys = [k for k, line in self.lines.items() if line.axes is ax and line.get_visible()]
-            ylim = _limits([values[k] for k in keys], floor)
+            arrays = [values[k][1] if k.startswith("ref_") else values[k] for k in keys]
+            data = [a for k, a in zip(keys, arrays) if not k.startswith("ref_")]
+            top = max((float(np.nanmax(a)) for a in data if np.isfinite(a).any()), default=0.0)
+            # a reference far above the measured line (one fault per page, under huge pages) runs off
+            # the top rather than squash the measurement: the y range holds every measured series
+            arrays = [a for k, a in zip(keys, arrays)
+                      if not (k.startswith("ref_") and len(a) and float(np.nanmax(a)) > 4 * max(top, 1.0))]
+            ylim = _limits(arrays, floor)
             ax.set_ylim(*ylim)
             ys = tick_values(ylim[0], ylim[1], 4)
             self.ytick_marks[index].set_data([0.0] * len(ys), ys)
@@ -263,20 +295,33 @@ class _HostFigure:
             if self.legend_lines[index]:
                 self._legend(index, keys)
         self.xtick_labels.fill([(x, 0.0, text) for x, text in zip(xs, tick_labels(xs))])
-        # Phases numbered as in the writeup's table; named where there is room.
-        names = []
-        narrow_run = 0
-        for number, (name, lo, hi) in enumerate(phases[:self.MAX_PHASES], start=1):
-            wide = (hi - lo) / (end - start) >= 0.12
-            narrow_run = 0 if wide else narrow_run + 1
-            names.append((lo, 1.02 + 0.07 * (narrow_run % 2 == 0 and narrow_run > 0),
-                          f"{number} {name}" if wide else str(number)))
-        self.phase_names.fill(names)
+        # Phases numbered on their bands (centred, so neighbours do not overlap), named in the key
+        # under the title: a name on a narrow band would be clipped or stacked.
+        self.phase_names.fill([((lo + hi) / 2, 1.01, str(number))
+                               for number, (_name, lo, hi) in enumerate(phases[:self.MAX_PHASES], start=1)])
+        self.phase_key.set_text("   ".join(f"{number} {name}" for number, (name, _lo, _hi)
+                                           in enumerate(phases[:self.MAX_PHASES], start=1)))
         self.title.set_text(title)
 
 
-# The words on the plots, per writeup language (numbers and phase names are the same in both).
+# The words on the plots. The plots serve every language's writeup, so they carry no prose: the
+# kernel's and the tools' own names (VSZ, min_flt, Committed_AS), phase names and units ("any").
+# The per-language sets are kept for templates that override the plots' captions.
 LABELS = {
+    "any": {
+        "process": "{name}: VSZ, RSS, AnonHugePages, min_flt", "mib": "MiB", "faults": "min_flt",
+        "minor": "min_flt", "system": "{name}: /proc/meminfo, Δ since t = 0",
+        "since_first": "Δ MiB", "used": "used (MemTotal − MemFree − Buffers − Cached − SReclaimable)",
+        "available": "MemAvailable", "commit": "Committed_AS", "seconds": "t (s)",
+        "rss_process": "RSS (PID)", "ref_page": "1 / {kib} KiB page", "ref_huge": "1 / {kib} KiB huge page",
+        "rss_title": "RSS", "rss": "RSS MiB", "faults_title": "min_flt",
+        "faults_log": "min_flt (log)", "since_touch": "t − t(touching) (s)",
+        "huge": "fault_mode: huge", "base": "fault_mode: base", "mixed": "fault_mode: mixed",
+        "prefaulted": "fault_mode: prefaulted", "unknown": "fault_mode: ?",
+        "rss_title_grouped": "RSS (host · variant, r1)", "faults_title_grouped": "min_flt (host · variant, r1)",
+        "spread_title": "median ◆, min – max |, repeats ·",
+        "spread_faults": "min_flt / MiB (log)", "spread_step": "ms / step (median)",
+    },
     "en": {
         "process": "{name}: the process (VSZ, RSS, faults)", "mib": "MiB", "faults": "minor faults (min_flt)",
         "minor": "minor faults", "system": "{name}: the whole machine's memory, change since the run began",
@@ -311,8 +356,8 @@ LABELS = {
 class Plotter:
     """Draws a run's plots in one language; reuse one Plotter for every host of a run."""
 
-    def __init__(self, lang: str = "en") -> None:
-        self.words = LABELS[lang]
+    def __init__(self) -> None:
+        self.words = LABELS["any"]
         self._process: Optional[_HostFigure] = None
         self._system: Optional[_HostFigure] = None
 
@@ -327,21 +372,28 @@ class Plotter:
                 self._process = _HostFigure(
                     [[("vsz", "VSZ", COLORS["vsz"]), ("rss", "RSS", COLORS["rss"]),
                       ("huge", "AnonHugePages", COLORS["huge"])],
-                     [("faults", words["minor"], COLORS["faults"])]],
-                    [words["mib"], words["faults"]], words["seconds"], 5.2)
+                     [("faults", words["minor"], COLORS["faults"]), ("ref_page", words["ref_page"], "#7f7f7f"),
+                      ("ref_huge", words["ref_huge"], COLORS["huge"])]],
+                    [words["mib"], words["faults"]], words["seconds"], 5.6)
                 self._system = _HostFigure(
-                    [[("used", words["used"], COLORS["used"]), ("available", words["available"], COLORS["available"]),
+                    [[("used", words["used"], COLORS["used"]), ("rss", words["rss_process"], COLORS["rss_process"]),
+                      ("available", words["available"], COLORS["available"]),
                       ("commit", words["commit"], COLORS["commit"])]],
-                    [words["since_first"]], words["seconds"], 3.6)
+                    [words["since_first"]], words["seconds"], 4.0)
             assert self._system is not None
+            ref = series.get("reference") or {}
+            self._process.lines["ref_page"].set_label(words["ref_page"].format(kib=ref.get("page_kib", 4)))
+            self._process.lines["ref_huge"].set_label(words["ref_huge"].format(kib=ref.get("huge_kib", 2048)))
             self._process.fill(
                 words["process"].format(name=name), t,
                 {"vsz": _column(series["vsz_kib"], KIB_PER_MIB), "rss": _column(series["rss_kib"], KIB_PER_MIB),
-                 "huge": _column(series["anon_huge_kib"], KIB_PER_MIB), "faults": _column(series["min_flt"])},
+                 "huge": _column(series["anon_huge_kib"], KIB_PER_MIB), "faults": _column(series["min_flt"]),
+                 **_references(series.get("reference"))},
                 phases, [0.0, 0.0])
             self._system.fill(
                 words["system"].format(name=name), t,
                 {"used": _since_first(_column(series["mem_used_kib"], KIB_PER_MIB)),
+                 "rss": _since_first(_column(series["rss_kib"], KIB_PER_MIB)),
                  "available": _since_first(_column(series["mem_available_kib"], KIB_PER_MIB)),
                  "commit": _since_first(_column(series["committed_as_kib"], KIB_PER_MIB))},
                 phases, [None])

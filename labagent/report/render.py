@@ -7,7 +7,7 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import jinja2
 
@@ -18,12 +18,24 @@ from . import model, plots
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 RUN_JSON = "run.json"
 README = "README.md"
+# Each language's writeup: English is README.md (what a browser of the directory shows first).
+READMES = {"en": "README.md", "ja": "README.ja.md"}
 PLOTS = "plots"
 # raw/ files the writeup shows (anything else stays in raw/ for the reader).
 RAW_SUFFIXES = (".txt", ".log", ".stderr")
 # A run of this many hosts or more is drawn by several processes (each builds its figures once).
 PARALLEL_MIN_HOSTS = 8
 MAX_WORKERS = 8
+
+
+def languages(lang: Union[str, Sequence[str]]) -> List[str]:
+    """`en`, `ja`, `en,ja` or a list of them: the languages to write, each once, in LANGS order."""
+    items = lang.split(",") if isinstance(lang, str) else list(lang)
+    items = [str(item).strip() for item in items if str(item).strip()]
+    bad = [item for item in items if item not in model.LANGS]
+    if bad or not items:
+        raise LabError(f"--lang {','.join(bad) or lang!r} is not one of {', '.join(model.LANGS)} (or several, comma-separated)")
+    return [item for item in model.LANGS if item in items]
 
 
 def environment(lang: str, templates: Optional[str] = None) -> jinja2.Environment:
@@ -37,6 +49,7 @@ def environment(lang: str, templates: Optional[str] = None) -> jinja2.Environmen
             raise LabError(f"--templates {templates} is not a directory")
         loaders.append(jinja2.FileSystemLoader([os.path.join(templates, lang), templates]))
     loaders.append(jinja2.FileSystemLoader(os.path.join(TEMPLATES, lang)))
+    loaders.append(jinja2.FileSystemLoader(TEMPLATES))  # common/: section partials shared by the languages
     return jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=False, trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
@@ -67,15 +80,19 @@ def _write(path: str, text: str) -> str:
     return path
 
 
-def render_host(env: jinja2.Environment, plotter: plots.Plotter, inp: model.HostInput, host_dir: str,
-                lang: str) -> Tuple[List[str], Dict[str, Any]]:
-    """Writes one host's README.md and plots; returns the paths and the plots' series (for the index)."""
-    view = model.host_view(inp, lang)
+def render_host(envs: Dict[str, jinja2.Environment], plotter: Optional[plots.Plotter], inp: model.HostInput,
+                host_dir: str) -> Tuple[List[str], Dict[str, Any]]:
+    """Writes one host's writeup in each language of `envs` (README.md, README.ja.md) and its plots,
+    which carry no language and serve both; returns the paths and the plots' series (for the index)."""
     series = model.series(inp.data)
-    written = plotter.host(inp.name, series, os.path.join(host_dir, PLOTS))
-    text = env.get_template("host.md.j2").render(h=view)
-    written.insert(0, _write(os.path.join(host_dir, README), text))
-    return written, series
+    # no plotter: the Markdown only (the writeup links plots/ all the same)
+    written = plotter.host(inp.name, series, os.path.join(host_dir, PLOTS)) if plotter else []
+    readmes = []
+    for lang, env in envs.items():
+        view = model.host_view(inp, lang)
+        text = env.get_template("host.md.j2").render(h=view, langs=list(envs))
+        readmes.append(_write(os.path.join(host_dir, READMES[lang]), text))
+    return readmes + written, series
 
 
 def _host_names(run_dir: str, meta: Optional[Dict[str, Any]]) -> List[str]:
@@ -85,12 +102,12 @@ def _host_names(run_dir: str, meta: Optional[Dict[str, Any]]) -> List[str]:
     return sorted(names)
 
 
-def _render_chunk(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]], lang: str,
-                  templates: Optional[str]) -> List[Tuple[List[str], Optional[Dict[str, Any]], Dict[str, Any]]]:
-    """Renders some hosts of a run with one environment and one Plotter (in a worker process, or
-    here): per host, the paths written, the plots' series and the index's row."""
-    env = environment(lang, templates)
-    plotter = plots.Plotter(lang)
+def _render_chunk(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]], langs: List[str],
+                  templates: Optional[str], draw: bool = True) -> List[Tuple[List[str], Optional[Dict[str, Any]], Dict[str, Any]]]:
+    """Renders some hosts of a run with one environment per language and one Plotter (in a worker
+    process, or here): per host, the paths written, the plots' series and the index's row."""
+    envs = {lang: environment(lang, templates) for lang in langs}
+    plotter = plots.Plotter() if draw else None
     out = []
     for host_dir, name, status, meta in jobs:
         entries = (meta or {}).get("entries")
@@ -101,7 +118,7 @@ def _render_chunk(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[
                                                              "reason": f"results.json is unreadable: {exc}"},
                                                  model.entry_key(name, entries, None))))
             continue
-        paths, series = render_host(env, plotter, inp, host_dir, lang)
+        paths, series = render_host(envs, plotter, inp, host_dir)
         out.append((paths, series, model.host_row(name, inp.data, status, model.entry_key(name, entries, inp.data))))
     return out
 
@@ -117,11 +134,11 @@ def _workers(count: int) -> int:
     return max(1, min(cpus, count // 2, MAX_WORKERS))
 
 
-def _render_hosts(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]], lang: str,
-                  templates: Optional[str]) -> List[Tuple[List[str], Optional[Dict[str, Any]], Dict[str, Any]]]:
+def _render_hosts(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]], lang: List[str],
+                  templates: Optional[str], draw: bool = True) -> List[Tuple[List[str], Optional[Dict[str, Any]], Dict[str, Any]]]:
     workers = _workers(len(jobs))
     if workers == 1:
-        return _render_chunk(jobs, lang, templates)
+        return _render_chunk(jobs, lang, templates, draw)
     # Contiguous chunks keep the order; each worker builds its figures once for its chunk. The
     # output of a host does not depend on which worker drew it (tests check a host alone and in a run).
     # This process draws the first chunk itself while forked workers draw the others.
@@ -129,8 +146,9 @@ def _render_hosts(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
     context = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(max_workers=len(chunks) - 1, mp_context=context) as pool:
-        others = pool.map(_render_chunk, chunks[1:], [lang] * (len(chunks) - 1), [templates] * (len(chunks) - 1))
-        first = _render_chunk(chunks[0], lang, templates)
+        others = pool.map(_render_chunk, chunks[1:], [lang] * (len(chunks) - 1), [templates] * (len(chunks) - 1),
+                          [draw] * (len(chunks) - 1))
+        first = _render_chunk(chunks[0], lang, templates, draw)
         return first + [item for chunk in others for item in chunk]
 
 
@@ -149,15 +167,20 @@ def _overlay(rows: List[Dict[str, Any]], drawn: Dict[str, Dict[str, Any]],
             for host, variant in sorted(picked, key=lambda hv: (hv[0], order.index(hv[1])))]
 
 
-def render_run(path: str, lang: str = "en", templates: Optional[str] = None) -> List[str]:
+def render_run(path: str, lang: Union[str, Sequence[str]] = "en", templates: Optional[str] = None,
+               draw: bool = True) -> List[str]:
     """Renders one host (a directory with results.json) or a whole run (runs/<run_id>/ with one
-    directory per host, and run.json when the controller wrote one). Returns the paths written."""
+    directory per host, and run.json when the controller wrote one), in one language or several
+    (`en,ja`: README.md and README.ja.md side by side). `draw=False` writes the Markdown only (the
+    golden tests: the plots have their own). Returns the paths written."""
+    langs = languages(lang)
     if not os.path.isdir(path):
         raise LabError(f"{path} is not a directory (expected runs/<run_id> or one host's directory)")
-    env = environment(lang, templates)
+    envs = {code: environment(code, templates) for code in langs}
     path = os.path.normpath(path)
     if os.path.isfile(os.path.join(path, results.RESULTS)):
-        written, _series = render_host(env, plots.Plotter(lang), read_host(path, os.path.basename(path)), path, lang)
+        written, _series = render_host(envs, plots.Plotter() if draw else None,
+                                       read_host(path, os.path.basename(path)), path)
         return written
 
     meta: Optional[Dict[str, Any]] = None
@@ -181,7 +204,7 @@ def render_run(path: str, lang: str = "en", templates: Optional[str] = None) -> 
                                         model.entry_key(name, (meta or {}).get("entries"), None))
     written: List[str] = []
     drawn: Dict[str, Dict[str, Any]] = {}
-    for (_dir, name, _status, _meta), (paths, series, row) in zip(jobs, _render_hosts(jobs, lang, templates)):
+    for (_dir, name, _status, _meta), (paths, series, row) in zip(jobs, _render_hosts(jobs, langs, templates, draw)):
         written.extend(paths)
         rows[name] = row
         if series is not None:
@@ -189,11 +212,13 @@ def render_run(path: str, lang: str = "en", templates: Optional[str] = None) -> 
     ordered = [rows[name] for name in names]
     overlay = _overlay(ordered, drawn, ((meta or {}).get("params") or {}).get("variants"))
     view = model.index_view(os.path.basename(path), meta, ordered, plotted=bool(overlay))
-    plotter = plots.Plotter(lang)
-    index_plots = plotter.index(overlay, os.path.join(path, PLOTS), grouped=view["grouped"]) if overlay else []
-    if view["grouped"] and view["repeats"]["plot"]:
+    plotter = plots.Plotter()
+    index_plots = plotter.index(overlay, os.path.join(path, PLOTS), grouped=view["grouped"]) if overlay and draw else []
+    if draw and view["grouped"] and view["repeats"]["plot"]:
         index_plots.append(plotter.spread(view["repeats"]["plot"], os.path.join(path, PLOTS)))
-    text = env.get_template("index.md.j2").render(run=view)
-    written.append(_write(os.path.join(path, README), text))
+    for code, env in envs.items():
+        others = [{"lang": other, "readme": READMES[other]} for other in langs if other != code]
+        text = env.get_template("index.md.j2").render(run=view, others=others)
+        written.append(_write(os.path.join(path, READMES[code]), text))
     written.extend(index_plots)
     return written

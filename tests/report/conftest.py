@@ -40,3 +40,8 @@ def variant_dir(tmp_path):
 @pytest.fixture
 def repeats_dir(tmp_path):
     return repeats_run(str(tmp_path / "20261125T2325-repeats"))
+
+
+@pytest.fixture
+def thp_always_dir(tmp_path):
+    return copy_run("debian12-thp-always", str(tmp_path / "debian12-thp-always"))

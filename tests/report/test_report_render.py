@@ -9,6 +9,7 @@ them and review the diff before committing:
 from __future__ import annotations
 
 import os
+import re
 import time
 import xml.etree.ElementTree as ET
 
@@ -56,49 +57,76 @@ def tree_bytes(root: str) -> dict:
 # --------------------------------------------------------------------------- golden writeups
 
 def test_seed_writeup_en(seed_dir):
-    written = render.render_run(seed_dir, lang="en")
-    assert written == [os.path.join(seed_dir, p) for p in ("README.md", "plots/process.svg", "plots/system.svg")]
+    written = render.render_run(seed_dir, lang="en", draw=False)
+    assert written == [os.path.join(seed_dir, "README.md")]  # draw=False: the Markdown only
     text = read(os.path.join(seed_dir, "README.md"))
     check_golden("seed-rhel94.en.md", text)
-    for needle in ("0x7fdaf4600000 - 0x7fdaee1ff000 = 104,861,696", "`0x10` (16 bytes)", "**not `[heap]`**",
-                   "That is huge pages at work", "`always` (RHEL 9's default)", "the commit charge",
-                   "from 83 to 133", "Where the original note was wrong"):
+    for needle in ("0x7fdaf4600000 - 0x7fdaee1ff000 = 104,861,696", "`0x10` past the start", "**not `[heap]`**",
+                   "huge-page faults", "`always` (inferred", "commit charge", "## Where the original note was wrong"):
         assert needle in text
 
 
 def test_seed_writeup_ja(seed_dir):
-    render.render_run(seed_dir, lang="ja")
-    text = read(os.path.join(seed_dir, "README.md"))
+    render.render_run(seed_dir, lang="ja", draw=False)
+    text = read(os.path.join(seed_dir, "README.ja.md"))
     check_golden("seed-rhel94.ja.md", text)
-    for needle in ("# 検証\n", "## 検証準備\n", "## 検証実行\n", "### プログラム実行ログ\n",
+    for needle in ("# 検証\n", "## 検証準備\n", "## 検証実行\n", "## プログラム実行ログ\n",
                    "### capture.sh (ps コマンドを使用)\n", "0x7fdaf4600000 - 0x7fdaee1ff000 = 104,861,696",
-                   "`0x10` (16 bytes)", "これは huge page の働きである", "**元のメモの誤り。**",
+                   "`0x10` の位置", "huge page の fault", "## 元のメモの誤り\n",
                    "malloc を利用して virtual memory、physical memory の関係性を見てみよう。"):
         assert needle in text
 
 
 def test_debian_madvise_writeup_en(debian_dir):
-    render.render_run(debian_dir)
+    render.render_run(debian_dir, draw=False)
     text = read(os.path.join(debian_dir, "README.md"))
     check_golden("debian12-madvise.en.md", text)
-    for needle in ("**one 4 KiB page per fault**", "Transparent huge pages are `madvise` on this host",
-                   "merged with a mapping that was already there", "What malloc added is 104,861,696 bytes",
-                   "python3 -m labagent run --size 100MiB"):
+    for needle in ("**one fault per page**", "Transparent huge pages are `madvise` here",
+                   "merged with the mapping right above it", "malloc added 104,861,696 bytes",
+                   "25,600 pages were new", "python3 -m labagent run --size 100MiB"):
         assert needle in text
 
 
 def test_madv_hugepage_writeup_en(hugepage_dir):
-    render.render_run(hugepage_dir)
+    render.render_run(hugepage_dir, draw=False)
     text = read(os.path.join(hugepage_dir, "README.md"))
     check_golden("debian12-madv-hugepage.en.md", text)
-    for needle in ("The program called `mmap` itself (variant `madv-hugepage`)", "That is huge pages at work",
-                   "growing in 2 MiB (2,048 KiB) steps", "peaked at 102,400 KiB (100 MiB)"):
+    for needle in ("`madvise(MADV_HUGEPAGE)`", "huge-page faults", "peak AnonHugePages 102,400 KiB"):
         assert needle in text
     assert "Where the original note was wrong" not in text  # no malloc here
 
 
+def test_thp_always_writeup_en_and_ja(thp_always_dir):
+    render.render_run(thp_always_dir, draw=False)
+    check_golden("debian12-thp-always.en.md", read(os.path.join(thp_always_dir, "README.md")))
+    render.render_run(thp_always_dir, lang="ja", draw=False)
+    check_golden("debian12-thp-always.ja.md", read(os.path.join(thp_always_dir, "README.ja.md")))
+
+
+def test_both_languages_coexist_with_shared_plots(compare_dir):
+    """`--lang en,ja`: every host and the index get README.md and README.ja.md side by side, each
+    linking the other; the plots are drawn once, with no prose in either language."""
+    written = render.render_run(compare_dir, lang="en,ja")
+    for name in ("README.md", "README.ja.md", "h1/README.md", "h1/README.ja.md", "h2/README.ja.md"):
+        assert os.path.join(compare_dir, name) in written
+    en, ja = read(os.path.join(compare_dir, "h1", "README.md")), read(os.path.join(compare_dir, "h1", "README.ja.md"))
+    assert en.startswith("# malloc and memory on") and "*日本語: [README.ja.md](README.ja.md)*" in en
+    assert "# 検証\n" in ja and "*English: [README.md](README.md)*" in ja
+    index_ja = read(os.path.join(compare_dir, "README.ja.md"))
+    assert "[h1](h1/README.ja.md)" in index_ja and "*English: [README.md](README.md)*" in index_ja
+    assert "[h1](h1/README.md)" in read(os.path.join(compare_dir, "README.md"))
+    svgs = sorted(p for p in written if p.endswith(".svg"))
+    assert len(svgs) == len(set(svgs)) == 6  # two per host, two for the index: once, not per language
+    for path in svgs:
+        assert not re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", read(path)), path
+    # rendering one language again leaves the other's file alone
+    before = read(os.path.join(compare_dir, "h1", "README.ja.md"))
+    render.render_run(compare_dir, lang="en")
+    assert read(os.path.join(compare_dir, "h1", "README.ja.md")) == before
+
+
 def test_killed_run_says_so_at_the_top(killed_dir):
-    render.render_run(killed_dir)
+    render.render_run(killed_dir, draw=False)
     text = read(os.path.join(killed_dir, "README.md"))
     check_golden("debian12-killed.en.md", text)
     first = text.split("\n\n")[1]
@@ -118,7 +146,7 @@ def test_comparison_index_with_failed_hosts(compare_dir):
     assert "| h4 | unreachable: Failed to connect" in text
     assert "[h1](h1/README.md)" in text and "[h2](h2/README.md)" in text
     # a host's writeup in a run names the run
-    assert "This host was part of run `20261125T2210-compare`" in read(os.path.join(compare_dir, "h1", "README.md"))
+    assert "Part of run `20261125T2210-compare`" in read(os.path.join(compare_dir, "h1", "README.md"))
 
 
 def test_an_incomplete_host_is_compared_and_listed_with_its_reason(compare_dir):
@@ -133,7 +161,7 @@ def test_an_incomplete_host_is_compared_and_listed_with_its_reason(compare_dir):
 
 def test_comparison_index_ja(compare_dir):
     render.render_run(compare_dir, lang="ja")
-    text = read(os.path.join(compare_dir, "README.md"))
+    text = read(os.path.join(compare_dir, "README.ja.md"))
     check_golden("compare.index.ja.md", text)
     assert "## 失敗・未完了のホスト" in text
 
@@ -181,15 +209,23 @@ def test_svgs_parse_and_keep_text_as_text(compare_dir):
         assert "<dc:date>" not in data
     process = ET.parse(os.path.join(compare_dir, "h2", "plots", "process.svg")).getroot()
     labels = " ".join("".join(t.itertext()) for t in process.iter(f"{SVG}text"))
-    assert "h2: the process" in labels and "1 baseline" in labels and "VSZ" in labels
+    assert "h2: VSZ, RSS" in labels and "1 baseline" in labels and "VSZ" in labels
 
 
 # --------------------------------------------------------------------------- the command line and errors
 
 def test_cli_report_lang_ja(seed_dir, capsys):
     assert cli.main(["report", seed_dir, "--lang", "ja"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == os.path.join(seed_dir, "README.md")
-    assert "## 検証準備" in read(os.path.join(seed_dir, "README.md"))
+    assert capsys.readouterr().out.splitlines()[0] == os.path.join(seed_dir, "README.ja.md")
+    assert "## 検証準備" in read(os.path.join(seed_dir, "README.ja.md"))
+
+
+def test_cli_report_both_languages_and_a_bad_one(seed_dir, capsys):
+    assert cli.main(["report", seed_dir, "--lang", "en,ja"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [os.path.join(seed_dir, "README.md"), os.path.join(seed_dir, "README.ja.md")]
+    assert cli.main(["report", seed_dir, "--lang", "en,fr"]) != 0
+    assert "--lang 'fr' is not one of en, ja" in capsys.readouterr().err
 
 
 def test_templates_override_by_file_name(seed_dir, tmp_path):
@@ -200,7 +236,7 @@ def test_templates_override_by_file_name(seed_dir, tmp_path):
     render.render_run(seed_dir, templates=str(override))
     assert read(os.path.join(seed_dir, "README.md")) == "104,861,696 huge\n"
     render.render_run(seed_dir, lang="ja", templates=str(override))
-    assert read(os.path.join(seed_dir, "README.md")) == "ja 0x10\n"
+    assert read(os.path.join(seed_dir, "README.ja.md")) == "ja 0x10\n"
 
 
 @pytest.mark.parametrize("make,message", [
@@ -232,3 +268,47 @@ def test_fixtures_render_quickly(compare_dir, killed_dir):
     render.render_run(killed_dir)
     # generous: a loaded 2-core machine; the 50-host benchmark lives with `make bench`
     assert time.perf_counter() - start < 10
+
+
+def test_plots_key_the_phases_and_draw_references_and_the_process_rss(thp_always_dir):
+    """The faults axis has its two reference lines, the system plot the process's RSS next to the
+    machine's used, and the shading a key naming every phase; the numbers on the bands are alone."""
+    render.render_run(thp_always_dir)
+
+    def texts(name):
+        root = ET.parse(os.path.join(thp_always_dir, "plots", name)).getroot()
+        return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+
+    process, system = texts("process.svg"), texts("system.svg")
+    assert "1 / 4 KiB page" in process and "1 / 2048 KiB huge page" in process
+    key = "1 baseline   2 allocated   3 touching   4 touched   5 exited"
+    assert key in process and key in system
+    assert "RSS (PID)" in system and any(t.startswith("used (MemTotal") for t in system)
+    assert {"1", "2", "3", "4", "5"} <= set(process)  # the bands' numbers
+
+
+def test_a_capture_that_could_not_be_parsed_is_named_and_old_results_still_render(debian_dir):
+    """results.json may say, per capture tool, that its output could not be parsed (tools.<name>.parse);
+    the writeup names it with the reason. Without that field (older runs) nothing changes, and
+    samples kept only in samples.jsonl read the same as inline ones."""
+    import json
+    render.render_run(debian_dir)
+    before = read(os.path.join(debian_dir, "README.md"))
+    path = os.path.join(debian_dir, "results.json")
+    data = json.loads(read(path))
+    data["samples"] = []
+    data["samples_file"] = "samples.jsonl"
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    render.render_run(debian_dir)
+    assert read(os.path.join(debian_dir, "README.md")) == before
+    data["tools"]["sar"].update(locale="C", parse={"ok": False, "rows": 0, "error": "no header line with kbmemfree"})
+    data["tools"]["ps_loop"].update(locale="C", parse={"ok": True, "rows": 8, "error": None})
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    render.render_run(debian_dir)
+    text = read(os.path.join(debian_dir, "README.md"))
+    assert "**Captures that could not be parsed.**" in text
+    assert "- `sar`: no header line with kbmemfree (run with LC_ALL=C)" in text and "- `ps_loop`" not in text
+    render.render_run(debian_dir, lang="ja")
+    assert "- `sar`: no header line with kbmemfree (LC_ALL=C で実行)" in read(os.path.join(debian_dir, "README.ja.md"))

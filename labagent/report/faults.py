@@ -1,0 +1,83 @@
+"""How the touch faults split: pages already resident, one fault per page where a huge page cannot
+fit (the region's unaligned head and tail), one per huge page where one was used, and the rest."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+KIB = 1024
+
+
+@dataclass(frozen=True)
+class FaultSplit:
+    """The accounting of one run's touch faults (counts of pages or faults; addresses as ints)."""
+    measured: int  # min_flt during the touch phase
+    page_size: int
+    pmd_size: int  # a huge page: one page-middle-directory entry
+    written_pages: int  # pages the writes span
+    resident_pages: int  # of them, already resident before the writes (the chunk header's page)
+    new_pages: int  # written_pages - resident_pages
+    huge_faults: Optional[int]  # peak AnonHugePages / pmd_size (None when not captured)
+    aligned_ranges: int  # pmd-aligned ranges inside both the mapping and the writes
+    first_boundary: Optional[int]  # the first and last pmd boundary inside the mapping
+    last_boundary: Optional[int]
+    start_misalign: int  # bytes from the boundary below the mapping's start to its start
+    head_pages: int  # written pages below the first boundary, not resident before
+    tail_pages: int  # written pages above the last boundary
+    fallback_pages: int  # pages of aligned ranges that got no huge page
+    base_faults: int  # faults taken page by page
+    other_faults: int  # measured - huge - base: the program's other pages
+    huge_inferred: bool = False  # no AnonHugePages: huge_faults is the aligned ranges written
+
+    @property
+    def huge_used(self) -> bool:
+        return bool(self.huge_faults)
+
+
+def _pages(lo: int, hi: int, page: int) -> int:
+    """Pages that [lo, hi) touches."""
+    if hi <= lo:
+        return 0
+    return (-(-hi // page) * page - (lo // page) * page) // page
+
+
+def split(start: int, end: int, pointer: int, touched: int, measured: int, page_size: int, pmd_size: int,
+          anon_huge_peak_kib: Optional[int], header_resident: bool, huge_mode: bool = False) -> Optional[FaultSplit]:
+    """The split for writes of `touched` bytes from `pointer` into the mapping [start, end).
+    `huge_mode`: the faults show huge pages; without AnonHugePages, every aligned range is taken to
+    have got one (`huge_inferred`). `header_resident`: the allocator wrote a header in the page holding the pointer before the
+    writes (glibc's malloc does), so that page faulted at malloc, not during the writes."""
+    if touched <= 0 or not start <= pointer < end or page_size <= 0 or pmd_size <= 0:
+        return None
+    lo, hi = pointer, min(end, pointer + touched)
+    written = _pages(lo, hi, page_size)
+    resident = 1 if header_resident and pointer % page_size else 0
+    # huge pages fit only in pmd-aligned ranges wholly inside the mapping
+    first = -(-start // pmd_size) * pmd_size
+    last = (end // pmd_size) * pmd_size
+    if last > first:
+        a_lo, a_hi = max(lo, first), min(hi, last)
+        aligned = _pages(a_lo, a_hi, pmd_size) if a_hi > a_lo else 0
+        head = _pages(lo, min(hi, first), page_size)
+        tail = _pages(max(lo, last), hi, page_size)
+        head_resident = resident if lo < first else 0
+        head -= head_resident
+    else:
+        first = last = 0
+        aligned, head, tail = 0, written - resident, 0
+    huge = None if anon_huge_peak_kib is None else int(anon_huge_peak_kib) * KIB // pmd_size
+    inferred = huge is None and huge_mode
+    if inferred:
+        huge = aligned
+    if huge:
+        fallback = max(0, aligned - huge) * (pmd_size // page_size)
+        base = head + tail + fallback
+    else:
+        fallback = 0
+        base = written - resident
+    return FaultSplit(measured=measured, page_size=page_size, pmd_size=pmd_size, written_pages=written,
+                      resident_pages=resident, new_pages=written - resident, huge_faults=huge,
+                      aligned_ranges=aligned, first_boundary=first if last > first else None,
+                      last_boundary=last if last > first else None, start_misalign=start % pmd_size,
+                      head_pages=head, tail_pages=tail, fallback_pages=fallback, base_faults=base,
+                      other_faults=measured - (huge or 0) - base, huge_inferred=inferred)
