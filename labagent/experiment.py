@@ -11,7 +11,7 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, analysis, hostfacts, parsers, procfs, results, tools
+from . import __version__, analysis, children, hostfacts, parsers, procfs, results, tools
 from .clock import SystemClock
 from .sampler import PeriodicThread, Sampler
 from .units import MIB, format_size
@@ -110,8 +110,8 @@ def build_workload(out_dir: str, raw_dir: str) -> str:
         raise LabError("allocate.c is missing from the agent package; rebuild labagent.pyz")
     with open(os.path.join(out_dir, "allocate.c"), "wb") as handle:
         handle.write(source)
-    done = subprocess.run(["gcc", "allocate.c", "-o", "allocate"], cwd=out_dir, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    done = children.run(["gcc", "allocate.c", "-o", "allocate"], cwd=out_dir, stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     with open(os.path.join(raw_dir, "gcc.txt"), "w", encoding="utf-8") as handle:
         handle.write("$ gcc allocate.c -o allocate\n" + done.stdout)
     if done.returncode != 0:
@@ -328,18 +328,19 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
         run.data["tools"]["sar"] = {"available": False, "reason": f"sar not found: {tools.INSTALL_HINTS['sar']}"}  # type: ignore[index]
     threads: List[PeriodicThread] = []
     proc: Optional[subprocess.Popen] = None
+    started = children.Children()  # ended in `finally`; a death signal covers the exits that skip it
     ctl_read, ctl_write = os.pipe()
     try:
         if sar is not None:
-            sar.start()
+            sar.start(started.spawn)
             run.data["tools"]["sar"] = {"available": True, "raw": "raw/sar-r.txt", "command": "sar -r 1",  # type: ignore[index]
                                         "started_wall": round(clock.wall(), 3)}
         with open(os.path.join(raw_dir, "program.log"), "w", encoding="utf-8") as out, \
                 open(os.path.join(raw_dir, "program.stderr"), "w", encoding="utf-8") as err:
             command = [binary, "-s", str(params.size_bytes), "-t", str(params.step_bytes),
                        "-v", params.variant, "-c", str(ctl_write)]
-            proc = subprocess.Popen(command, cwd=out_dir, stdin=subprocess.PIPE, stdout=out, stderr=err,
-                                    pass_fds=(ctl_write,), start_new_session=True)
+            proc = started.spawn(command, cwd=out_dir, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                                 pass_fds=(ctl_write,))
         os.close(ctl_write)
         ctl_write = -1
         run.data["workload"] = {
@@ -381,6 +382,7 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
                 target["error"] = f"{type(thread.error).__name__}: {thread.error}"  # type: ignore[index]
         if sar is not None:
             sar.stop()
+        started.end()
         run.sample_log.close()
         run.end_phases()
         _finish(run)
@@ -436,6 +438,7 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
     run.wait(params.pause_s, stop)
 
     run.begin_phase("touching")
+    run.save()  # a run killed while touching says it got that far
     start = run.clock.monotonic()
     steps = run.data["steps"]
     for index in range(params.steps):

@@ -10,7 +10,9 @@ import shutil
 import signal
 import subprocess
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
+
+from . import children
 
 # Why a tool is missing, and how to get it, per package manager.
 INSTALL_HINTS = {
@@ -31,8 +33,8 @@ def which(name: str) -> Optional[str]:
 
 def run_text(argv: List[str], timeout: float = 10.0) -> str:
     """stdout of a short command; raises OSError/CalledProcessError for the caller to record."""
-    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                          check=True, universal_newlines=True)
+    done = children.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                        check=True, universal_newlines=True)
     return done.stdout
 
 
@@ -47,8 +49,8 @@ def version_line(argv: List[str]) -> Optional[str]:
 
 def capture_line(pid: int, wall: float) -> Optional[str]:
     """One capture.sh line for pid, or None once ps no longer finds it."""
-    done = subprocess.run(["ps", "-o", PS_FIELDS, "-p", str(pid)], stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, universal_newlines=True, timeout=10, check=False)
+    done = children.run(["ps", "-o", PS_FIELDS, "-p", str(pid)], stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL, universal_newlines=True, timeout=10, check=False)
     line = done.stdout.rstrip("\n")
     if done.returncode != 0 or not line.strip():
         return None
@@ -67,20 +69,20 @@ class SarCapture:
         self.proc: Optional[subprocess.Popen] = None
         self._out = None
 
-    def start(self) -> None:
+    def start(self, spawn: Callable[..., subprocess.Popen] = children.spawn) -> None:
         self._out = open(self.path, "w", encoding="utf-8")
-        self.proc = subprocess.Popen(["sar", "-r", "1"], stdout=self._out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = spawn(["sar", "-r", "1"], stdout=self._out, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL)
 
     def stop(self) -> Optional[int]:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGINT)
+            os.killpg(self.proc.pid, signal.SIGINT)  # sar and its sadc, as ^C in a terminal does
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
         if self._out is not None:
             self._out.close()
