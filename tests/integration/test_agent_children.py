@@ -1,9 +1,8 @@
 """Nothing the agent starts outlives it (issue 11, item 2): the agent is SIGKILLed mid-touch and every
 process it started, sar's sadc included, is gone within 3 s; what it wrote still reads and renders.
 
-Descendants are found by PID from /proc while the run is live (a ppid walk, plus every process in a
-process group or session one of them leads, which catches a child re-parented away), recorded with
-their start time so a reused PID is not mistaken for one of them; nothing is ever looked up by name.
+Descendants are found from /proc while the run is live and recorded by PID and start time
+(tests/procwatch.py); nothing is ever looked up by name.
 """
 import json
 import os
@@ -12,11 +11,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Set, Tuple
+from typing import Dict
 
 import pytest
 
 from labagent import results
+from tests.procwatch import Proc, descendants, gone_within, kill_recorded, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # Slow enough that the run is mid-touch for several seconds: 40MiB in 20 steps of 0.3 s.
@@ -28,67 +28,6 @@ pytestmark = pytest.mark.skipif(not any(os.access(os.path.join(p, "gcc"), os.X_O
                                         for p in os.environ.get("PATH", "").split(os.pathsep)),
                                 reason="gcc is not installed")
 
-Proc = Tuple[int, int]  # (pid, start time in clock ticks): one process, even if its PID is reused later
-
-
-def _stat(pid: int) -> Optional[Dict[str, object]]:
-    """Fields of /proc/PID/stat this test needs, or None when the process is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    comm = text[text.index("(") + 1:text.rindex(")")]
-    fields = text[text.rindex(")") + 2:].split()
-    # fields[0] is field 3 of proc(5): state, ppid, pgrp, session, ..., starttime (field 22)
-    return {"comm": comm, "state": fields[0], "ppid": int(fields[1]), "pgrp": int(fields[2]),
-            "session": int(fields[3]), "start": int(fields[19])}
-
-
-def _table() -> Dict[int, Dict[str, object]]:
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _stat(int(entry))
-            if stat is not None:
-                table[int(entry)] = stat
-    return table
-
-
-def descendants(root: int) -> Dict[Proc, str]:
-    """Every live process below root: by parent, and by the groups and sessions those processes lead."""
-    table = _table()
-    found: Set[int] = set()
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, stat in table.items():
-            if pid not in found and pid != root and (stat["ppid"] == parent or
-                                                     (parent != root and parent in (stat["pgrp"], stat["session"]))):
-                found.add(pid)
-                frontier.append(pid)
-    return {(pid, table[pid]["start"]): table[pid]["comm"] for pid in found}  # type: ignore[misc]
-
-
-def alive(procs: Iterable[Proc]) -> Dict[Proc, str]:
-    """The recorded processes still running (a zombie has already died: its parent just did not reap it)."""
-    left = {}
-    for pid, start in procs:
-        stat = _stat(pid)
-        if stat is not None and stat["start"] == start and stat["state"] not in ("Z", "X"):
-            left[(pid, start)] = f"{stat['comm']} state {stat['state']}"
-    return left
-
-
-def wait_for(predicate, timeout: float = 60.0, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s")
-
-
 def touching(out: Path) -> bool:
     """The run is mid-touch: results.json says allocated, and the program has touched a step."""
     try:
@@ -99,7 +38,7 @@ def touching(out: Path) -> bool:
     return any(p["name"] == "allocated" for p in data["phases"]) and "touched" in log
 
 
-def watch(agent: int, out: Path, seconds: float) -> Dict[Proc, str]:
+def watch(agent: int, seconds: float) -> Dict[Proc, str]:
     """The agent's descendants, collected over a few looks while the run goes on (ps comes and goes)."""
     seen: Dict[Proc, str] = {}
     deadline = time.monotonic() + seconds
@@ -116,23 +55,19 @@ def test_agent_sigkilled_mid_touch_leaves_no_process_behind(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     seen: Dict[Proc, str] = {}
     try:
-        wait_for(lambda: touching(out))
-        seen = watch(proc.pid, out, 0.5)
+        wait_until(lambda: touching(out), timeout=60)
+        seen = watch(proc.pid, 0.5)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         # What the agent started: the workload, sar and the sadc sar forked.
         names = sorted(set(seen.values()))
         assert {"allocate", "sar", "sadc"} <= set(names), names
-        deadline = time.monotonic() + GONE_WITHIN_S
-        while alive(seen) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert alive(seen) == {}, f"still running {GONE_WITHIN_S}s after the agent was killed"
+        assert gone_within(seen, GONE_WITHIN_S) == {}, f"still running {GONE_WITHIN_S}s after the agent was killed"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        for pid, _ in alive(seen):  # a failed run of this test must not leave them either: by PID only
-            os.kill(pid, signal.SIGKILL)
+        kill_recorded(seen)  # a failed run of this test must not leave them either
 
     # The partial results still read...
     data = results.load_run(str(out))
