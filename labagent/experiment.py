@@ -142,6 +142,9 @@ class ControlChannel:
         return line.decode()
 
 
+_NO_PROCESS: Dict[str, object] = dict.fromkeys(procfs.PROCESS_FIELDS)  # a tick after the workload is gone
+
+
 class Run:
     """The state of one run, written out as it goes."""
 
@@ -169,7 +172,8 @@ class Run:
             "snapshots": {},
             "tools": {},
             "ticks": {},
-            "samples": [],
+            # The samples live in samples.jsonl only (results.load_run reads them): results.json,
+            # rewritten at every phase boundary, costs the same however many ticks the run takes.
             "samples_file": results.SAMPLES_JSONL,
             "summary": {},
             "notes": [],
@@ -179,6 +183,7 @@ class Run:
         # smaps_rollup is read at most once a second by the sampler (its value carried between reads).
         self._rollup_due = 0.0
         self._anon_huge_kib: Optional[int] = None
+        self._tick_reader: Optional[procfs.TickReader] = None  # the sampler's kept-open /proc files
         self.lock = threading.Lock()
 
     # -- time and phases
@@ -216,16 +221,31 @@ class Run:
         return record
 
     def sample(self, pid: int) -> Dict[str, object]:
-        """A sampler tick: everything each time, but AnonHugePages at most once a second."""
-        now = self.clock.monotonic()
-        fresh = now >= self._rollup_due
-        record = self.reading(pid, with_rollup=fresh)
-        if fresh:
-            self._rollup_due = now + 1.0
-            self._anon_huge_kib = record["anon_huge_kib"]  # type: ignore[assignment]
+        """A sampler tick, what `reading` gives, read through kept-open files (procfs.TickReader);
+        AnonHugePages (smaps_rollup, a walk of the page tables) at most once a second."""
+        reader = self._tick_reader
+        if reader is None:
+            reader = self._tick_reader = procfs.TickReader(pid, self.proc_root)
+        record: Dict[str, object] = {"phase": self.phase}
+        process = reader.process()
+        if process is None:
+            record.update(_NO_PROCESS)
         else:
+            record.update(process)
+            now = self.clock.monotonic()
+            if now >= self._rollup_due:
+                self._rollup_due = now + 1.0
+                self._anon_huge_kib = procfs.read_anon_huge_kib(pid, self.proc_root)
             record["anon_huge_kib"] = self._anon_huge_kib
+        record.update(reader.system())
         return record
+
+    def close(self) -> None:
+        """Closes samples.jsonl and the sampler's /proc files (after the sampler has stopped)."""
+        self.sample_log.close()
+        if self._tick_reader is not None:
+            self._tick_reader.close()
+            self._tick_reader = None
 
     def snapshot(self, name: str, pid: Optional[int], with_maps: bool = True) -> Dict[str, object]:
         """The state at a phase boundary, taken while the workload waits for its next command."""
@@ -383,7 +403,7 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
         if sar is not None:
             sar.stop()
         started.end()
-        run.sample_log.close()
+        run.close()
         run.end_phases()
         _finish(run)
     return run.data
@@ -515,6 +535,4 @@ def _finish(run: Run) -> None:
         anon_huge_peak_kib=huge_peak, steps=steps, timing=run.data.get("timing"))  # type: ignore[arg-type]
     run.data["step_deltas"] = analysis.step_deltas(steps, (snaps.get("allocated") or {}).get("reading") or {})  # type: ignore[arg-type,union-attr]
     run.data["samples_count"] = count
-    if run.data["complete"] and count <= results.INLINE_SAMPLES_MAX:
-        run.data["samples"] = results.read_samples(jsonl)
     run.save()

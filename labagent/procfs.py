@@ -5,7 +5,8 @@ Each reader takes a `root` (default /proc) so tests can point it at a directory 
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional
+import re
+from typing import Dict, Optional, Pattern
 
 from . import parsers
 
@@ -63,9 +64,23 @@ def read_process(pid: int, root: str = "/proc", with_rollup: bool = True) -> Opt
     }
 
 
+def read_anon_huge_kib(pid: int, root: str = "/proc") -> Optional[int]:
+    """AnonHugePages of one process (smaps_rollup); None when it is gone or the kernel has no rollup."""
+    try:
+        text = _read(os.path.join(root, str(pid), "smaps_rollup"))
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    if not text:
+        return None  # the address space is already gone (the process is exiting)
+    return parsers.parse_smaps_rollup(text, ROLLUP_KEYS).anon_huge_pages_kib
+
+
 def read_system(root: str = "/proc") -> Dict[str, Optional[int]]:
     """The whole machine's memory, as /proc/meminfo says (what free and sar -r summarise)."""
-    info = parsers.parse_meminfo(_read(os.path.join(root, "meminfo")), MEMINFO_KEYS)
+    return _system_record(parsers.parse_meminfo(_read(os.path.join(root, "meminfo")), MEMINFO_KEYS))
+
+
+def _system_record(info: parsers.Meminfo) -> Dict[str, Optional[int]]:
     return {
         "mem_total_kib": info.mem_total_kib,
         "mem_free_kib": info.mem_free_kib,
@@ -83,3 +98,96 @@ def read_system(root: str = "/proc") -> Dict[str, Optional[int]]:
 def read_maps(pid: int, root: str = "/proc") -> str:
     """The verbatim /proc/PID/maps text."""
     return _read(os.path.join(root, str(pid), "maps"))
+
+
+# --------------------------------------------------------------------------- the sampler's tick
+
+def _kib_pattern(keys) -> Pattern[bytes]:
+    """`Key:   N kB` lines for these keys, found in one C-level scan of the bytes."""
+    names = b"|".join(re.escape(key.encode()) for key in sorted(keys))
+    return re.compile(rb"^(" + names + rb"):[ \t]*([0-9]+)", re.M)
+
+
+_STATUS_RE = _kib_pattern(STATUS_KEYS)
+_MEMINFO_RE = _kib_pattern(MEMINFO_KEYS)
+_READ_SIZE = 16384  # status and meminfo are under 2 KiB; a longer file is read again, whole
+
+
+def _pread_all(fd: int) -> bytes:
+    """A /proc file through an fd kept open: it is generated anew by each read from offset 0."""
+    data = os.pread(fd, _READ_SIZE, 0)
+    size = _READ_SIZE
+    while len(data) == size:
+        size *= 4
+        data = os.pread(fd, size, 0)
+    return data
+
+
+def parse_tick_stat(data: bytes) -> Optional[Dict[str, int]]:
+    """min_flt and maj_flt from /proc/PID/stat's bytes; None for a process that is exiting (Z, X)."""
+    fields = data[data.rindex(b")") + 2:].split(None, 10)
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return {"min_flt": int(fields[7]), "maj_flt": int(fields[9])}
+
+
+def parse_tick_status(data: bytes) -> Optional[Dict[str, Optional[int]]]:
+    """VSZ and RSS fields (KiB) from /proc/PID/status's bytes; None once the address space is gone."""
+    values = dict(_STATUS_RE.findall(data))
+    if b"VmSize" not in values:
+        return None  # a zombie, or a process between releasing its memory and becoming one
+    rss_anon, rss_file = values.get(b"RssAnon"), values.get(b"RssFile")
+    return {"vsz_kib": int(values[b"VmSize"]), "rss_kib": int(values[b"VmRSS"]),
+            "rss_anon_kib": None if rss_anon is None else int(rss_anon),
+            "rss_file_kib": None if rss_file is None else int(rss_file)}
+
+
+def parse_tick_meminfo(data: bytes) -> Dict[str, Optional[int]]:
+    """The SYSTEM_FIELDS record (what read_system returns) from /proc/meminfo's bytes."""
+    info = {key.decode(): int(value) for key, value in _MEMINFO_RE.findall(data)}
+    return _system_record(parsers.Meminfo(fields=info))
+
+
+class TickReader:
+    """The sampler's per-tick read of one process and the system, as cheap as Python allows: the
+    /proc files stay open and are re-read with one pread each (no open, no text layer), and only the
+    recorded fields are parsed from the bytes. Gives what `read_process` (without smaps_rollup) and
+    `read_system` give; the fds follow the process, not its PID, so a reused PID is never read.
+    Takes a `root` like the other readers."""
+
+    def __init__(self, pid: int, root: str = "/proc") -> None:
+        self._meminfo = os.open(os.path.join(root, "meminfo"), os.O_RDONLY)
+        self._process: Optional[Dict[str, int]] = None
+        base = os.path.join(root, str(pid))
+        try:
+            self._process = {"stat": os.open(os.path.join(base, "stat"), os.O_RDONLY)}
+            self._process["status"] = os.open(os.path.join(base, "status"), os.O_RDONLY)
+        except (FileNotFoundError, ProcessLookupError):
+            self._close_process()
+
+    def process(self) -> Optional[Dict[str, Optional[int]]]:
+        """PROCESS_FIELDS but anon_huge_kib (read apart, at most once a second); None once it is gone."""
+        if self._process is None:
+            return None
+        try:
+            faults = parse_tick_stat(_pread_all(self._process["stat"]))
+            sizes = parse_tick_status(_pread_all(self._process["status"])) if faults is not None else None
+        except ProcessLookupError:  # reaped: its files answer ESRCH
+            faults = sizes = None
+        if faults is None or sizes is None:
+            self._close_process()  # it does not come back
+            return None
+        sizes.update(faults)
+        return sizes
+
+    def system(self) -> Dict[str, Optional[int]]:
+        return parse_tick_meminfo(_pread_all(self._meminfo))
+
+    def _close_process(self) -> None:
+        for fd in (self._process or {}).values():
+            os.close(fd)
+        self._process = None
+
+    def close(self) -> None:
+        self._close_process()
+        os.close(self._meminfo)

@@ -1,5 +1,6 @@
 """Readers pointed at a directory tree of real captures (Debian 12 fixture) instead of /proc and /."""
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,63 @@ def test_the_samplers_fields_equal_the_full_parse(name, parse, keys):
 
 def test_read_process_without_rollup(proc_root):
     assert procfs.read_process(4242, str(proc_root), with_rollup=False)["anon_huge_kib"] is None
+
+
+# --------------------------------------------------------------------------- the sampler's tick reader
+
+def _without_rollup(record):
+    return {k: v for k, v in record.items() if k != "anon_huge_kib"}
+
+
+def test_tick_reader_agrees_with_the_readers_on_a_tree(proc_root):
+    reader = procfs.TickReader(4242, str(proc_root))
+    try:
+        assert reader.process() == _without_rollup(procfs.read_process(4242, str(proc_root)))
+        assert reader.system() == procfs.read_system(str(proc_root))
+        # Read again through the same fds: the same values (a /proc file is generated per read).
+        assert reader.system() == procfs.read_system(str(proc_root))
+    finally:
+        reader.close()
+
+
+def test_tick_reader_agrees_with_the_readers_on_a_live_process():
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        reader = procfs.TickReader(sleeper.pid)
+        assert reader.process() == _without_rollup(procfs.read_process(sleeper.pid, with_rollup=False))
+        sleeper.kill()
+        sleeper.wait()  # reaped: its files answer ESRCH through the kept fds
+        assert reader.process() is None
+        assert reader.process() is None
+        assert set(reader.system()) == set(procfs.SYSTEM_FIELDS)
+        reader.close()
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait()
+
+
+def test_tick_reader_of_a_process_already_gone(proc_root):
+    reader = procfs.TickReader(999999, str(proc_root))
+    assert reader.process() is None
+    assert reader.system()["mem_total_kib"] == 24684096
+    reader.close()
+
+
+def test_tick_stat_of_an_exiting_process_is_none():
+    line = (LOCAL / "proc-stat.txt").read_bytes()
+    assert procfs.parse_tick_stat(line) == {"min_flt": procfs.parsers.parse_proc_stat(line.decode()).min_flt,
+                                            "maj_flt": procfs.parsers.parse_proc_stat(line.decode()).maj_flt}
+    head, _, tail = line.rpartition(b")")
+    assert procfs.parse_tick_stat(head + b") Z" + tail[2:]) is None
+
+
+def test_tick_status_without_an_address_space_is_none():
+    status = (LOCAL / "proc-status.txt").read_bytes()
+    kept = b"".join(line for line in status.splitlines(keepends=True) if not line.startswith((b"Vm", b"Rss")))
+    assert procfs.parse_tick_status(kept) is None
+
+
+def test_anon_huge_of_a_tree_and_of_a_gone_process(proc_root):
+    assert procfs.read_anon_huge_kib(4242, str(proc_root)) == 0
+    assert procfs.read_anon_huge_kib(999999, str(proc_root)) is None
