@@ -5,8 +5,7 @@ Each reader takes a `root` (default /proc) so tests can point it at a directory 
 from __future__ import annotations
 
 import os
-import re
-from typing import Dict, Optional, Pattern
+from typing import Dict, Optional, Tuple
 
 from . import parsers
 
@@ -102,15 +101,13 @@ def read_maps(pid: int, root: str = "/proc") -> str:
 
 # --------------------------------------------------------------------------- the sampler's tick
 
-def _kib_pattern(keys) -> Pattern[bytes]:
-    """`Key:   N kB` lines for these keys, found in one C-level scan of the bytes."""
-    names = b"|".join(re.escape(key.encode()) for key in sorted(keys))
-    return re.compile(rb"^(" + names + rb"):[ \t]*([0-9]+)", re.M)
-
-
-_STATUS_RE = _kib_pattern(STATUS_KEYS)
-_MEMINFO_RE = _kib_pattern(MEMINFO_KEYS)
 _READ_SIZE = 16384  # status and meminfo are under 2 KiB; a longer file is read again, whole
+# `\nKey:` for each field a tick records, in the order the kernel prints them (a miss costs only a scan).
+_STATUS_NEEDLES = ((b"\nVmSize:", "vsz_kib"), (b"\nVmRSS:", "rss_kib"), (b"\nRssAnon:", "rss_anon_kib"),
+                   (b"\nRssFile:", "rss_file_kib"))
+_MEMINFO_NEEDLES = tuple((b"\n" + key.encode() + b":", key) for key in (
+    "MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "Active", "Inactive", "Dirty", "SReclaimable",
+    "Committed_AS", "AnonHugePages"))
 
 
 def _pread_all(fd: int) -> bytes:
@@ -123,29 +120,43 @@ def _pread_all(fd: int) -> bytes:
     return data
 
 
-def parse_tick_stat(data: bytes) -> Optional[Dict[str, int]]:
-    """min_flt and maj_flt from /proc/PID/stat's bytes; None for a process that is exiting (Z, X)."""
-    fields = data[data.rindex(b")") + 2:].split(None, 10)
+def _kib_values(data: bytes, needles) -> Dict[str, Optional[int]]:
+    """{name: N} for each `\nKey:   N kB` line of data (None when the line is absent): a C-level find
+    per field, no split of the ~50 lines."""
+    find = data.find
+    out: Dict[str, Optional[int]] = {}
+    for needle, name in needles:
+        at = find(needle)
+        out[name] = None if at < 0 else int(data[at + len(needle):find(b"\n", at + 1)].split()[0])
+    return out
+
+
+def parse_tick_stat(data: bytes) -> Optional[Tuple[int, int, int, int]]:
+    """(min_flt, maj_flt, vsize_bytes, rss_pages) from /proc/PID/stat's bytes; None for a process
+    that is exiting (Z, X)."""
+    fields = data[data.rindex(b")") + 2:].split(None, 22)
     if fields[0] in (b"Z", b"X"):
         return None
-    return {"min_flt": int(fields[7]), "maj_flt": int(fields[9])}
+    return int(fields[7]), int(fields[9]), int(fields[20]), int(fields[21])
 
 
 def parse_tick_status(data: bytes) -> Optional[Dict[str, Optional[int]]]:
     """VSZ and RSS fields (KiB) from /proc/PID/status's bytes; None once the address space is gone."""
-    values = dict(_STATUS_RE.findall(data))
-    if b"VmSize" not in values:
+    values = _kib_values(data, _STATUS_NEEDLES)
+    if values["vsz_kib"] is None:
         return None  # a zombie, or a process between releasing its memory and becoming one
-    rss_anon, rss_file = values.get(b"RssAnon"), values.get(b"RssFile")
-    return {"vsz_kib": int(values[b"VmSize"]), "rss_kib": int(values[b"VmRSS"]),
-            "rss_anon_kib": None if rss_anon is None else int(rss_anon),
-            "rss_file_kib": None if rss_file is None else int(rss_file)}
+    return values
 
 
 def parse_tick_meminfo(data: bytes) -> Dict[str, Optional[int]]:
     """The SYSTEM_FIELDS record (what read_system returns) from /proc/meminfo's bytes."""
-    info = {key.decode(): int(value) for key, value in _MEMINFO_RE.findall(data)}
-    return _system_record(parsers.Meminfo(fields=info))
+    m = _kib_values(b"\n" + data, _MEMINFO_NEEDLES)
+    parts = (m["MemTotal"], m["MemFree"], m["Buffers"], m["Cached"])
+    used = None if None in parts else parts[0] - parts[1] - parts[2] - parts[3] - (m["SReclaimable"] or 0)  # type: ignore[operator]
+    return {"mem_total_kib": m["MemTotal"], "mem_free_kib": m["MemFree"], "mem_available_kib": m["MemAvailable"],
+            "mem_used_kib": used, "cached_kib": m["Cached"], "active_kib": m["Active"],
+            "inactive_kib": m["Inactive"], "dirty_kib": m["Dirty"], "committed_as_kib": m["Committed_AS"],
+            "sys_anon_huge_kib": m["AnonHugePages"]}
 
 
 class TickReader:
@@ -153,11 +164,17 @@ class TickReader:
     /proc files stay open and are re-read with one pread each (no open, no text layer), and only the
     recorded fields are parsed from the bytes. Gives what `read_process` (without smaps_rollup) and
     `read_system` give; the fds follow the process, not its PID, so a reused PID is never read.
-    Takes a `root` like the other readers."""
+    Takes a `root` like the other readers.
+
+    status is re-read only when stat says the memory may have changed: its VmSize and VmRSS are
+    stat's vsize and rss, and RssAnon/RssFile/RssShmem (whose sum is VmRSS) cannot move without a
+    fault or a change of VmRSS. On a tick where the workload did nothing, that is one file fewer."""
 
     def __init__(self, pid: int, root: str = "/proc") -> None:
         self._meminfo = os.open(os.path.join(root, "meminfo"), os.O_RDONLY)
         self._process: Optional[Dict[str, int]] = None
+        self._stat: Optional[Tuple[int, int, int, int]] = None  # the last tick's, and its status fields:
+        self._sizes: Dict[str, Optional[int]] = {}
         base = os.path.join(root, str(pid))
         try:
             self._process = {"stat": os.open(os.path.join(base, "stat"), os.O_RDONLY)}
@@ -170,15 +187,20 @@ class TickReader:
         if self._process is None:
             return None
         try:
-            faults = parse_tick_stat(_pread_all(self._process["stat"]))
-            sizes = parse_tick_status(_pread_all(self._process["status"])) if faults is not None else None
+            stat = parse_tick_stat(_pread_all(self._process["stat"]))
+            if stat is not None and stat != self._stat:
+                sizes = parse_tick_status(_pread_all(self._process["status"]))
+                self._stat, self._sizes = (stat, sizes) if sizes is not None else (None, {})
+                if sizes is None:
+                    stat = None
         except ProcessLookupError:  # reaped: its files answer ESRCH
-            faults = sizes = None
-        if faults is None or sizes is None:
+            stat = None
+        if stat is None:
             self._close_process()  # it does not come back
             return None
-        sizes.update(faults)
-        return sizes
+        record = dict(self._sizes)
+        record["min_flt"], record["maj_flt"] = stat[0], stat[1]
+        return record
 
     def system(self) -> Dict[str, Optional[int]]:
         return parse_tick_meminfo(_pread_all(self._meminfo))

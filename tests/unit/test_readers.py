@@ -1,6 +1,7 @@
 """Readers pointed at a directory tree of real captures (Debian 12 fixture) instead of /proc and /."""
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,8 +128,8 @@ def test_tick_reader_of_a_process_already_gone(proc_root):
 
 def test_tick_stat_of_an_exiting_process_is_none():
     line = (LOCAL / "proc-stat.txt").read_bytes()
-    assert procfs.parse_tick_stat(line) == {"min_flt": procfs.parsers.parse_proc_stat(line.decode()).min_flt,
-                                            "maj_flt": procfs.parsers.parse_proc_stat(line.decode()).maj_flt}
+    stat = procfs.parsers.parse_proc_stat(line.decode())
+    assert procfs.parse_tick_stat(line) == (stat.min_flt, stat.maj_flt, stat.vsize_bytes, stat.rss_pages)
     head, _, tail = line.rpartition(b")")
     assert procfs.parse_tick_stat(head + b") Z" + tail[2:]) is None
 
@@ -142,3 +143,50 @@ def test_tick_status_without_an_address_space_is_none():
 def test_anon_huge_of_a_tree_and_of_a_gone_process(proc_root):
     assert procfs.read_anon_huge_kib(4242, str(proc_root)) == 0
     assert procfs.read_anon_huge_kib(999999, str(proc_root)) is None
+
+
+def test_tick_reader_rereads_status_only_when_stat_says_memory_moved(proc_root):
+    reader = procfs.TickReader(4242, str(proc_root))
+    first = reader.process()
+    status = proc_root / "4242" / "status"
+    text = status.read_text()
+    rss = next(line for line in text.splitlines() if line.startswith("VmRSS:"))
+    status.write_text(text.replace(rss, "VmRSS:\t       1 kB"))
+    assert reader.process() == first  # stat unchanged: status not read again
+    stat = proc_root / "4242" / "stat"
+    head, _, tail = stat.read_text().rpartition(")")
+    fields = tail.split()
+    fields[7] = str(int(fields[7]) + 1)  # one more minor fault
+    stat.write_text(head + ") " + " ".join(fields) + "\n")
+    moved = reader.process()
+    assert moved["rss_kib"] == 1 and moved["min_flt"] == first["min_flt"] + 1
+    reader.close()
+
+
+GROWER = """
+import sys
+keep = []
+for line in sys.stdin:
+    keep.append(bytearray(b"x" * (8 << 20)))  # 8 MiB, written: VSZ, RSS and faults move
+    print("grown", flush=True)
+"""
+
+
+def test_tick_reader_follows_a_growing_process():
+    grower = subprocess.Popen([sys.executable, "-c", GROWER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    reader = procfs.TickReader(grower.pid)
+    try:
+        seen = []
+        for _ in range(3):
+            for _ in range(2):  # a second tick with nothing changed gives the same
+                record = reader.process()
+                assert record == _without_rollup(procfs.read_process(grower.pid, with_rollup=False))
+            seen.append(record["rss_anon_kib"])
+            grower.stdin.write("more\n")
+            grower.stdin.flush()
+            assert grower.stdout.readline() == "grown\n"
+        assert seen[2] - seen[0] >= 16 * 1024 - 1024
+    finally:
+        reader.close()
+        grower.kill()
+        grower.wait()
