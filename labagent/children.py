@@ -31,10 +31,13 @@ DEATH_SIGNAL = signal.SIGKILL
 def _prctl() -> Optional[Callable[..., int]]:
     """libc's prctl, resolved in the parent: the child only calls it (no import, no dlopen after fork)."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl  # type: ignore[no-any-return]
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # not Linux/glibc-like: the process group is all there is
         return None
+    # int prctl(int option, unsigned long arg2, ...): full-width arguments on every ABI (arm64 too).
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl  # type: ignore[no-any-return]
 
 
 def _child_setup(prctl: Optional[Callable[..., int]], parent: int) -> Callable[[], None]:

@@ -203,7 +203,11 @@ class TickReader:
         return record
 
     def system(self) -> Dict[str, Optional[int]]:
-        return parse_tick_meminfo(_pread_all(self._meminfo))
+        return parse_tick_meminfo(self.system_bytes())
+
+    def system_bytes(self) -> bytes:
+        """/proc/meminfo as read, for a caller that parses it later (parse_tick_meminfo)."""
+        return _pread_all(self._meminfo)
 
     def _close_process(self) -> None:
         for fd in (self._process or {}).values():

@@ -27,8 +27,8 @@ def write_json_atomic(path: str, data: Dict[str, object]) -> None:
 
 
 class SampleLog:
-    """samples.jsonl: one line per tick, handed to the kernel at once, so a kill of the agent loses
-    at most the tick being written. One write(2) per line on an unbuffered fd (no Python file layer)."""
+    """samples.jsonl: one line per tick. Lines go to the kernel as they are given (one write(2) per
+    call on an unbuffered fd, no Python file layer), so a kill of the agent loses none of them."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -37,8 +37,12 @@ class SampleLog:
         self.count = 0
 
     def append(self, record: Dict[str, object]) -> None:
-        os.write(self._fd, (self._encode(record) + "\n").encode())
-        self.count += 1
+        self.extend([record])
+
+    def extend(self, records: List[Dict[str, object]]) -> None:
+        """Several lines in one write(2) (a kill mid-write leaves a torn last line, which readers drop)."""
+        os.write(self._fd, "".join(self._encode(record) + "\n" for record in records).encode())
+        self.count += len(records)
 
     def close(self) -> None:
         if self._fd >= 0:
