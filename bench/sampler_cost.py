@@ -313,9 +313,10 @@ def _details(result: Result) -> None:
         f"{stats.fmt_duration(chosen['per_sample_s'])}. The rest is the sampler thread waking every 10 ms into "
         f"cold caches (a Python thread that only sleeps and wakes costs tens of µs a wake on a busy 2-core "
         f"machine), plus the end of the run turning samples.jsonl into samples.csv. The tick keeps "
-        f"/proc/PID/stat, /proc/PID/status and /proc/meminfo open and re-reads each with one pread, parses "
-        f"only its fields from the bytes, re-reads status only when stat says memory moved, reads "
-        f"smaps_rollup at most once a second, and hands each line to the kernel with one write(2); "
+        f"/proc/PID/stat, /proc/PID/status and /proc/meminfo open and re-reads each with one pread, "
+        f"re-reads status only when stat says memory moved, reads smaps_rollup at most once a second, and "
+        f"queues its record; every 0.1 s the queued meminfo texts are parsed (only the recorded fields, "
+        f"from the bytes) and the lines written with one write(2), which per tick cost more than the reads. "
         f"results.json holds no samples.")
     rollup = raw["workload"]["breakdown"]["smaps_rollup"]["pread_kept_fd_s"]  # type: ignore[index]
     result.notes.append(
