@@ -1,10 +1,11 @@
 """The agent run as people run it, `python -m labagent run` from the checkout, measured from outside."""
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from labagent import results
 
 from .core import BenchError, ChildUsage, Context, reap, start, tail
 
@@ -32,8 +33,7 @@ def run_agent(ctx: Context, out_dir: str, *, timeout: float = 300.0,
     if usage.returncode != 0:
         raise BenchError(f"the agent exited with {usage.returncode}: {tail(log_path)}")
     try:
-        with open(os.path.join(out_dir, "results.json"), encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = results.load_run(out_dir)  # with its samples (from samples.jsonl)
     except (OSError, ValueError) as exc:
         raise BenchError(f"the agent wrote no readable results.json in {out_dir}: {exc}") from None
     return usage, data

@@ -1,6 +1,11 @@
-"""Goal 1: CPU per sample of malloc-lab's tick against the original's `ps` per sample, `pidstat -r 1 1`
-per sample, and psutil (when installed). Two targets: a `sleep` (a tiny process) and the lab's own
-workload holding the default 100 MiB, touched (what the agent really samples)."""
+"""Goal 1: CPU per sample of malloc-lab's sampler against the original's `ps` per sample, `pidstat -r 1 1`
+per sample, and psutil (when installed).
+
+The goal is measured as issue 12 does, on the whole agent: (its CPU at --sample-interval 0.01 minus at 1)
+divided by the extra samples, same 20 MiB workload, --step-interval 1: the thread's wake-up, the reads and
+parsing, the samples.jsonl line and the end-of-run samples.csv, everything a sample costs. Beside it, the
+tick alone in a tight loop, on two targets: a `sleep` (a tiny process) and the lab's workload holding the
+default 100 MiB, touched."""
 from __future__ import annotations
 
 import os
@@ -9,12 +14,13 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional
 
-from labagent import parsers, procfs, tools
+from labagent import parsers, procfs, results, tools
 from labagent.clock import SystemClock
 from labagent.experiment import Params, Run
 from labagent.units import MIB
 
 from . import lean, stats
+from .agent import agent_argv
 from .core import BenchError, Context, Result, Row, SleepTarget, in_process_cost, reap, start
 from .workload import Workload
 
@@ -24,6 +30,48 @@ PS_ARGV = ["ps", "-o", tools.PS_FIELDS, "-p"]  # capture.sh's ps line, as tools.
 ROUNDS = 5
 TARGETS = ("sleep", "workload")
 TARGET_TEXT = {"sleep": "`sleep 600`", "workload": "allocate, 100 MiB touched"}
+# Issue 12's measure: the agent's own CPU at these two sample intervals, everything else at its default.
+AGENT_INTERVALS = (0.01, 1.0)
+AGENT_KNOBS = {"size": "20MiB", "step": "10MiB", "step_interval": 1.0, "pause": 3.0, "tail_s": 2.0}
+
+
+def agent_own_cpu(ctx: Context, out_dir: str, sample_interval: float) -> Dict[str, float]:
+    """One `python -m labagent run`: the CPU of the agent process itself (all its threads, not its
+    children gcc, ps, sar: /proc/PID/stat read once it has exited, before it is reaped) and its samples."""
+    proc = start(agent_argv(ctx, out_dir, sample_interval=sample_interval, **AGENT_KNOBS), cwd=ctx.repo)
+    try:
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        with open(f"/proc/{proc.pid}/stat", encoding="utf-8") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+    finally:
+        proc.wait()
+    if proc.returncode != 0:
+        raise BenchError(f"the agent exited with {proc.returncode} in {out_dir}")
+    data = results.load_run(out_dir)
+    return {"cpu_s": (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"),
+            "samples": float(len(data["samples"])), "p99_ms": data["ticks"].get("lateness_ms_p99") or 0.0,
+            "missed": float(data["ticks"].get("missed") or 0)}
+
+
+def agent_per_sample(ctx: Context) -> Dict[str, object]:
+    """Issue 12's figure, in interleaved pairs (a busy neighbour slows both runs of a pair alike), with
+    the CPU of one `ps` taken between the pairs; the median pair."""
+    pairs = []
+    with SleepTarget() as pid:
+        for index in range(ctx.pick(3, 1)):
+            fast, slow = (agent_own_cpu(ctx, os.path.join(ctx.tmp, f"agent-{index}-{interval}"), interval)
+                          for interval in AGENT_INTERVALS)
+            extra = fast["samples"] - slow["samples"]
+            per_sample = (fast["cpu_s"] - slow["cpu_s"]) / extra if extra > 0 else None
+            ps = children_cost(PS_ARGV + [str(pid)], ctx.pick(20, 10))["cpu_s_per_call"]
+            pairs.append({"fast": fast, "slow": slow, "per_sample_s": per_sample, "ps_s": ps,
+                          "ps_over_sample": stats.ratio(ps, per_sample)})
+            ctx.log(f"sampler: agent pair {index + 1}: {stats.fmt_duration(per_sample)} per extra sample, "
+                    f"ps {stats.fmt_duration(ps)}")
+    ratios = [p["ps_over_sample"] for p in pairs if p["ps_over_sample"] is not None]
+    middle = stats.median(ratios) if ratios else None  # type: ignore[arg-type]
+    chosen = next((p for p in pairs if p["ps_over_sample"] == middle), pairs[0])
+    return {"pairs": pairs, "median": chosen, "knobs": AGENT_KNOBS}
 
 
 def _read_text(path: str) -> str:
@@ -84,9 +132,9 @@ def measure_target(ctx: Context, pid: int, out_dir: str) -> Dict[str, Dict[str, 
     counter = {"k": 0}
 
     def agent_tick() -> None:
-        # One Sampler tick in the agent: Run.reading (the tick, into a record) and Run.on_sample
-        # (one JSON line appended and flushed to samples.jsonl).
-        record = agent.reading(pid)
+        # One Sampler tick in the agent: Run.sample (the tick, into a record; smaps_rollup at most
+        # once a second) and Run.on_sample (one JSON line handed to the kernel in samples.jsonl).
+        record = agent.sample(pid)
         record.update({"tick": counter["k"], "t": counter["k"] * 0.01, "late_ms": 0.0, "missed_before": 0})
         agent.on_sample(record)
         counter["k"] += 1
@@ -94,7 +142,8 @@ def measure_target(ctx: Context, pid: int, out_dir: str) -> Dict[str, Dict[str, 
     stat_path = f"/proc/{pid}/stat"
     work: Dict[str, Callable[[], Dict[str, float]]] = {
         "stat_read": lambda: in_process_cost(lambda: _read_text(stat_path), n_proc),
-        "tick": lambda: in_process_cost(lambda: (procfs.read_process(pid), procfs.read_system()), n_proc),
+        "tick": lambda: in_process_cost(lambda: agent.sample(pid), n_proc),
+        "read_all": lambda: in_process_cost(lambda: (procfs.read_process(pid), procfs.read_system()), n_proc),
         "agent_tick": lambda: in_process_cost(agent_tick, n_proc),
         "lean_tick": lambda: in_process_cost(lambda: lean.read_tick(pid), n_proc),
         "ps": lambda: children_cost(PS_ARGV + [str(pid)], n_ps),
@@ -109,7 +158,7 @@ def measure_target(ctx: Context, pid: int, out_dir: str) -> Dict[str, Dict[str, 
             for name, measure in work.items():
                 per_round.setdefault(name, []).append(measure())
     finally:
-        agent.sample_log.close()
+        agent.close()
     out: Dict[str, Dict[str, object]] = {}
     for name, measured in per_round.items():
         out[name] = {"cpu_s_per_call": stats.median([m["cpu_s_per_call"] for m in measured]),
@@ -132,6 +181,9 @@ def run(ctx: Context) -> Result:
                 n_pidstat = ctx.pick(10, 4)
                 ctx.log(f"sampler: {n_pidstat} x pidstat -r -p PID 1 1, 5 at a time")
                 raw["pidstat"] = children_cost(["pidstat", "-r", "-p", str(pid), "1", "1"], n_pidstat, parallel=5)
+    ctx.log(f"sampler: issue 12's measure, {ctx.pick(3, 1)} interleaved pairs of agent runs (20 MiB, "
+            f"--sample-interval 0.01 and 1)")
+    raw["agent"] = agent_per_sample(ctx)
     result.raw = raw
     _rows(result)
     return result
@@ -174,9 +226,19 @@ def _both(raw: Dict[str, object], key: str) -> str:
 def _rows(result: Result) -> None:
     raw = result.raw
     both = ", sleep / workload"
+    agent = raw["agent"]["median"]  # type: ignore[index]
+    ratio = agent["ps_over_sample"]
     rows = [
-        Row(ITEM, "malloc-lab tick (read_process + read_system), CPU" + both, _both(raw, "tick")),
-        Row(ITEM, "agent tick incl. samples.jsonl line" + both, _both(raw, "agent_tick")),
+        Row(ITEM, "agent CPU per extra sample at 10 ms: (CPU at 0.01 s - at 1 s) / extra samples, median pair",
+            f"{stats.fmt_duration(agent['per_sample_s'])} ({agent['fast']['samples']:.0f} - "
+            f"{agent['slow']['samples']:.0f} samples)"),
+        Row(ITEM, "one `ps -o ...` beside it (capture.sh), child CPU", stats.fmt_duration(agent["ps_s"])),
+        Row(ITEM, "ps / agent per extra sample (issue 12's measure)", stats.fmt_ratio(ratio), f">= {GOAL_RATIO:.0f}x",
+            stats.verdict(ratio, GOAL_RATIO, at_least=True)),
+        Row(ITEM, "agent's tick, tight loop (Run.sample: the reads; rollup <= 1/s, meminfo parsed at the write)" + both,
+            _both(raw, "tick")),
+        Row(ITEM, "agent's tick incl. samples.jsonl line" + both, _both(raw, "agent_tick")),
+        Row(ITEM, "every file read whole, open+parse (read_process + read_system)" + both, _both(raw, "read_all")),
         Row(ITEM, "plain read of /proc/PID/stat (ref. 20-30 µs)" + both, _both(raw, "stat_read")),
         Row(ITEM, "one `ps -o ...` (capture.sh; ref. 6-8 ms), child CPU" + both, _both(raw, "ps")),
         Row(ITEM, "one `pidstat -r -p PID 1 1`, child CPU, workload",
@@ -191,8 +253,7 @@ def _rows(result: Result) -> None:
         figures = raw[name]  # type: ignore[index]
         speedup = stats.ratio(figures["ps"]["cpu_s_per_call"], figures["tick"]["cpu_s_per_call"])  # type: ignore[index]
         figures["ps_over_tick"] = speedup  # type: ignore[index]
-        rows.append(Row(ITEM, f"ps / malloc-lab tick, CPU, {name}", stats.fmt_ratio(speedup),
-                        f">= {GOAL_RATIO:.0f}x", stats.verdict(speedup, GOAL_RATIO, at_least=True)))
+        rows.append(Row(ITEM, f"ps / agent's tick in a tight loop, CPU, {name}", stats.fmt_ratio(speedup)))
     lean_ratios = [stats.ratio(raw[t]["ps"]["cpu_s_per_call"], raw[t]["lean_tick"]["cpu_s_per_call"]) for t in TARGETS]  # type: ignore[index]
     rows.append(Row(ITEM, "what-if: bench/lean.py tick (bytes, needed keys)" + both,
                     f"{_both(raw, 'lean_tick')} (ps / it: {' / '.join(stats.fmt_ratio(r) for r in lean_ratios)})"))
@@ -229,24 +290,36 @@ def _details(result: Result) -> None:
         f"{stats.fmt_duration(ps_parent)} per sample, not counted above. pidstat runs 5 at a time (each sleeps "
         f"its 1 s interval); its CPU is its own (os.wait4).",
     ]
-    missed = [t for t in TARGETS if (raw[t]["ps_over_tick"] or 0) < GOAL_RATIO]  # type: ignore[index]
-    if not missed:
-        return
-    sleep, work = raw["sleep"], raw["workload"]  # type: ignore[index]
-    ps = work["ps"]["cpu_s_per_call"]  # type: ignore[index]
-    slowest = sorted(sleep["breakdown"].items(), key=lambda kv: -kv[1]["parse_s"])[:2]  # type: ignore[union-attr,index]
+    agent = raw["agent"]  # type: ignore[index]
+    result.details += [
+        "",
+        "Issue 12's measure, pair by pair (the agent's own CPU, /proc/PID/stat at exit, 10 ms resolution: "
+        "about ±8 µs per extra sample over a pair):",
+        "",
+        "| pair | CPU at 0.01 s / at 1 s | samples | per extra sample | one ps | ps / it | p99 lateness at 10 ms | missed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for index, pair in enumerate(agent["pairs"], 1):  # type: ignore[union-attr]
+        fast, slow = pair["fast"], pair["slow"]
+        result.details.append(
+            f"| {index} | {fast['cpu_s']:.2f} s / {slow['cpu_s']:.2f} s | {fast['samples']:.0f} / {slow['samples']:.0f} | "
+            f"{stats.fmt_duration(pair['per_sample_s'])} | {stats.fmt_duration(pair['ps_s'])} | "
+            f"{stats.fmt_ratio(pair['ps_over_sample'])} | {fast['p99_ms']:.2f} ms | {fast['missed']:.0f} |")
+    chosen = agent["median"]  # type: ignore[index]
+    hot = raw["sleep"]["agent_tick"]["cpu_s_per_call"]  # type: ignore[index]
     result.notes.append(
-        f"Parsing: on the small target the tick costs {stats.fmt_duration(sleep['tick']['cpu_s_per_call'])}, "  # type: ignore[index]
-        f"of which {stats.fmt_duration(totals['sleep']['parse_s'])} is parsing (most in "
-        + " and ".join(f"{file} {stats.fmt_duration(p['parse_s'])}" for file, p in slowest)
-        + f": a regex per line over ~140 lines and a frozen mapping per file) and "
-        f"{stats.fmt_duration(totals['sleep']['read_s'])} opening four files in text mode; the kernel's own "
-        f"share is {stats.fmt_duration(totals['sleep']['pread_kept_fd_s'])}. bench/lean.py reads the same files "
-        f"and fields in {stats.fmt_duration(sleep['lean_tick']['cpu_s_per_call'])}.")  # type: ignore[index]
-    rollup = work["breakdown"]["smaps_rollup"]["pread_kept_fd_s"]  # type: ignore[index]
+        f"Where a sample's cost goes: in a tight loop (caches warm) the agent's tick with its samples.jsonl line "
+        f"costs {stats.fmt_duration(hot)}; in the running agent an extra sample costs "
+        f"{stats.fmt_duration(chosen['per_sample_s'])}. The rest is the sampler thread waking every 10 ms into "
+        f"cold caches (a Python thread that only sleeps and wakes costs tens of µs a wake on a busy 2-core "
+        f"machine), plus the end of the run turning samples.jsonl into samples.csv. The tick keeps "
+        f"/proc/PID/stat, /proc/PID/status and /proc/meminfo open and re-reads each with one pread, "
+        f"re-reads status only when stat says memory moved, reads smaps_rollup at most once a second, and "
+        f"queues its record; every 0.1 s the queued meminfo texts are parsed (only the recorded fields, "
+        f"from the bytes) and the lines written with one write(2), which per tick cost more than the reads. "
+        f"results.json holds no samples.")
+    rollup = raw["workload"]["breakdown"]["smaps_rollup"]["pread_kept_fd_s"]  # type: ignore[index]
     result.notes.append(
         f"smaps_rollup: with 100 MiB touched the kernel needs {stats.fmt_duration(rollup)} per read to walk the "
-        f"workload's page tables (it grows with the pages mapped; THP is "
-        f"{_thp()}); that alone is "
-        f"{stats.fmt_ratio(stats.ratio(ps, rollup))} cheaper than ps, so no parser can reach 50x on this target "
-        f"while every tick reads smaps_rollup.")
+        f"workload's page tables (THP is {_thp()}): read every tick it would cost more than everything else; "
+        f"read once a second it costs {stats.fmt_duration(rollup / 100)} per 10 ms sample.")

@@ -11,7 +11,8 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, analysis, captures, hostfacts, knobs, parsers, procfs, record, results, tools, variants, vocab
+from . import (__version__, analysis, captures, children, hostfacts, knobs, parsers, procfs, record, results, tools,
+               variants, vocab)
 from .clock import SystemClock
 from .progress import Progress, ProgressFile
 from .sampler import PeriodicThread, Sampler
@@ -114,8 +115,8 @@ def build_workload(out_dir: str, raw_dir: str) -> str:
         raise LabError("allocate.c is missing from the agent package; rebuild labagent.pyz")
     with open(os.path.join(out_dir, "allocate.c"), "wb") as handle:
         handle.write(source)
-    done = subprocess.run(["gcc", "allocate.c", "-o", "allocate"], cwd=out_dir, env=tools.capture_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    done = children.run(["gcc", "allocate.c", "-o", "allocate"], cwd=out_dir, env=tools.capture_env(),
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     with open(os.path.join(raw_dir, "gcc.txt"), "w", encoding="utf-8") as handle:
         handle.write("$ gcc allocate.c -o allocate\n" + done.stdout)
     if done.returncode != 0:
@@ -146,6 +147,11 @@ class ControlChannel:
         return line.decode()
 
 
+_NO_PROCESS: Dict[str, object] = dict.fromkeys(procfs.PROCESS_FIELDS)  # a tick after the workload is gone
+_MEMINFO = "_meminfo"  # a queued record's /proc/meminfo text, replaced by its fields when written
+SAMPLES_FLUSH_S = 0.1  # samples.jsonl is written at least this often (every tick at 100 ms and slower)
+
+
 class Run:
     """The state of one run, written out as it goes."""
 
@@ -174,7 +180,8 @@ class Run:
             "tools": {},
             "capture_locale": dict(tools.CAPTURE_LOCALE),
             "ticks": {},
-            "samples": [],
+            # The samples live in samples.jsonl only (results.load_run reads them): results.json,
+            # rewritten at every phase boundary, costs the same however many ticks the run takes.
             "samples_file": results.SAMPLES_JSONL,
             "summary": {},
             "notes": [],
@@ -186,6 +193,9 @@ class Run:
         # smaps_rollup is read at most once a second by the sampler (its value carried between reads).
         self._rollup_due = 0.0
         self._anon_huge_kib: Optional[int] = None
+        self._tick_reader: Optional[procfs.TickReader] = None  # the sampler's kept-open /proc files
+        self._pending: List[Dict[str, object]] = []  # ticks not yet in samples.jsonl (on_sample)
+        self._flushed_t = float("-inf")
         self.lock = threading.Lock()
 
     # -- time and phases
@@ -225,16 +235,33 @@ class Run:
         return record
 
     def sample(self, pid: int) -> Dict[str, object]:
-        """A sampler tick: everything each time, but AnonHugePages at most once a second."""
-        now = self.clock.monotonic()
-        fresh = now >= self._rollup_due
-        record = self.reading(pid, with_rollup=fresh)
-        if fresh:
-            self._rollup_due = now + 1.0
-            self._anon_huge_kib = record["anon_huge_kib"]  # type: ignore[assignment]
+        """A sampler tick, what `reading` gives, read through kept-open files (procfs.TickReader);
+        AnonHugePages (smaps_rollup, a walk of the page tables) at most once a second."""
+        reader = self._tick_reader
+        if reader is None:
+            reader = self._tick_reader = procfs.TickReader(pid, self.proc_root)
+        record: Dict[str, object] = {"phase": self.phase}
+        process = reader.process()
+        if process is None:
+            record.update(_NO_PROCESS)
         else:
+            record.update(process)
+            now = self.clock.monotonic()
+            if now >= self._rollup_due:
+                self._rollup_due = now + 1.0
+                self._anon_huge_kib = procfs.read_anon_huge_kib(pid, self.proc_root)
             record["anon_huge_kib"] = self._anon_huge_kib
+        record[_MEMINFO] = reader.system_bytes()  # parsed when the line is written (on_sample)
         return record
+
+    def close(self) -> None:
+        """Writes what is queued, closes samples.jsonl and the sampler's /proc files (after the
+        sampler has stopped)."""
+        self.flush_samples()
+        self.sample_log.close()
+        if self._tick_reader is not None:
+            self._tick_reader.close()
+            self._tick_reader = None
 
     def snapshot(self, name: str, pid: Optional[int], with_maps: bool = True) -> Dict[str, object]:
         """The state at a phase boundary, taken while the workload waits for its next command."""
@@ -272,8 +299,33 @@ class Run:
             handle.write(text)
 
     def on_sample(self, record: Dict[str, object]) -> None:
+        """Queues a tick's record for samples.jsonl, written at least every SAMPLES_FLUSH_S.
+
+        Sampling faster than that, the meminfo text of each tick is parsed and the lines are written
+        in one go every SAMPLES_FLUSH_S: a write(2) and the parsing, done per tick, cost the sampler
+        several times the reads themselves (a thread waking into cold caches every 10 ms). A kill of
+        the agent loses at most the last SAMPLES_FLUSH_S of samples."""
         record["wall"] = round(self.origin_wall + float(record["t"]), 3)  # type: ignore[arg-type]
-        self.sample_log.append(record)
+        self._pending.append(record)
+        if float(record["t"]) - self._flushed_t >= SAMPLES_FLUSH_S:  # type: ignore[arg-type]
+            self.flush_samples()
+
+    def flush_samples(self) -> None:
+        """Writes the queued records to samples.jsonl, each with meminfo's fields in place of its text."""
+        if not self._pending:
+            return
+        lines = []
+        for queued in self._pending:
+            record: Dict[str, object] = {}
+            for key, value in queued.items():
+                if key == _MEMINFO:
+                    record.update(procfs.parse_tick_meminfo(value))  # type: ignore[arg-type]
+                else:
+                    record[key] = value
+            lines.append(record)
+        self._flushed_t = float(self._pending[-1]["t"])  # type: ignore[arg-type]
+        self._pending = []
+        self.sample_log.extend(lines)
 
     def wait(self, seconds: float, stop: threading.Event) -> None:
         self.clock.wait_until(self.clock.monotonic() + seconds, stop)
@@ -339,10 +391,11 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
         run.data["tools"]["sar"] = {"available": False, "reason": f"sar not found: {tools.INSTALL_HINTS['sar']}"}  # type: ignore[index]
     threads: List[PeriodicThread] = []
     proc: Optional[subprocess.Popen] = None
+    started = children.Children()  # ended in `finally`; a death signal covers the exits that skip it
     ctl_read, ctl_write = os.pipe()
     try:
         if sar is not None:
-            sar.start()
+            sar.start(started.spawn)
             run.data["tools"]["sar"] = {"available": True, "raw": vocab.raw_path(captures.SAR_R.raw_name()),  # type: ignore[index]
                                         "command": " ".join(captures.SAR_R.argv()),
                                         "locale": dict(tools.CAPTURE_LOCALE),
@@ -351,8 +404,8 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
                 open(os.path.join(raw_dir, vocab.PROGRAM_STDERR), "w", encoding="utf-8") as err:
             command = [binary, "-s", str(params.size_bytes), "-t", str(params.step_bytes),
                        "-v", params.variant, "-c", str(ctl_write)]
-            proc = subprocess.Popen(command, cwd=out_dir, stdin=subprocess.PIPE, stdout=out, stderr=err,
-                                    pass_fds=(ctl_write,), start_new_session=True, env=tools.capture_env())
+            proc = started.spawn(command, cwd=out_dir, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                                 pass_fds=(ctl_write,), env=tools.capture_env())
         os.close(ctl_write)
         ctl_write = -1
         run.data["workload"] = {
@@ -395,7 +448,8 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
                 target["error"] = f"{type(thread.error).__name__}: {thread.error}"  # type: ignore[index]
         if sar is not None:
             sar.stop()
-        run.sample_log.close()
+        started.end()
+        run.close()
         run.end_phases()
         _finish(run)
     return run.data
@@ -451,6 +505,7 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
     run.wait(params.pause_s, stop)
 
     run.begin_phase("touching")
+    run.save()  # a run killed while touching says it got that far
     start = run.clock.monotonic()
     steps = run.data["steps"]
     for index in range(params.steps):
@@ -535,6 +590,4 @@ def _finish(run: Run) -> None:
         anon_huge_peak_kib=huge_peak, steps=steps, timing=run.data.get("timing"))  # type: ignore[arg-type]
     run.data["step_deltas"] = analysis.step_deltas(steps, (snaps.get("allocated") or {}).get("reading") or {})  # type: ignore[arg-type,union-attr]
     run.data["samples_count"] = count
-    if run.data["complete"] and count <= results.INLINE_SAMPLES_MAX:
-        run.data["samples"] = results.read_samples(jsonl)
     run.save()

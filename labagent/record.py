@@ -142,10 +142,13 @@ class RunRecord:
     snapshots: Dict[str, Snapshot] = field(metadata={"schema": {"propertyNames": {"enum": list(vocab.PHASES)}}})
     tools: JsonObject  # versions, and per capture (captures.py names): available, raw, command, ...
     ticks: JsonObject  # the sampler's tick statistics
-    samples: Tuple[JsonObject, ...]  # inline up to results.INLINE_SAMPLES_MAX; else in samples_file
-    samples_file: str
+    # Inline only in older runs (and the fixtures made then); now samples.jsonl alone
+    # holds them (samples_file), so rewriting results.json costs the same however long the run.
+    samples: Optional[Tuple[JsonObject, ...]] = _omit()
+    samples_file: str = _required()
     # analysis.summarize; the figures every variant reports are required, a variant's own are named in variants.py
-    summary: JsonObject = field(metadata={"schema": {"required": list(variants.COMMON_FIGURES)}})
+    summary: JsonObject = field(default=None, metadata={"required": True,
+                                                        "schema": {"required": list(variants.COMMON_FIGURES)}})
     notes: Optional[Tuple[Union[str, Dict[str, str]], ...]] = _omit()  # a string, or {lang: text}
     started_wall: float = _required()  # the wall clock at the run's origin
     workload: Optional[Workload] = _omit()

@@ -19,30 +19,32 @@ SAMPLE_COLUMNS = ("tick", "t", "wall", "late_ms", "missed_before", "phase") + PR
 
 
 class SampleLog:
-    """samples.jsonl: one flushed line per tick, so a kill loses at most the tick being written."""
+    """samples.jsonl: one line per tick. Lines go to the kernel as they are given (one write(2) per
+    call on an unbuffered fd, no Python file layer), so a kill of the agent loses none of them."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._handle = open(path, "a", encoding="utf-8")
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._encode = json.JSONEncoder(separators=(",", ":")).encode
         self.count = 0
 
     def append(self, record: Dict[str, object]) -> None:
-        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._handle.flush()
-        self.count += 1
+        self.extend([record])
+
+    def extend(self, records: List[Dict[str, object]]) -> None:
+        """Several lines in one write(2) (a kill mid-write leaves a torn last line, which readers drop)."""
+        os.write(self._fd, "".join(self._encode(record) + "\n" for record in records).encode())
+        self.count += len(records)
 
     def close(self) -> None:
-        self._handle.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def read_samples(path: str) -> List[Dict[str, object]]:
     """Samples from samples.jsonl; a torn last line (the agent was killed mid-write) is dropped."""
     return list(iter_samples(path))
-
-
-# results.json carries the samples inline up to this many (about 5 minutes at 10 ms); a longer run
-# keeps them in samples.jsonl only, and load_run() reads them from there.
-INLINE_SAMPLES_MAX = 30_000
 
 
 def iter_samples(path: str) -> Iterator[Dict[str, object]]:
@@ -57,13 +59,14 @@ def iter_samples(path: str) -> Iterator[Dict[str, object]]:
 
 
 def write_samples_csv(path: str, samples: Iterable[Dict[str, object]]) -> Tuple[int, Optional[int]]:
-    """samples.csv from any iterable of samples, streamed; returns (rows, peak anon_huge_kib)."""
+    """samples.csv from any iterable of samples, streamed; returns (rows, peak anon_huge_kib).
+    A missing or null field is an empty cell."""
     rows, peak = 0, None
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=SAMPLE_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
+        writer = csv.writer(handle)
+        writer.writerow(SAMPLE_COLUMNS)
         for row in samples:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in SAMPLE_COLUMNS})
+            writer.writerow(["" if (value := row.get(k)) is None else value for k in SAMPLE_COLUMNS])
             rows += 1
             huge = row.get("anon_huge_kib")
             if huge is not None and (peak is None or int(huge) > peak):  # type: ignore[arg-type]
@@ -72,10 +75,12 @@ def write_samples_csv(path: str, samples: Iterable[Dict[str, object]]) -> Tuple[
 
 
 def load_run(out_dir: str) -> Dict[str, object]:
-    """results.json with its samples; for an incomplete run, the samples come from samples.jsonl."""
+    """results.json with its samples under "samples": read from its `samples_file` (samples.jsonl),
+    or, in runs written before the agent stopped inlining them, from results.json itself."""
     path = os.path.join(out_dir, RESULTS)
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
     if not data.get("samples"):
-        data["samples"] = read_samples(os.path.join(out_dir, SAMPLES_JSONL))
+        name = os.path.basename(str(data.get("samples_file") or SAMPLES_JSONL))  # never outside out_dir
+        data["samples"] = read_samples(os.path.join(out_dir, name))
     return data

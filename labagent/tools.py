@@ -10,7 +10,9 @@ import shutil
 import signal
 import subprocess
 import time
-from typing import Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional
+
+from . import children
 
 from .captures import PS_FIELDS, install_hints
 
@@ -41,8 +43,8 @@ def which(name: str) -> Optional[str]:
 
 def run_text(argv: List[str], timeout: float = 10.0) -> str:
     """stdout of a short command; raises OSError/CalledProcessError for the caller to record."""
-    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                          check=True, universal_newlines=True, env=capture_env())
+    done = children.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                        check=True, universal_newlines=True, env=capture_env())
     return done.stdout
 
 
@@ -57,9 +59,9 @@ def version_line(argv: List[str]) -> Optional[str]:
 
 def capture_line(pid: int, wall: float) -> Optional[str]:
     """One capture.sh line for pid, or None once ps no longer finds it."""
-    done = subprocess.run(["ps", "-o", PS_FIELDS, "-p", str(pid)], stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, universal_newlines=True, timeout=10, check=False,
-                          env=capture_env())
+    done = children.run(["ps", "-o", PS_FIELDS, "-p", str(pid)], stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL, universal_newlines=True, timeout=10, check=False,
+                        env=capture_env())
     line = done.stdout.rstrip("\n")
     if done.returncode != 0 or not line.strip():
         return None
@@ -78,20 +80,20 @@ class SarCapture:
         self.proc: Optional[subprocess.Popen] = None
         self._out = None
 
-    def start(self) -> None:
+    def start(self, spawn: Callable[..., subprocess.Popen] = children.spawn) -> None:
         self._out = open(self.path, "w", encoding="utf-8")
-        self.proc = subprocess.Popen(["sar", "-r", "1"], stdout=self._out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True, env=capture_env())
+        self.proc = spawn(["sar", "-r", "1"], stdout=self._out, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, env=capture_env())
 
     def stop(self) -> Optional[int]:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGINT)
+            os.killpg(self.proc.pid, signal.SIGINT)  # sar and its sadc, as ^C in a terminal does
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
         if self._out is not None:
             self._out.close()

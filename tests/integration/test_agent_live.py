@@ -30,7 +30,7 @@ def live_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("live") / "run"
     done = agent("run", *SMALL, "--out", str(out))
     assert done.returncode == 0, done.stderr
-    return out, json.loads((out / "results.json").read_text()), done
+    return out, results.load_run(str(out)), done
 
 
 def test_live_run_is_complete_with_every_capture(live_run):
@@ -180,3 +180,20 @@ def test_agent_killed_mid_touch_leaves_readable_partial_results(tmp_path, sig, s
     # The workload does not outlive the agent: its control channel closed.
     _wait_for(lambda: not os.path.exists(f"/proc/{workload}") or
               "Z" in Path(f"/proc/{workload}/stat").read_text().rsplit(")", 1)[1].split()[0:1], timeout=10)
+
+
+def test_results_json_does_not_grow_with_the_samples(tmp_path):
+    """results.json is rewritten at every phase boundary: it holds no samples (samples.jsonl does),
+    so ten times the ticks leave it about the same size."""
+    sizes = {}
+    for interval in ("0.01", "0.1"):
+        out = tmp_path / interval
+        done = agent("run", *SMALL[:6], "--sample-interval", interval, *SMALL[8:], "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        raw = json.loads((out / "results.json").read_text())
+        assert "samples" not in raw and raw["samples_file"] == "samples.jsonl"
+        assert raw["samples_count"] == len(results.read_samples(str(out / "samples.jsonl"))) == raw["ticks"]["ticks"]
+        sizes[interval] = ((out / "results.json").stat().st_size, raw["samples_count"])
+    (fast_size, fast_n), (slow_size, slow_n) = sizes["0.01"], sizes["0.1"]
+    assert fast_n > 5 * slow_n
+    assert abs(fast_size - slow_size) < 0.1 * slow_size, sizes

@@ -50,7 +50,7 @@ def test_the_plots_overlay_every_run_aligned_at_touching(repeats_dir, compare_di
     labels = set(svg_texts(os.path.join(out, "plots", "rss.svg")))
     expected = {f"A · {h} · {v}" for h in ("vm-a", "vm-b") for v in ("malloc", "madv-hugepage", "fullspeed")}
     assert expected | {"B · h1 · malloc", "B · h2 · malloc"} <= labels
-    assert "seconds since touching began" in labels
+    assert "t − t(touching) (s)" in labels  # the plots carry no language (both writeups share them)
     lines = compare._overlay("AB", [summary.read_run(repeats_dir), summary.read_run(compare_dir)])
     assert len(lines) == 8 and all(series["touch_start"] is not None for _name, series in lines)
     # every repeat chosen is a complete one: vm-b's killed r3 is not drawn for malloc

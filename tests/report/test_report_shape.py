@@ -14,7 +14,9 @@ import pytest
 from test_report_render import GOLDEN, read
 from labagent.report import render
 
-HOSTS = sorted(p for p in glob.glob(os.path.join(GOLDEN, "*.md")) if ".index." not in p)
+# Host writeups only: run indexes, comparisons (compare-*) and recordings (recording-*) have shapes of their own.
+HOSTS = sorted(p for p in glob.glob(os.path.join(GOLDEN, "*.md"))
+               if ".index." not in p and not os.path.basename(p).startswith(("compare-", "recording-")))
 APPENDIX = re.compile(r"^# (Appendix|付録)$", re.M)
 EQUAL_ENDS = (re.compile(r"(?<![\w.,])([0-9][0-9,.]*(?: ?[KMG]iB)?) → \1(?![\w,.])"),
               re.compile(r"\bfrom ([0-9][0-9,.]*) to \1\b"),

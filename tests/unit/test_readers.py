@@ -1,5 +1,8 @@
 """Readers pointed at a directory tree of real captures (Debian 12 fixture) instead of /proc and /."""
 import shutil
+import subprocess
+import time
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,123 @@ def test_the_samplers_fields_equal_the_full_parse(name, parse, keys):
 
 def test_read_process_without_rollup(proc_root):
     assert procfs.read_process(4242, str(proc_root), with_rollup=False)["anon_huge_kib"] is None
+
+
+# --------------------------------------------------------------------------- the sampler's tick reader
+
+def _without_rollup(record):
+    return {k: v for k, v in record.items() if k != "anon_huge_kib"}
+
+
+def test_tick_reader_agrees_with_the_readers_on_a_tree(proc_root):
+    reader = procfs.TickReader(4242, str(proc_root))
+    try:
+        assert reader.process() == _without_rollup(procfs.read_process(4242, str(proc_root)))
+        assert reader.system() == procfs.read_system(str(proc_root))
+        # Read again through the same fds: the same values (a /proc file is generated per read).
+        assert reader.system() == procfs.read_system(str(proc_root))
+    finally:
+        reader.close()
+
+
+def test_tick_reader_agrees_with_the_readers_on_a_live_process():
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        # Until sleep has exec'd and settled in nanosleep, its faults and RSS still move between two reads.
+        settled = None
+        for _ in range(200):
+            first = procfs.read_process(sleeper.pid, with_rollup=False)
+            if first == procfs.read_process(sleeper.pid, with_rollup=False) and \
+                    open(f"/proc/{sleeper.pid}/stat").read().split(") ")[1][0] == "S":
+                settled = first
+                break
+            time.sleep(0.01)
+        assert settled is not None, "sleep 30 never settled"
+        reader = procfs.TickReader(sleeper.pid)
+        assert reader.process() == _without_rollup(procfs.read_process(sleeper.pid, with_rollup=False))
+        sleeper.kill()
+        sleeper.wait()  # reaped: its files answer ESRCH through the kept fds
+        assert reader.process() is None
+        assert reader.process() is None
+        assert set(reader.system()) == set(procfs.SYSTEM_FIELDS)
+        reader.close()
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait()
+
+
+def test_tick_reader_of_a_process_already_gone(proc_root):
+    reader = procfs.TickReader(999999, str(proc_root))
+    assert reader.process() is None
+    assert reader.system()["mem_total_kib"] == 24684096
+    reader.close()
+
+
+def test_tick_stat_of_an_exiting_process_is_none():
+    line = (LOCAL / "proc-stat.txt").read_bytes()
+    stat = procfs.parsers.parse_proc_stat(line.decode())
+    assert procfs.parse_tick_stat(line) == (stat.min_flt, stat.maj_flt, stat.vsize_bytes, stat.rss_pages)
+    head, _, tail = line.rpartition(b")")
+    assert procfs.parse_tick_stat(head + b") Z" + tail[2:]) is None
+
+
+def test_tick_status_without_an_address_space_is_none():
+    status = (LOCAL / "proc-status.txt").read_bytes()
+    kept = b"".join(line for line in status.splitlines(keepends=True) if not line.startswith((b"Vm", b"Rss")))
+    assert procfs.parse_tick_status(kept) is None
+
+
+def test_anon_huge_of_a_tree_and_of_a_gone_process(proc_root):
+    assert procfs.read_anon_huge_kib(4242, str(proc_root)) == 0
+    assert procfs.read_anon_huge_kib(999999, str(proc_root)) is None
+
+
+def test_tick_reader_rereads_status_only_when_stat_says_memory_moved(proc_root):
+    reader = procfs.TickReader(4242, str(proc_root))
+    first = reader.process()
+    status = proc_root / "4242" / "status"
+    text = status.read_text()
+    rss = next(line for line in text.splitlines() if line.startswith("VmRSS:"))
+    status.write_text(text.replace(rss, "VmRSS:\t       1 kB"))
+    assert reader.process() == first  # stat unchanged: status not read again
+    stat = proc_root / "4242" / "stat"
+    head, _, tail = stat.read_text().rpartition(")")
+    fields = tail.split()
+    fields[7] = str(int(fields[7]) + 1)  # one more minor fault
+    stat.write_text(head + ") " + " ".join(fields) + "\n")
+    moved = reader.process()
+    assert moved["rss_kib"] == 1 and moved["min_flt"] == first["min_flt"] + 1
+    reader.close()
+
+
+GROWER = """
+import sys
+keep = []
+print("ready", flush=True)
+for line in sys.stdin:
+    keep.append(bytearray(b"x" * (8 << 20)))  # 8 MiB, written: VSZ, RSS and faults move
+    print("grown", flush=True)
+"""
+
+
+def test_tick_reader_follows_a_growing_process():
+    grower = subprocess.Popen([sys.executable, "-c", GROWER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # Python's start-up moves RSS and faults between two reads: begin once it waits on stdin.
+    assert grower.stdout.readline() == "ready\n"
+    reader = procfs.TickReader(grower.pid)
+    try:
+        seen = []
+        for _ in range(3):
+            for _ in range(2):  # a second tick with nothing changed gives the same
+                record = reader.process()
+                assert record == _without_rollup(procfs.read_process(grower.pid, with_rollup=False))
+            seen.append(record["rss_anon_kib"])
+            grower.stdin.write("more\n")
+            grower.stdin.flush()
+            assert grower.stdout.readline() == "grown\n"
+        assert seen[2] - seen[0] >= 16 * 1024 - 1024
+    finally:
+        reader.close()
+        grower.kill()
+        grower.wait()

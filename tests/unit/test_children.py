@@ -1,0 +1,118 @@
+"""labagent.children: a child dies with the agent (death signal) and with its group (Children.end)."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from labagent import children
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie counts: it has died, its new parent just has not reaped it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+def _wait_gone(pid: int, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+# A parent that spawns `sleep 60` the agent's way, prints its PID, then waits to be killed.
+PARENT = """
+import subprocess, sys, time
+from labagent import children
+proc = children.spawn(["sleep", "60"], stdin=subprocess.DEVNULL)
+print(proc.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_child_dies_with_its_parent_however_the_parent_dies(sig):
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    child = 0
+    try:
+        child = int(parent.stdout.readline())
+        assert not _gone(child)
+        parent.send_signal(sig)
+        parent.wait(timeout=10)
+        assert _wait_gone(child), "the child outlived its parent"
+    finally:
+        parent.stdout.close()
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child and not _gone(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_child_leads_its_own_process_group():
+    proc = children.spawn(["sleep", "60"], stdin=subprocess.DEVNULL)
+    try:
+        assert os.getpgid(proc.pid) == proc.pid and os.getsid(proc.pid) == proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_end_kills_the_whole_group_grandchildren_included():
+    started = children.Children()
+    # sh forks sleep (a grandchild, like sar's sadc) and reports its PID.
+    proc = started.spawn(["sh", "-c", "sleep 60 & echo $!; wait"], stdout=subprocess.PIPE, text=True)
+    grandchild = int(proc.stdout.readline())
+    try:
+        assert started.end() == [proc.pid]
+        assert proc.returncode == -signal.SIGKILL
+        assert _wait_gone(grandchild)
+        assert started.end() == []  # idempotent: nothing left to end, and no stranger signalled
+    finally:
+        proc.stdout.close()
+        if not _gone(grandchild):
+            os.kill(grandchild, signal.SIGKILL)
+
+
+def test_spawn_refuses_other_threads_but_run_works_there():
+    outcome = {}
+
+    def body():
+        try:
+            children.spawn(["true"])
+        except RuntimeError as exc:
+            outcome["spawn"] = str(exc)
+        outcome["run"] = children.run(["echo", "hi"], stdout=subprocess.PIPE, universal_newlines=True).stdout
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join(10)
+    assert "main thread" in outcome["spawn"]
+    assert outcome["run"] == "hi\n"
+
+
+def test_run_kills_the_group_on_timeout_and_checks():
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        children.run(["sh", "-c", "sleep 30"], timeout=0.3)
+    assert time.monotonic() - started < 10
+    with pytest.raises(subprocess.CalledProcessError):
+        children.run(["false"], check=True)
+
+
+def test_spawn_keeps_the_settings_it_owns():
+    with pytest.raises(TypeError, match="start_new_session"):
+        children.spawn(["true"], start_new_session=False)

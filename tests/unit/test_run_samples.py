@@ -1,0 +1,60 @@
+"""Run's sampler path on a /proc tree and a fake clock: the tick's record, samples.jsonl written at least
+every SAMPLES_FLUSH_S (every tick when sampling that slowly or slower), and nothing queued lost at close."""
+import json
+
+from labagent import experiment, procfs, results
+from labagent.clock import FakeClock
+from labagent.experiment import Params, Run
+
+
+def _run(proc_root, tmp_path, interval):
+    out = tmp_path / "out"
+    out.mkdir()
+    return Run(Params(sample_interval_s=interval), str(out), FakeClock(), str(proc_root), lambda _m: None, []), out
+
+
+def _tick(run, pid, k, interval):
+    record = run.sample(pid)
+    record.update({"tick": k, "t": round(k * interval, 6), "late_ms": 0.0, "missed_before": 0})
+    run.on_sample(record)
+
+
+def _lines(out):
+    path = out / results.SAMPLES_JSONL
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_fast_ticks_are_written_in_batches_and_all_at_close(proc_root, tmp_path):
+    run, out = _run(proc_root, tmp_path, 0.01)
+    for k in range(25):
+        _tick(run, 4242, k, 0.01)
+        written = len(_lines(out))
+        # The first tick goes out at once; then a batch whenever 0.1 s of ticks has queued.
+        assert written == (1 if k < 10 else 11 if k < 20 else 21), (k, written)
+    run.close()
+    lines = _lines(out)
+    assert [line["tick"] for line in lines] == list(range(25))
+    # Each line is the tick's full record, meminfo's fields in their place, as read_process/read_system say.
+    expected = dict(procfs.read_process(4242, str(proc_root)), **procfs.read_system(str(proc_root)))
+    assert list(lines[3]) == ["phase", *procfs.PROCESS_FIELDS, *procfs.SYSTEM_FIELDS,
+                              "tick", "t", "late_ms", "missed_before", "wall"]
+    assert {k: lines[3][k] for k in expected} == expected
+    assert experiment._MEMINFO not in lines[3]
+
+
+def test_slow_ticks_are_written_each_tick(proc_root, tmp_path):
+    run, out = _run(proc_root, tmp_path, experiment.SAMPLES_FLUSH_S)
+    for k in range(3):
+        _tick(run, 4242, k, experiment.SAMPLES_FLUSH_S)
+        assert len(_lines(out)) == k + 1
+    run.close()
+    assert len(_lines(out)) == 3
+
+
+def test_a_tick_after_the_workload_is_gone(proc_root, tmp_path):
+    run, out = _run(proc_root, tmp_path, 1.0)
+    _tick(run, 999999, 0, 1.0)
+    run.close()
+    line = _lines(out)[0]
+    assert all(line[k] is None for k in procfs.PROCESS_FIELDS)
+    assert line["mem_total_kib"] == 24684096
