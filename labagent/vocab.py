@@ -11,3 +11,9 @@ PHASES = ("baseline", "allocated", "touching", "touched", "freed", "exited")
 # writeup is one prose partial per language: labagent/report/templates/<lang>/variants/<name>.md.j2.
 VARIANTS = ("malloc", "calloc", "mmap", "mmap-populate", "madv-hugepage", "madv-nohugepage",
             "small-mallocs", "free", "fullspeed")
+
+# A recording of any process (`labagent record`): results.json's "kind", and the names of the snapshots
+# at its two ends (the user's marks name the phases between them).
+RECORDING_KIND = "recording"
+RECORDING_START = "start"
+RECORDING_END = "end"
