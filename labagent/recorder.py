@@ -329,7 +329,8 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
             sar = tools.SarCapture(os.path.join(raw_dir, "sar-r.txt"))
             sar.start()
             data["tools"]["sar"] = {"available": True, "raw": "raw/sar-r.txt", "command": "sar -r 1",  # type: ignore[index]
-                                    "locale": dict(tools.CAPTURE_LOCALE), "started_wall": round(clock.wall(), 3)}
+                                    "locale": dict(tools.CAPTURE_LOCALE), "started_wall": round(clock.wall(), 3),
+                                    "pid": sar.proc.pid if sar.proc is not None else None}
         else:
             data["tools"]["sar"] = {"available": False, "reason": f"sar not found: {tools.INSTALL_HINTS['sar']}"}  # type: ignore[index]
         run.save()
