@@ -208,11 +208,14 @@ class Recorder:
         self.marks: List[Dict[str, object]] = []
         self.kept_maps: Dict[str, object] = {}
         self._maps_due = 0.0
+        self.last_live: Dict[str, object] = {}  # the last sample taken while the process lived
 
     def sample(self) -> Dict[str, object]:
         """A sampler tick, and every MAPS_KEEP_EVERY_S a copy of the maps kept for the end snapshot."""
         record = self.run.sample(self.pid)
         now = self.run.clock.monotonic()
+        if record.get("vsz_kib") is not None:
+            self.last_live = {"reading": dict(record), "t": self.run.t()}
         if now >= self._maps_due and record.get("vsz_kib") is not None:
             self._maps_due = now + MAPS_KEEP_EVERY_S
             try:
@@ -237,15 +240,21 @@ class Recorder:
         except (FileNotFoundError, ProcessLookupError):  # it exited between the two reads
             snap = run.snapshot(name, self.pid, with_maps=False)
             live = False
+        if not live and self.last_live:  # the process's figures as the last sample saw them
+            last = self.last_live["reading"]
+            for key in procfs.PROCESS_FIELDS:
+                snap["reading"][key] = last.get(key)  # type: ignore[index,union-attr]
+            snap["reading_t"] = self.last_live["t"]
         if not snap.get("maps") and self.kept_maps:
             snap["maps"] = self.kept_maps["text"]
             snap["maps_t"] = self.kept_maps["t"]
             run.write_raw(f"maps-{name}.txt", str(self.kept_maps["text"]))
             run.data["notes"].append({  # type: ignore[union-attr]
                 "en": f"The process had exited at the {name} snapshot: raw/maps-{name}.txt is the last maps "
-                      f"the sampler read, at {self.kept_maps['t']:.1f} s.",
+                      f"the sampler read, at {self.kept_maps['t']:.1f} s, and its VSZ, RSS and faults are the "
+                      f"last sample's.",
                 "ja": f"{name} の時点でプロセスは終了していたため、raw/maps-{name}.txt はサンプラーが "
-                      f"{self.kept_maps['t']:.1f} 秒に読んだ最後の maps である。"})
+                      f"{self.kept_maps['t']:.1f} 秒に読んだ最後の maps であり、VSZ・RSS・fault は最後のサンプルの値である。"})
         elif live:
             self.kept_maps = {"text": snap.get("maps") or "", "t": snap["t"]}
         return snap
@@ -314,15 +323,16 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
         for sig in STOP_SIGNALS:
             signal.signal(sig, on_stop)
         signal.signal(MARK_SIGNAL, on_mark)
-        inbox = MarkInbox(out_dir)
+        # The start snapshot first: a started command is already running, and every moment counts.
+        run.begin_phase(RECORDING_START)
+        snap = recorder.snapshot(RECORDING_START)
         sampler = Sampler(clock, params.sample_interval_s, run.origin, recorder.sample, run.on_sample)
         threads.append(PeriodicThread("sampler", sampler.run))
         if tools.which("ps"):
             threads.append(PeriodicThread("ps-loop", _ps_loop(run, pid, os.path.join(raw_dir, "capture.log"))))
         for thread in threads:
             thread.start()
-        run.begin_phase(RECORDING_START)
-        snap = recorder.snapshot(RECORDING_START)
+        inbox = MarkInbox(out_dir)
         if run.capture(["ps", "u", "-p", str(pid)], "ps-aux.txt") is not None:
             data["tools"]["ps_aux"] = {"available": True, "raw": "raw/ps-aux.txt", "command": f"ps u -p {pid}"}  # type: ignore[index]
         if tools.which("sar"):

@@ -13,6 +13,7 @@ import jinja2
 
 from .. import results
 from ..errors import LabError
+from ..vocab import RECORDING_KIND
 from . import model, plots
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -157,7 +158,11 @@ def render_run(path: str, lang: str = "en", templates: Optional[str] = None) -> 
     env = environment(lang, templates)
     path = os.path.normpath(path)
     if os.path.isfile(os.path.join(path, results.RESULTS)):
-        written, _series = render_host(env, plots.Plotter(lang), read_host(path, os.path.basename(path)), path, lang)
+        inp = read_host(path, os.path.basename(path))
+        if inp.data.get("kind") == RECORDING_KIND:  # `labagent record`: its own writeup
+            from .recording import render_recording
+            return render_recording(env, plots.Plotter(lang), inp, path, lang)
+        written, _series = render_host(env, plots.Plotter(lang), inp, path, lang)
         return written
 
     meta: Optional[Dict[str, Any]] = None
