@@ -37,6 +37,8 @@ KILL_GRACE_S = 2.0
 MAPS_KEEP_EVERY_S = 1.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 MARK_SIGNAL = signal.SIGUSR1
+# At most this long for a started command's exec to finish before the start snapshot.
+EXEC_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,19 @@ class Child:
 
     def poll(self) -> Optional[int]:
         return self.proc.poll()
+
+    def wait_exec(self, proc_root: str, clock, timeout: float = EXEC_WAIT_S) -> None:
+        """Popen returns while the kernel is still building the new address space (VSZ a few KiB):
+        wait until the program's own file is mapped, so `start` is the program as exec left it."""
+        deadline = clock.monotonic() + timeout
+        while clock.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                exe = os.readlink(os.path.join(proc_root, str(self.pid), "exe"))
+                if any(m.pathname == exe for m in parsers.parse_maps(procfs.read_maps(self.pid, proc_root))):
+                    return
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                return  # gone already, or not ours to read: the snapshot says what it can
+            clock.wait_until(clock.monotonic() + 0.001, threading.Event())
 
     def stop(self) -> Optional[int]:
         """SIGTERM to the group, SIGKILL after KILL_GRACE_S; the group's leftovers are killed too."""
@@ -324,6 +339,8 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
             signal.signal(sig, on_stop)
         signal.signal(MARK_SIGNAL, on_mark)
         # The start snapshot first: a started command is already running, and every moment counts.
+        if child is not None:
+            child.wait_exec(proc_root, clock)
         run.begin_phase(RECORDING_START)
         snap = recorder.snapshot(RECORDING_START)
         sampler = Sampler(clock, params.sample_interval_s, run.origin, recorder.sample, run.on_sample)
@@ -347,9 +364,11 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
         progress(f"recording PID {pid} into {out_dir}: VSZ {snap['reading']['vsz_kib']} KiB, "  # type: ignore[index]
                  f"RSS {snap['reading']['rss_kib']} KiB; mark a phase with `kill -USR1 {os.getpid()}` "
                  f"or `labagent mark {out_dir} NAME`")
-        stopped_by = _watch(recorder, inbox, state, params, clock)
+        stopped = _watch(recorder, inbox, state, params, clock)
+        run.end_phases()  # the last phase ends where the end snapshot is taken
         recorder.snapshot(RECORDING_END)
-        data["outcome"] = {"status": "complete", "reason": stopped_by, "signal": None, "phase": None}
+        data["recording"]["stop"] = stopped  # type: ignore[index]
+        data["outcome"] = {"status": "complete", "reason": stop_text(stopped), "signal": None, "phase": None}
         data["complete"] = True
     finally:
         if not data["complete"]:
@@ -382,8 +401,24 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
     return data
 
 
-def _watch(recorder: Recorder, inbox: MarkInbox, state: Dict[str, object], params: RecordParams, clock) -> str:
-    """Takes marks until something stops the recording; returns what did, in words."""
+def stop_text(stop: Dict[str, object]) -> str:
+    """What stopped a recording, in words (the writeup words it per language from the same record)."""
+    by = stop["by"]
+    if by == "signal":
+        return f"stopped by {stop['signal']}"
+    if by == "exit":
+        return f"the command exited with status {stop['status']}"
+    if by == "killed":
+        return f"the command was killed by {stop['signal']}"
+    if by == "gone":
+        return f"process {stop['pid']} exited"
+    return f"--duration {stop['duration_s']:g}s reached"
+
+
+def _watch(recorder: Recorder, inbox: MarkInbox, state: Dict[str, object], params: RecordParams,
+           clock) -> Dict[str, object]:
+    """Takes marks until something stops the recording; returns what did: {"by": signal, exit, killed,
+    gone or duration, and the signal, status, pid or duration_s}."""
     run = recorder.run
     deadline = run.origin + params.duration_s if params.duration_s is not None else None
     signal_marks = 0
@@ -399,16 +434,16 @@ def _watch(recorder: Recorder, inbox: MarkInbox, state: Dict[str, object], param
             except LabError as exc:
                 run.progress(f"ignored a mark: {exc}")
         if state["stop"] is not None:
-            return f"stopped by {state['stop']}"
+            return {"by": "signal", "signal": state["stop"]}
         if not recorder.alive():
             if recorder.child is not None:
                 code = recorder.child.poll()
                 if code is not None and code < 0:
-                    return f"the command was killed by {signal.Signals(-code).name}"
-                return f"the command exited with status {code}"
-            return f"process {recorder.pid} exited"
+                    return {"by": "killed", "signal": signal.Signals(-code).name}
+                return {"by": "exit", "status": code}
+            return {"by": "gone", "pid": recorder.pid}
         if deadline is not None and clock.monotonic() >= deadline:
-            return f"--duration {params.duration_s:g}s reached"
+            return {"by": "duration", "duration_s": params.duration_s}
 
 
 def finish(run: Run) -> None:

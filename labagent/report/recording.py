@@ -125,6 +125,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         "hostname": host.get("hostname") or inp.name,
         "complete": bool(data.get("complete")),
         "outcome": data.get("outcome") or {},
+        "stop": rec.get("stop") or {},
         "mode": rec.get("mode"),
         "pid": rec.get("pid"),
         "command": " ".join(shlex.quote(str(a)) for a in command) if command else None,
@@ -132,6 +133,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         "exit_status": rec.get("exit_status"),
         "signal": rec.get("signal"),
         "started": model.clock_text(data.get("started_wall"), offset),
+        "duration": model.seconds_text((rec.get("stop") or {}).get("duration_s")),
         "length": model.seconds_text(_phase_end(phases[-1], samples) if phases else None),
         "marks": [{"name": m.get("name"), "by": m.get("by"), "t": model.seconds_text(m.get("t"))}
                   for m in rec.get("marks") or []],
