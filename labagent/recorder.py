@@ -102,10 +102,14 @@ class MarkInbox:
 
     def __init__(self, out_dir: str) -> None:
         self.path = os.path.join(out_dir, MARK_FIFO)
-        if os.path.lexists(self.path):
-            os.remove(self.path)  # left by a recorder that was killed
-        os.mkfifo(self.path, 0o600)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        try:
+            if os.path.lexists(self.path):
+                os.remove(self.path)  # left by a recorder that was killed
+            os.mkfifo(self.path, 0o600)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        except OSError as exc:
+            raise LabError(f"cannot make the marks FIFO {self.path}: {exc.strerror} "
+                           "(--out must be on a local file system)") from None
         self.buffer = b""
 
     def read(self, timeout: float) -> List[str]:
@@ -310,17 +314,6 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
     data["params"] = dict(asdict(params), command=list(params.command))
     for key in ("steps", "samples"):
         data[key] = []
-    data["host"] = hostfacts.read_host_facts(host_root, ask_imds=params.ask_imds)
-    data["tools"] = {"versions": tools.tool_versions()}
-    for argv_, name in ((["uname", "-a"], "uname-a.txt"), (["cat", "/etc/os-release"], "os-release.txt")):
-        run.capture(argv_, name)
-
-    child = Child(params.command, raw_dir) if params.command else None
-    pid = child.pid if child is not None else int(params.pid)  # type: ignore[arg-type]
-    data["recording"] = {"mode": "command" if child else "pid", "pid": pid, "command": list(params.command),
-                         "agent_pid": os.getpid(), "marks": [], "exit_status": None, "signal": None,
-                         "mark_fifo": MARK_FIFO}
-    recorder = Recorder(params, run, pid, child)
     state: Dict[str, object] = {"stop": None, "signal_marks": 0}
 
     def on_stop(signum, _frame):
@@ -329,15 +322,32 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
     def on_mark(_signum, _frame):
         state["signal_marks"] = int(state["signal_marks"]) + 1  # type: ignore[arg-type]
 
+    # From here a Ctrl-C or a mark is ours: before the command starts, a Ctrl-C makes a short recording.
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS + (MARK_SIGNAL,)}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, on_stop)
+    signal.signal(MARK_SIGNAL, on_mark)
+    try:
+        data["host"] = hostfacts.read_host_facts(host_root, ask_imds=params.ask_imds)
+        data["tools"] = {"versions": tools.tool_versions()}
+        for argv_, name in ((["uname", "-a"], "uname-a.txt"), (["cat", "/etc/os-release"], "os-release.txt")):
+            run.capture(argv_, name)
+        child = Child(params.command, raw_dir) if params.command else None
+    except LabError:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        run.sample_log.close()
+        raise
+    pid = child.pid if child is not None else int(params.pid)  # type: ignore[arg-type]
+    data["recording"] = {"mode": "command" if child else "pid", "pid": pid, "command": list(params.command),
+                         "agent_pid": os.getpid(), "marks": [], "exit_status": None, "signal": None,
+                         "mark_fifo": MARK_FIFO}
+    recorder = Recorder(params, run, pid, child)
     threads: List[PeriodicThread] = []
     stop = threading.Event()
     sar: Optional[tools.SarCapture] = None
     inbox: Optional[MarkInbox] = None
     try:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, on_stop)
-        signal.signal(MARK_SIGNAL, on_mark)
         # The start snapshot first: a started command is already running, and every moment counts.
         if child is not None:
             child.wait_exec(proc_root, clock)
