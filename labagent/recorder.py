@@ -198,8 +198,10 @@ def _stop_sar(sar: tools.SarCapture) -> None:
 
 def check_target(pid: int, proc_root: str) -> None:
     """A PID to attach to must exist, be a live process and let us read its maps."""
-    if procfs.read_process(pid, proc_root, with_rollup=False) is None:
+    if not os.path.isdir(os.path.join(proc_root, str(pid))):
         raise LabError(f"no process with PID {pid} (or it has already exited)")
+    if procfs.read_process(pid, proc_root, with_rollup=False) is None:
+        raise LabError(f"PID {pid} has no address space to record (a kernel thread, or a process that is exiting)")
     try:
         procfs.read_maps(pid, proc_root)
     except PermissionError:
