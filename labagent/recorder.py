@@ -361,7 +361,6 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
             threads.append(PeriodicThread("ps-loop", _ps_loop(run, pid, os.path.join(raw_dir, "capture.log"))))
         for thread in threads:
             thread.start()
-        inbox = MarkInbox(out_dir)
         if run.capture(["ps", "u", "-p", str(pid)], "ps-aux.txt") is not None:
             data["tools"]["ps_aux"] = {"available": True, "raw": "raw/ps-aux.txt", "command": f"ps u -p {pid}"}  # type: ignore[index]
         if tools.which("sar"):
@@ -373,6 +372,7 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
         else:
             data["tools"]["sar"] = {"available": False, "reason": f"sar not found: {tools.INSTALL_HINTS['sar']}"}  # type: ignore[index]
         run.save()
+        inbox = MarkInbox(out_dir)  # after results.json: a mark can be taken once the FIFO is there
         progress(f"recording PID {pid} into {out_dir}: VSZ {snap['reading']['vsz_kib']} KiB, "  # type: ignore[index]
                  f"RSS {snap['reading']['rss_kib']} KiB; mark a phase with `kill -USR1 {os.getpid()}` "
                  f"or `labagent mark {out_dir} NAME`")

@@ -125,7 +125,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         "hostname": host.get("hostname") or inp.name,
         "complete": bool(data.get("complete")),
         "outcome": data.get("outcome") or {},
-        "stop": rec.get("stop") or {},
+        "stop": dict({"by": None, "status": None, "signal": None}, **(rec.get("stop") or {})),
         "mode": rec.get("mode"),
         "pid": rec.get("pid"),
         "command": " ".join(shlex.quote(str(a)) for a in command) if command else None,

@@ -295,3 +295,33 @@ def test_mark_without_a_recording_is_one_line(tmp_path):
     assert done.returncode == 2 and "must be 1-40 letters" in done.stderr
     done = agent("mark", str(tmp_path), "end")
     assert done.returncode == 2 and "is reserved" in done.stderr
+
+
+def test_a_recorder_killed_outright_leaves_a_readable_recording(tmp_path):
+    """SIGKILL cannot be caught: results.json stays as of the last mark, samples.jsonl up to the last tick,
+    and `labagent report` renders it as incomplete."""
+    out = tmp_path / "rec"
+    recorder = start_agent("record", "--out", str(out), *FAST, "--", "sleep", "300")
+    pid = None
+    try:
+        wait_for(lambda: (out / "marks.fifo").exists(), "the recording")
+        pid = json.loads((out / "results.json").read_text())["recording"]["pid"]
+        assert agent("mark", str(out), "before-kill").returncode == 0
+        wait_for(lambda: marks_in(out) == ["before-kill"], "the mark")
+        wait_for(lambda: len(results.read_samples(str(out / "samples.jsonl"))) >= 3, "a few samples")
+        recorder.kill()
+        recorder.communicate(timeout=10)
+    finally:
+        end_process(recorder)
+        # Until the shared spawn() helper (PR_SET_PDEATHSIG) lands, a SIGKILLed recorder leaves its command.
+        if pid is not None and alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    data = results.load_run(str(out))
+    assert data["complete"] is False and len(data["samples"]) >= 3
+    assert [p["name"] for p in data["phases"]] == ["start", "before-kill"]
+    done = agent("report", str(out))
+    assert done.returncode == 0, done.stderr
+    text = (out / "README.md").read_text()
+    assert "**This recording is incomplete: running.**" in text
+    assert "| `before-kill` | `labagent mark` |" in text
+    assert "The maps at start and at end were not both captured." in text
