@@ -111,14 +111,21 @@ class MarkInbox:
             raise LabError(f"cannot make the marks FIFO {self.path}: {exc.strerror} "
                            "(--out must be on a local file system)") from None
         self.buffer = b""
+        # A signal (SIGUSR1, Ctrl-C) writes a byte here (signal.set_wakeup_fd) and so ends the wait at
+        # once: Python retries an interrupted select, which would delay a SIGUSR1 mark by up to POLL_S.
+        self.wake_r, self.wake_w = os.pipe()
+        for fd in (self.wake_r, self.wake_w):
+            os.set_blocking(fd, False)
 
     def read(self, timeout: float) -> List[str]:
-        """Names written since the last call, waiting at most `timeout` for the first."""
-        try:
-            ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
-        except InterruptedError:  # a signal (a mark, a stop): the caller looks at its flags
-            return []
-        if ready:
+        """Names written since the last call, waiting at most `timeout` for the first (or a signal)."""
+        ready, _, _ = select.select([self.fd, self.wake_r], [], [], max(0.0, timeout))
+        if self.wake_r in ready:
+            try:
+                os.read(self.wake_r, 4096)
+            except BlockingIOError:
+                pass
+        if self.fd in ready:
             try:
                 self.buffer += os.read(self.fd, 4096)
             except BlockingIOError:
@@ -127,7 +134,8 @@ class MarkInbox:
         return [line.decode(errors="replace").strip() for line in lines if line.strip()]
 
     def close(self) -> None:
-        os.close(self.fd)
+        for fd in (self.fd, self.wake_r, self.wake_w):
+            os.close(fd)
         try:
             os.remove(self.path)
         except FileNotFoundError:
@@ -349,6 +357,7 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
     stop = threading.Event()
     sar: Optional[tools.SarCapture] = None
     inbox: Optional[MarkInbox] = None
+    previous_wakeup = -1
     try:
         # The start snapshot first: a started command is already running, and every moment counts.
         if child is not None:
@@ -373,6 +382,7 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
             data["tools"]["sar"] = {"available": False, "reason": f"sar not found: {tools.INSTALL_HINTS['sar']}"}  # type: ignore[index]
         run.save()
         inbox = MarkInbox(out_dir)  # after results.json: a mark can be taken once the FIFO is there
+        previous_wakeup = signal.set_wakeup_fd(inbox.wake_w, warn_on_full_buffer=False)
         progress(f"recording PID {pid} into {out_dir}: VSZ {snap['reading']['vsz_kib']} KiB, "  # type: ignore[index]
                  f"RSS {snap['reading']['rss_kib']} KiB; mark a phase with `kill -USR1 {os.getpid()}` "
                  f"or `labagent mark {out_dir} NAME`")
@@ -389,6 +399,7 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if inbox is not None:
+            signal.set_wakeup_fd(previous_wakeup)
             inbox.close()
         if child is not None:
             returncode = child.stop()
