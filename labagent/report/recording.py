@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jinja2
 
@@ -32,6 +32,17 @@ def excerpt(text: Optional[str], head: int = EXCERPT_HEAD, tail: int = EXCERPT_T
     if len(lines) <= head + tail + 1:
         return text
     return "\n".join(lines[:head] + [f"... ({len(lines) - head - tail} lines)"] + lines[-tail:]) + "\n"
+
+
+def _raw_or(raw: Mapping[str, str], name: str, copy: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    """(text, the file it is from): raw/<name> as captured, else results.json's copy (source None)."""
+    return (raw[name], f"raw/{name}") if name in raw else (copy, None)
+
+
+def _delta(after: Mapping[str, Any], before: Mapping[str, Any], key: str) -> Optional[int]:
+    if after.get(key) is None or before.get(key) is None:
+        return None
+    return int(after[key]) - int(before[key])
 
 
 def _phase_end(phase: Mapping[str, Any], samples: Sequence[Mapping[str, Any]]) -> Optional[float]:
@@ -65,7 +76,7 @@ def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Any], pid: Any) -> Op
     """Growth by kind and the mappings that changed, from the start and end maps as captured."""
     texts = {}
     for name in (RECORDING_START, RECORDING_END):
-        texts[name] = model._raw_or(raw, f"maps-{name}.txt", (snaps.get(name) or {}).get("maps"))  # noqa: SLF001
+        texts[name] = _raw_or(raw, f"maps-{name}.txt", (snaps.get(name) or {}).get("maps"))
     (before_text, before_src), (after_text, after_src) = texts[RECORDING_START], texts[RECORDING_END]
     if not before_text or not after_text:
         return None
@@ -117,7 +128,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
     command = rec.get("command") or []
     free_h = {}
     for name in (RECORDING_START, RECORDING_END):
-        text, src = model._raw_or(raw, f"free-h-{name}.txt", (snaps.get(name) or {}).get("free_h"))  # noqa: SLF001
+        text, src = _raw_or(raw, f"free-h-{name}.txt", (snaps.get(name) or {}).get("free_h"))
         free_h[name] = model.code_block(text, "", src or f"results.json snapshots.{name}.free_h", "free -h")
     sar = tools.get("sar") or {}
     return {
@@ -146,8 +157,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
                   "huge": model.num(summary.get("anon_huge_kib_peak")),
                   "min_flt": model.num(summary.get("min_flt_recorded")),
                   "maj_flt": model.num(summary.get("maj_flt_recorded"))},
-        "change": {key: model.signed(model._delta(end_r or last, start_r, key))  # noqa: SLF001
-                   for key in ("vsz_kib", "rss_kib", "min_flt")},
+        "change": {key: model.signed(_delta(end_r or last, start_r, key)) for key in ("vsz_kib", "rss_kib", "min_flt")},
         "maps": _maps_view(raw, snaps, rec.get("pid")),
         "thp": {"mode": host.get("thp_enabled"), "peak": model.num(summary.get("anon_huge_kib_peak")),
                 "sys_start": model.num(start_r.get("sys_anon_huge_kib")),
@@ -169,9 +179,11 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
 def render_recording(env: jinja2.Environment, plotter: plots.Plotter, inp: model.HostInput, out_dir: str,
                      lang: str) -> List[str]:
     """README.md and plots/process.svg, plots/system.svg in the recording's directory."""
-    from .render import PLOTS, README, _write  # render imports this module lazily: no cycle at import
+    from .render import PLOTS, README  # render imports this module lazily: no cycle at import
 
     written = plotter.host(inp.name, series(inp.data), os.path.join(out_dir, PLOTS))
     text = env.get_template(TEMPLATE).render(r=recording_view(inp, lang))
-    written.insert(0, _write(os.path.join(out_dir, README), text))
-    return written
+    path = os.path.join(out_dir, README)
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    return [path] + written
