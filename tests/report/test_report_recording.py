@@ -33,7 +33,7 @@ def test_recording_writeup_is_golden(steps_dir, lang):
 def test_recording_writeup_shows_marks_and_maps_growth(steps_dir):
     render.render_run(steps_dir, lang="en")
     text = read(os.path.join(steps_dir, "README.md"))
-    assert "| `heap-grown` | `labagent mark` |" in text and "| `mark2` | SIGUSR1 |" in text
+    assert "| 2 | `heap-grown` | `labagent mark` |" in text and "| 3 | `mark2` | SIGUSR1 |" in text
     assert "| `[heap]` (brk) | 0 | 4,263,936 | +4,263,936 | 0 → 1 |" in text
     assert "anonymous (mmap) grew by 24.0 MiB" in text
     assert "<sub>from `raw/maps-start.txt`, `raw/maps-end.txt`</sub>" in text
