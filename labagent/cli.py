@@ -1,5 +1,6 @@
-"""The agent's command line: `run` an experiment, `report` a fetched run (or `--compare` runs), list the
-`runs`. Errors are one line, never a traceback."""
+"""The agent's command line: `run` an experiment, `record` any process, `mark` a phase of a recording,
+`report` a fetched run, a recording (or `--compare` runs), list the `runs`. Errors are one line, never a
+traceback."""
 from __future__ import annotations
 
 import argparse
@@ -67,6 +68,19 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
     run.option_prefix = option_prefix
     check = sub.add_parser("check-tools", help="print JSON: the tools this host lacks and the packages that provide them")
     check.add_argument("--os-family", help="RedHat, Debian or another (default: from /etc/os-release)")
+    record = sub.add_parser("record", help="record any process with the lab's instruments (see README: Recording any process)")
+    record.add_argument("--out", required=True, help="directory for results.json, samples and raw captures")
+    record.add_argument("--pid", type=int, help="attach to this running process instead of starting a command")
+    record.add_argument("--sample-interval", type=_duration, default=knobs.SAMPLE_INTERVAL_KNOB.default,
+                        help=f"{knobs.SAMPLE_INTERVAL_KNOB.help} (default {knobs.SAMPLE_INTERVAL_KNOB.default})")
+    record.add_argument("--duration", type=_duration, help="stop after this long (default: when the process exits)")
+    record.add_argument("--force", action="store_true", help="overwrite a run or recording in --out")
+    record.add_argument("--no-imds", action="store_true", help="never ask the EC2 metadata service")
+    record.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    record.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]: the command to start and record")
+    mark = sub.add_parser("mark", help="mark a new phase in a recording that is running in DIR")
+    mark.add_argument("dir", help="the --out directory of the running `labagent record`")
+    mark.add_argument("name", help="the phase's name: letters, digits, '.', '_', '-' (at most 40)")
     report = sub.add_parser("report", help="render the writeup of a fetched run (controller only)")
     report.add_argument("run_dir", nargs="+", help="runs/<run_id> (with one directory per host) or one host's "
                         "directory; with --compare, two or more of them")
@@ -105,6 +119,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             from .progress import poll_record
             print(json.dumps(poll_record(args.out, args.job_file), sort_keys=True))
             return 0
+        if args.command == "record":
+            return _record(args, sys.argv if argv is None else ["labagent"] + list(argv))
+        if args.command == "mark":
+            from .recorder import send_mark
+            send_mark(args.dir, args.name)
+            return 0
         return _report(args)
     except LabError as exc:
         print(f"labagent: {rename_options(str(exc), prefix)}", file=sys.stderr)
@@ -138,6 +158,23 @@ def _runs(args: argparse.Namespace) -> int:
     from . import runlist
     listings = runlist.list_runs(args.dir)
     print(runlist.to_json_lines(listings) if args.json else runlist.table(listings), end="")
+    return 0
+
+
+def _record(args: argparse.Namespace, argv: List[str]) -> int:
+    from .recorder import RecordParams, record
+    command = list(args.cmd)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    params = RecordParams(command=tuple(command), pid=args.pid, sample_interval_s=args.sample_interval,
+                          duration_s=args.duration, force=args.force, ask_imds=not args.no_imds)
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"labagent: {message}", file=sys.stderr, flush=True)
+
+    record(params, os.path.abspath(args.out), progress=progress, argv=argv)
+    progress(f"recorded: {os.path.join(args.out, 'results.json')}")
     return 0
 
 

@@ -223,7 +223,7 @@ class Run:
     def save(self) -> None:
         """results.json through the typed run record (a field of the wrong shape fails here, in tests)."""
         with self.lock:
-            record.write(self.out_dir, record.RunRecord.from_json(self.data))
+            record.write(self.out_dir, record.from_json(self.data))
 
     # -- readings
     def reading(self, pid: Optional[int], with_rollup: bool = True) -> Dict[str, object]:
@@ -554,27 +554,34 @@ def _drive(run: Run, proc: subprocess.Popen, channel: ControlChannel, stop: thre
     run.wait(params.tail_s, stop)
 
 
+def read_sar_capture(run: Run) -> None:
+    """sar -r 1's rows into the run's `sar`, and whether its text parsed into tools.sar.parse: a capture
+    that does not parse is said so in the results and in a note for the writeup, never left empty."""
+    sar_path = os.path.join(run.raw_dir, captures.SAR_R.raw_name())
+    tool = run.data["tools"].get("sar")  # type: ignore[union-attr]
+    if not os.path.exists(sar_path) or not (tool or {}).get("available"):
+        return
+    with open(sar_path, encoding="utf-8") as handle:
+        text = handle.read()
+    try:
+        report = captures.SAR_R.parser(text)  # type: ignore[misc]
+    except ValueError as exc:
+        tool["parse"] = {"ok": False, "rows": 0, "error": str(exc)}  # type: ignore[index]
+        run.data["notes"].append({  # type: ignore[union-attr]
+            "en": f"raw/sar-r.txt could not be parsed, so the writeup shows no sar figures ({exc}).",
+            "ja": f"raw/sar-r.txt を解析できなかったため、sar の数値は載せていない ({exc})。"})
+    else:
+        run.data["sar"] = [{"time": r.time, "seconds": r.seconds, **r.values} for r in report.rows]
+        tool["parse"] = {"ok": True, "rows": len(report.rows), "error": None}  # type: ignore[index]
+
+
 def _finish(run: Run) -> None:
     """Analysis over what was captured, then results.json, samples.csv: also for a partial run."""
     jsonl = os.path.join(run.out_dir, results.SAMPLES_JSONL)
     count, huge_peak = results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV),
                                                  results.iter_samples(jsonl))
     snaps = run.data["snapshots"]
-    sar_path = os.path.join(run.raw_dir, captures.SAR_R.raw_name())
-    if os.path.exists(sar_path):
-        with open(sar_path, encoding="utf-8") as handle:
-            text = handle.read()
-        # A capture that does not parse is said so in the results (and the writeup), never left empty.
-        try:
-            report = captures.SAR_R.parser(text)  # type: ignore[misc]
-        except ValueError as exc:
-            run.data["tools"]["sar"]["parse"] = {"ok": False, "rows": 0, "error": str(exc)}  # type: ignore[index]
-            run.data["notes"].append({  # type: ignore[union-attr]
-                "en": f"raw/sar-r.txt could not be parsed, so the writeup shows no sar figures ({exc}).",
-                "ja": f"raw/sar-r.txt を解析できなかったため、sar の数値は載せていない ({exc})。"})
-        else:
-            run.data["sar"] = [{"time": r.time, "seconds": r.seconds, **r.values} for r in report.rows]
-            run.data["tools"]["sar"]["parse"] = {"ok": True, "rows": len(report.rows), "error": None}  # type: ignore[index]
+    read_sar_capture(run)
     maps_before = parsers.parse_maps(snaps["baseline"]["maps"]) if "baseline" in snaps else ()  # type: ignore[index,operator]
     maps_after = parsers.parse_maps(snaps["allocated"]["maps"]) if "allocated" in snaps else ()  # type: ignore[index,operator]
     pointer_hex = (run.data.get("workload") or {}).get("pointer")  # type: ignore[union-attr]

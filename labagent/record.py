@@ -108,6 +108,9 @@ class Snapshot:
     free_h: Optional[str] = _omit()
     free_b: Optional[str] = _omit()
     free: Optional[JsonObject] = _omit()
+    # A recording's end after its process exited: when the reading and the maps kept were taken.
+    reading_t: Optional[float] = _omit()
+    maps_t: Optional[float] = _omit()
 
 
 @dataclass(frozen=True)
@@ -165,16 +168,76 @@ class RunRecord:
     def from_json(cls, data: Any) -> "RunRecord":
         """The record of a parsed results.json; RecordError says which field is wrong, LabError when
         the file is from a newer malloc-lab."""
-        if not isinstance(data, dict):
-            raise RecordError("results.json: expected an object")
-        version = data.get("schema_version")
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise RecordError(f"results.json: schema_version is {version!r}, expected a number")
-        if version > SCHEMA_VERSION:
-            raise LabError(f"results.json has schema_version {version}, newer than this malloc-lab reads "
-                           f"({SCHEMA_VERSION}): update malloc-lab")
+        _check_version(data)
         return _from_json(cls, data, "results.json")
 
+
+
+@dataclass(frozen=True)
+class RecordedPhase:
+    """A phase of a recording: `start`, then one per mark, named by the user (labagent mark) or markN."""
+
+    name: str = field(metadata={"schema": {"pattern": "^[A-Za-z0-9._-]{1,48}$"}})
+    start: float
+    start_wall: float
+    end: Optional[float]
+    end_wall: Optional[float]
+
+
+@dataclass(frozen=True)
+class RecordingRecord:
+    """What `labagent record` wrote: results.json with "kind": "recording". The same parts as a run's
+    where they mean the same (outcome, agent, host, snapshots, tools, ticks, samples, sar); its own
+    params (the command or PID) and phases (the marks), and no malloc figures."""
+
+    schema_version: int
+    complete: bool
+    outcome: Outcome
+    agent: AgentInfo
+    params: JsonObject  # recorder.RecordParams: command or pid, sample interval, duration
+    host: JsonObject
+    phases: Tuple[RecordedPhase, ...]
+    steps: Tuple[JsonObject, ...]  # always empty: a recording has no steps of its own
+    snapshots: Dict[str, Snapshot]  # start, one per mark, end
+    tools: JsonObject
+    capture_locale: Optional[Dict[str, str]] = _omit()
+    ticks: JsonObject = _required()
+    samples: Optional[Tuple[JsonObject, ...]] = _omit()
+    samples_file: str = _required()
+    summary: JsonObject = _required()  # the maps growth by kind and the process's change, start to end
+    notes: Optional[Tuple[Union[str, Dict[str, str]], ...]] = _omit()
+    started_wall: float = _required()
+    kind: str = field(default=None, metadata={"required": True, "schema": {"const": vocab.RECORDING_KIND}})
+    recording: JsonObject = _required()  # mode, pid, command, marks, how it stopped
+    samples_count: Optional[int] = _omit()
+    sar: Optional[Tuple[JsonObject, ...]] = _omit()
+    workload: Optional[JsonObject] = _omit()
+
+    def to_json(self) -> JsonObject:
+        return _to_json(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> "RecordingRecord":
+        _check_version(data)
+        return _from_json(cls, data, "results.json")
+
+
+def from_json(data: Any) -> Union[RunRecord, RecordingRecord]:
+    """The record of a parsed results.json: a recording when its "kind" says so, else a run."""
+    if isinstance(data, dict) and data.get("kind") == vocab.RECORDING_KIND:
+        return RecordingRecord.from_json(data)
+    return RunRecord.from_json(data)
+
+
+def _check_version(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise RecordError("results.json: expected an object")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RecordError(f"results.json: schema_version is {version!r}, expected a number")
+    if version > SCHEMA_VERSION:
+        raise LabError(f"results.json has schema_version {version}, newer than this malloc-lab reads "
+                       f"({SCHEMA_VERSION}): update malloc-lab")
 
 def _to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -258,7 +321,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
-def write(out_dir: str, record: RunRecord) -> None:
+def write(out_dir: str, record: Union[RunRecord, "RecordingRecord"]) -> None:
     """results.json, rewritten atomically (a reader never sees half a file)."""
     write_json_atomic(os.path.join(out_dir, vocab.RESULTS), record.to_json())
 
@@ -273,10 +336,11 @@ def write_json_atomic(path: str, data: JsonObject) -> None:
     os.replace(tmp, path)
 
 
-def read(out_dir: str) -> RunRecord:
-    """The RunRecord of out_dir/results.json (samples as stored: results.load_run fills them in)."""
+def read(out_dir: str) -> Union[RunRecord, RecordingRecord]:
+    """The record of out_dir/results.json, a run's or a recording's (samples as stored:
+    results.load_run fills them in)."""
     with open(os.path.join(out_dir, vocab.RESULTS), encoding="utf-8") as handle:
-        return RunRecord.from_json(json.load(handle))
+        return from_json(json.load(handle))
 
 
 # -- docs/results.schema.json, generated from the records above (scripts/results-schema.py)
@@ -284,12 +348,16 @@ SCHEMA_ID = "https://github.com/malloc-lab/malloc-lab/docs/results.schema.json"
 
 
 def json_schema() -> JsonObject:
-    """A JSON Schema (draft 2020-12) of results.json, from RunRecord's types."""
-    schema = _schema_of(RunRecord)
-    schema.update({"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
-                   "title": "malloc-lab results.json"})
-    schema["properties"]["schema_version"] = {"type": "integer", "minimum": 1, "maximum": SCHEMA_VERSION}
-    return schema
+    """A JSON Schema (draft 2020-12) of results.json, from the records' types: a run (RunRecord) or a
+    recording (RecordingRecord, "kind": "recording"); exactly one fits."""
+    shapes = {}
+    for name, cls in (("run", RunRecord), ("recording", RecordingRecord)):
+        shape = _schema_of(cls)
+        shape["properties"]["schema_version"] = {"type": "integer", "minimum": 1, "maximum": SCHEMA_VERSION}
+        shapes[name] = shape
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
+            "title": "malloc-lab results.json", "$defs": shapes,
+            "oneOf": [{"$ref": "#/$defs/run"}, {"$ref": "#/$defs/recording"}]}
 
 
 def _schema_of(hint: Any) -> JsonObject:

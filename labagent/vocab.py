@@ -78,3 +78,10 @@ def parse_entry_name(name: str) -> Optional[Tuple[str, str, int]]:
     if match is None or match.group("variant") not in VARIANTS:
         return None
     return match.group("host"), match.group("variant"), int(match.group("repeat"))
+
+
+# A recording of any process (`labagent record`): results.json's "kind", and the names of the snapshots
+# at its two ends (the user's marks name the phases between them).
+RECORDING_KIND = "recording"
+RECORDING_START = "start"
+RECORDING_END = "end"

@@ -13,6 +13,7 @@ import jinja2
 
 from .. import results
 from ..errors import LabError
+from ..vocab import RECORDING_KIND
 from . import model, plots
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -179,8 +180,12 @@ def render_run(path: str, lang: Union[str, Sequence[str]] = "en", templates: Opt
     envs = {code: environment(code, templates) for code in langs}
     path = os.path.normpath(path)
     if os.path.isfile(os.path.join(path, results.RESULTS)):
-        written, _series = render_host(envs, plots.Plotter() if draw else None,
-                                       read_host(path, os.path.basename(path)), path)
+        inp = read_host(path, os.path.basename(path))
+        plotter = plots.Plotter() if draw else None
+        if inp.data.get("kind") == RECORDING_KIND:  # `labagent record`: its own writeup
+            from .recording import render_recording
+            return render_recording(envs, plotter, inp, path)
+        written, _series = render_host(envs, plotter, inp, path)
         return written
 
     meta: Optional[Dict[str, Any]] = None

@@ -39,7 +39,7 @@ def test_every_fixture_validates_against_the_published_schema(path):
 @pytest.mark.parametrize("path", FIXTURES, ids=_id)
 def test_every_fixture_round_trips_through_the_record_exactly(path):
     data = _load(path)
-    again = record.RunRecord.from_json(data).to_json()
+    again = record.from_json(data).to_json()
     assert json.dumps(again, indent=1) == json.dumps(data, indent=1)  # same keys, same order, same values
 
 

@@ -1,0 +1,193 @@
+"""The writeup of a recording (`labagent record`): the view recording.md.j2 shows, and its rendering.
+
+What a recording has that an experiment has not: phases named by the user's marks, a process the lab
+knows nothing about. So this view says what happened to the address space and to memory (timeline,
+maps growth by kind, THP), each number with the file it comes from, and no malloc-specific reasoning."""
+from __future__ import annotations
+
+import os
+import shlex
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import jinja2
+
+from .. import maps_growth, parsers
+from ..vocab import RECORDING_END, RECORDING_START
+from . import model, plots
+
+TEMPLATE = "recording.md.j2"
+# The mappings that changed most, listed in the writeup (the full diff follows in a folded block).
+CHANGES_SHOWN = 12
+# A raw capture longer than this many lines is shown as its head and tail.
+EXCERPT_HEAD = 4
+EXCERPT_TAIL = 4
+READING_KEYS = ("vsz_kib", "rss_kib", "rss_anon_kib", "rss_file_kib", "min_flt", "maj_flt", "anon_huge_kib")
+
+
+def excerpt(text: Optional[str], head: int = EXCERPT_HEAD, tail: int = EXCERPT_TAIL) -> Optional[str]:
+    """The first `head` and last `tail` lines, with a line saying how many were left out between."""
+    if text is None:
+        return None
+    lines = text.splitlines()
+    if len(lines) <= head + tail + 1:
+        return text
+    return "\n".join(lines[:head] + [f"... ({len(lines) - head - tail} lines)"] + lines[-tail:]) + "\n"
+
+
+def _raw_or(raw: Mapping[str, str], name: str, copy: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    """(text, the file it is from): raw/<name> as captured, else results.json's copy (source None)."""
+    return (raw[name], f"raw/{name}") if name in raw else (copy, None)
+
+
+def _delta(after: Mapping[str, Any], before: Mapping[str, Any], key: str) -> Optional[int]:
+    if after.get(key) is None or before.get(key) is None:
+        return None
+    return int(after[key]) - int(before[key])
+
+
+def _phase_end(phase: Mapping[str, Any], samples: Sequence[Mapping[str, Any]]) -> Optional[float]:
+    """A phase's end; the last sample's time when the recorder was killed inside it."""
+    if phase.get("end") is not None:
+        return float(phase["end"])
+    last = samples[-1].get("t") if samples else None
+    return float(last) if last is not None else phase.get("start")
+
+
+def series(data: Mapping[str, Any]) -> Dict[str, Any]:
+    """The columns plots.Plotter.host draws, with the marks as its phases."""
+    samples = data.get("samples") or []
+    out: Dict[str, Any] = {"t": [s.get("t") for s in samples]}
+    for key in model.PROCESS_SERIES + model.SYSTEM_SERIES:
+        out[key] = [s.get(key) for s in samples]
+    out["phases"] = [(p["name"], float(p["start"]), float(_phase_end(p, samples) or p["start"]))
+                     for p in data.get("phases") or [] if p.get("start") is not None]
+    return out
+
+
+def _reading_row(name: str, snap: Mapping[str, Any], by: str, t: Optional[float]) -> Dict[str, Any]:
+    reading = snap.get("reading") or {}
+    row = {"name": name, "by": by, "t": model.seconds_text(t)}
+    for key in READING_KEYS:
+        row[key] = model.num(reading.get(key))
+    return row
+
+
+def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Any], pid: Any) -> Optional[Dict[str, Any]]:
+    """Growth by kind and the mappings that changed, from the start and end maps as captured."""
+    texts = {}
+    for name in (RECORDING_START, RECORDING_END):
+        texts[name] = _raw_or(raw, f"maps-{name}.txt", (snaps.get(name) or {}).get("maps"))
+    (before_text, before_src), (after_text, after_src) = texts[RECORDING_START], texts[RECORDING_END]
+    if not before_text or not after_text:
+        return None
+    before, after = parsers.parse_maps(before_text), parsers.parse_maps(after_text)
+    totals = [{"kind": t.kind, "before": model.num(t.before_bytes), "after": model.num(t.after_bytes),
+               "change": model.signed(t.change_bytes), "change_size": model.mib_text(abs(t.change_bytes)) if t.change_bytes else None,
+               "grew": t.change_bytes > 0, "count": f"{t.before_count} → {t.after_count}"}
+              for t in maps_growth.totals(before, after)]
+    changes = maps_growth.changes(before, after)
+    src = f"`{before_src or 'results.json snapshots.start.maps'}`, `{after_src or 'results.json snapshots.end.maps'}`"
+    return {
+        "totals": totals, "grew": [t["kind"] for t in totals if t["grew"]],
+        "changes": [{"kind": c.kind, "change": c.change, "start": f"{c.start:08x}", "before": model.num(c.before_bytes),
+                     "after": model.num(c.after_bytes), "delta": model.signed(c.change_bytes), "perms": c.perms,
+                     "pathname": c.pathname or "(anonymous)"} for c in changes[:CHANGES_SHOWN]],
+        "more": max(0, len(changes) - CHANGES_SHOWN), "count": len(changes), "src": src,
+        "diff": model.code_block(model.maps_diff(before_text, after_text), "diff",
+                                 f"{before_src or 'start'} -> {after_src or 'end'}"),
+        "end_from_t": model.seconds_text((snaps.get(RECORDING_END) or {}).get("maps_t")),
+        "pid": pid,
+    }
+
+
+def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
+    """Everything recording.md.j2 shows."""
+    data, raw = inp.data, inp.raw
+    rec = data.get("recording") or {}
+    host = data.get("host") or {}
+    snaps = data.get("snapshots") or {}
+    summary = data.get("summary") or {}
+    samples = data.get("samples") or []
+    tools = data.get("tools") or {}
+    ticks = data.get("ticks") or {}
+    offset = int(host.get("utc_offset_s") or 0)
+    phases = data.get("phases") or []
+    by = {m.get("name"): m.get("by") for m in rec.get("marks") or []}
+    rows = []
+    for phase in phases:
+        name = phase["name"]
+        rows.append(dict(_reading_row(name, snaps.get(name) or {}, by.get(name, "start"), phase.get("start")),
+                         end=model.seconds_text(_phase_end(phase, samples)),
+                         clock=model.clock_text(phase.get("start_wall"), offset)))
+    if RECORDING_END in snaps:
+        end = snaps[RECORDING_END]
+        rows.append(dict(_reading_row(RECORDING_END, end, "end", end.get("t")), end=None, clock=None))
+    start_r = (snaps.get(RECORDING_START) or {}).get("reading") or {}
+    end_r = (snaps.get(RECORDING_END) or {}).get("reading") or {}
+    last = next((s for s in reversed(samples) if s.get("rss_kib") is not None), {})
+    command = rec.get("command") or []
+    free_h = {}
+    for name in (RECORDING_START, RECORDING_END):
+        text, src = _raw_or(raw, f"free-h-{name}.txt", (snaps.get(name) or {}).get("free_h"))
+        free_h[name] = model.code_block(text, "", src or f"results.json snapshots.{name}.free_h", "free -h")
+    sar = tools.get("sar") or {}
+    return {
+        "name": inp.name,
+        "hostname": host.get("hostname") or inp.name,
+        "complete": bool(data.get("complete")),
+        "outcome": data.get("outcome") or {},
+        "stop": dict({"by": None, "status": None, "signal": None}, **(rec.get("stop") or {})),
+        "mode": rec.get("mode"),
+        "pid": rec.get("pid"),
+        "command": " ".join(shlex.quote(str(a)) for a in command) if command else None,
+        "agent_command": model.agent_command(data.get("agent", {}).get("argv") or []),
+        "exit_status": rec.get("exit_status"),
+        "signal": rec.get("signal"),
+        "started": model.clock_text(data.get("started_wall"), offset),
+        "duration": model.seconds_text((rec.get("stop") or {}).get("duration_s")),
+        "length": model.seconds_text(_phase_end(phases[-1], samples) if phases else None),
+        "marks": [{"name": m.get("name"), "by": m.get("by"), "t": model.seconds_text(m.get("t"))}
+                  for m in rec.get("marks") or []],
+        "phases": rows,
+        "samples": model.num(data.get("samples_count", len(samples))),
+        "interval": model.seconds_text((data.get("params") or {}).get("sample_interval_s")),
+        "ticks": {"late": model.num(ticks.get("late")), "missed": model.num(ticks.get("missed")),
+                  "p99": ticks.get("lateness_ms_p99")},
+        "peaks": {"vsz": model.num(summary.get("vsz_kib_peak")), "rss": model.num(summary.get("rss_kib_peak")),
+                  "huge": model.num(summary.get("anon_huge_kib_peak")),
+                  "min_flt": model.num(summary.get("min_flt_recorded")),
+                  "maj_flt": model.num(summary.get("maj_flt_recorded"))},
+        "change": {key: model.signed(_delta(end_r or last, start_r, key)) for key in ("vsz_kib", "rss_kib", "min_flt")},
+        "maps": _maps_view(raw, snaps, rec.get("pid")),
+        "thp": {"mode": host.get("thp_enabled"), "peak": model.num(summary.get("anon_huge_kib_peak")),
+                "sys_start": model.num(start_r.get("sys_anon_huge_kib")),
+                "sys_end": model.num(end_r.get("sys_anon_huge_kib"))},
+        "capture": model.code_block(excerpt(raw.get("capture.log")), "", "raw/capture.log"
+                                    if "capture.log" in raw else None),
+        "free_h": free_h,
+        "sar": model.code_block(excerpt(raw.get("sar-r.txt"), 6, 4), "", "raw/sar-r.txt", sar.get("command"))
+        if raw.get("sar-r.txt") else None,
+        "sar_reason": None if sar.get("available") else sar.get("reason"),
+        "sar_rows": (sar.get("parse") or {}).get("rows"),
+        "host": {"kernel": host.get("kernel"), "distro": host.get("distro"), "arch": host.get("arch"),
+                 "page_size": model.num(host.get("page_size")), "thp_pmd": model.size_text(host.get("thp_pmd_size"))},
+        "notes": model.note_texts(data.get("notes"), lang),
+        "raw_files": sorted(raw),
+    }
+
+
+def render_recording(envs: Dict[str, jinja2.Environment], plotter: Optional[plots.Plotter],
+                     inp: model.HostInput, out_dir: str) -> List[str]:
+    """README.md (en) and README.ja.md (ja), as `envs` asks, and plots/process.svg, plots/system.svg
+    (shared by both languages) in the recording's directory; no plots when `plotter` is None."""
+    from .render import PLOTS, READMES  # render imports this module lazily: no cycle at import
+
+    written = plotter.host(inp.name, series(inp.data), os.path.join(out_dir, PLOTS)) if plotter else []
+    pages = []
+    for lang, env in envs.items():
+        text = env.get_template(TEMPLATE).render(r=recording_view(inp, lang))
+        path = os.path.join(out_dir, READMES[lang])
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        pages.append(path)
+    return pages + written

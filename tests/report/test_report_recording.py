@@ -1,0 +1,63 @@
+"""labagent report on a recording (`labagent record`): the writeup checked against golden Markdown,
+exactly (en and ja), over the committed recording tests/fixtures/recordings/steps (see its NOTE.md).
+Regenerate after a deliberate change with MALLOC_LAB_UPDATE_GOLDEN=1 (see test_report_render.py)."""
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from labagent.report import recording, render
+from test_report_render import check_golden, read
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "recordings", "steps")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def steps_dir(tmp_path):
+    return shutil.copytree(FIXTURE, str(tmp_path / "steps"))
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_recording_writeup_is_golden(steps_dir, lang):
+    written = render.render_run(steps_dir, lang=lang)
+    page = render.READMES[lang]  # README.md in English, README.ja.md in Japanese
+    assert [os.path.relpath(p, steps_dir) for p in written] == [page, "plots/process.svg", "plots/system.svg"]
+    check_golden(f"recording-steps.{lang}.md", read(os.path.join(steps_dir, page)))
+    for path in written[1:]:
+        ET.parse(path)  # well-formed SVG
+
+
+def test_recording_writeup_shows_marks_and_maps_growth(steps_dir):
+    render.render_run(steps_dir, lang="en")
+    text = read(os.path.join(steps_dir, "README.md"))
+    assert "| 2 | `heap-grown` | `labagent mark` |" in text and "| 3 | `mark2` | SIGUSR1 |" in text
+    assert "| `[heap]` (brk) | 0 | 4,263,936 | +4,263,936 | 0 → 1 |" in text
+    assert "anonymous (mmap) grew by 24.0 MiB" in text
+    assert "<sub>from `raw/maps-start.txt`, `raw/maps-end.txt`</sub>" in text
+    # No malloc-specific reasoning: the experiment's writeup words are not here.
+    assert "allocate.c" not in text and "mmap threshold" not in text
+
+
+def test_recording_series_has_the_marks_as_phases(steps_dir):
+    data = render.read_host(steps_dir, "steps").data
+    phases = recording.series(data)["phases"]
+    assert [p[0] for p in phases] == ["start", "heap-grown", "mark2"]
+    assert all(lo <= hi for _name, lo, hi in phases)
+
+
+def test_excerpt_keeps_head_and_tail():
+    text = "".join(f"{i}\n" for i in range(20))
+    assert recording.excerpt(text, 2, 2) == "0\n1\n... (16 lines)\n18\n19\n"
+    assert recording.excerpt("a\nb\n", 2, 2) == "a\nb\n"
+
+
+def test_cli_report_of_a_recording(steps_dir):
+    done = subprocess.run([sys.executable, "-m", "labagent", "report", steps_dir, "--lang", "ja"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == os.path.join(steps_dir, "README.ja.md")
+    assert "の記録" in read(os.path.join(steps_dir, "README.ja.md"))

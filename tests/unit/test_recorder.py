@@ -1,0 +1,73 @@
+"""labagent.recorder's pure parts: option checks, mark names, what a PID must be, the stop's words,
+the summary over samples and maps (real captures: tests/fixtures/recordings/steps)."""
+import json
+import os
+
+import pytest
+
+from labagent import recorder, results
+from labagent.errors import LabError
+
+STEPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "recordings", "steps")
+
+
+@pytest.mark.parametrize("params,message", [
+    (recorder.RecordParams(), "either a command"),
+    (recorder.RecordParams(command=("true",), pid=1), "either a command"),
+    (recorder.RecordParams(pid=0), "--pid 0 is not a process id"),
+    (recorder.RecordParams(command=("true",), sample_interval_s=0.001), "below the 10ms minimum"),
+    (recorder.RecordParams(command=("true",), sample_interval_s=61), "at most 60s"),
+    (recorder.RecordParams(command=("true",), duration_s=0), "--duration must be positive"),
+])
+def test_validate(params, message):
+    with pytest.raises(LabError, match=message):
+        recorder.validate(params)
+
+
+@pytest.mark.parametrize("name", ["heap-grown", "phase.2", "A_b", "x" * 40])
+def test_good_mark_names(name):
+    assert recorder.check_mark_name(name) == name
+
+
+@pytest.mark.parametrize("name,message", [
+    ("", "must be 1-40"), ("x" * 41, "must be 1-40"), ("-x", "must be 1-40"), ("a b", "must be 1-40"),
+    ("../x", "must be 1-40"), ("start", "reserved"), ("end", "reserved"),
+])
+def test_bad_mark_names(name, message):
+    with pytest.raises(LabError, match=message):
+        recorder.check_mark_name(name)
+
+
+def test_check_target(proc_root):
+    recorder.check_target(4242, str(proc_root))  # the Debian capture laid out as /proc
+    with pytest.raises(LabError, match="no process with PID 4243"):
+        recorder.check_target(4243, str(proc_root))
+    kthread = proc_root / "2"
+    kthread.mkdir()
+    (kthread / "stat").write_text((proc_root / "4242" / "stat").read_text())
+    (kthread / "status").write_text("Name:\tkthreadd\nState:\tS (sleeping)\n")
+    with pytest.raises(LabError, match="PID 2 has no address space"):
+        recorder.check_target(2, str(proc_root))
+
+
+@pytest.mark.parametrize("stop,text", [
+    ({"by": "exit", "status": 3}, "the command exited with status 3"),
+    ({"by": "killed", "signal": "SIGSEGV"}, "the command was killed by SIGSEGV"),
+    ({"by": "gone", "pid": 42}, "process 42 exited"),
+    ({"by": "signal", "signal": "SIGINT"}, "stopped by SIGINT"),
+    ({"by": "duration", "duration_s": 1.5}, "--duration 1.5s reached"),
+])
+def test_stop_text(stop, text):
+    assert recorder.stop_text(stop) == text
+
+
+def test_summary_of_the_steps_recording():
+    with open(os.path.join(STEPS, "results.json"), encoding="utf-8") as handle:
+        data = json.load(handle)
+    samples = results.read_samples(os.path.join(STEPS, "samples.jsonl"))
+    summary = recorder.summarize(iter(samples), data["snapshots"], 0)
+    assert summary == data["summary"]  # what the recorder wrote is what the function computes
+    live = [s for s in samples if s["rss_kib"] is not None]
+    assert summary["rss_kib_peak"] == max(s["rss_kib"] for s in live)
+    assert summary["min_flt_recorded"] == live[-1]["min_flt"] - live[0]["min_flt"]
+    assert summary["maps_growth"]["heap"]["change_bytes"] > 4 * 1024 * 1024
