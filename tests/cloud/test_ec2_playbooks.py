@@ -140,7 +140,7 @@ def test_provision_two_architectures_then_destroy(lab, ec2):
     assert f"ssh -i {key_file} -o UserKnownHostsFile={known_hosts} ec2-user@127.0.0.2" in said
     assert "playbooks/teardown.yml -e lab_run_id=cloudtest-1" in said
 
-    gone = lab.run("destroy.yml", label="destroy.yml (2 instances)")
+    gone = lab.run("destroy.yml", {"lab_destroy_all": True}, label="destroy.yml (2 instances)")
     assert gone.returncode == 0, gone.output[-6000:]
     assert_run_gone(ec2, lab, "cloudtest-1")
     assert {i["State"]["Name"] for i in instances(ec2)} == {"terminated"}
@@ -311,7 +311,13 @@ def test_teardown_removes_only_its_run_and_destroy_only_lab_runs(lab, ec2):
     assert state == {mine: "terminated", other: "running", stranger: "running"}
     assert (lab.key_dir / "malloc-lab-run-b.pem").exists()
 
-    gone = lab.run("destroy.yml")
+    # Without LabExpiresAt a run never counts as expired: the reaper keeps it and says so.
+    kept = lab.run("destroy.yml")
+    assert kept.returncode == 0, kept.output[-4000:]
+    assert "without LabExpiresAt, kept" in flat(kept.output) and "run-b" in flat(kept.output)
+    assert {i["InstanceId"]: i["State"]["Name"] for i in instances(ec2)}[other] == "running"
+
+    gone = lab.run("destroy.yml", {"lab_destroy_all": True})
     assert gone.returncode == 0, gone.output[-4000:]
     assert_run_gone(ec2, lab, "run-b")
     state = {i["InstanceId"]: i["State"]["Name"] for i in instances(ec2)}
