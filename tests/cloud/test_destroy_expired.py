@@ -88,3 +88,21 @@ def test_teardown_of_one_run_ignores_expiry(lab, ec2):
     torn = lab.run("playbooks/teardown.yml", {"lab_run_id": "reap-one"})
     assert torn.returncode == 0, torn.output[-4000:]
     assert_run_gone(ec2, lab, "reap-one")
+
+
+def test_destroy_in_all_regions_finds_an_expired_run_anywhere(lab, aws):
+    west = aws.client("ec2", OTHER_REGION)
+    extra = provision_vars(lab_run_id="reap-west", lab_ec2_ttl_minutes=1, lab_ec2_ssh_timeout=30,
+                           lab_ec2_region=OTHER_REGION, lab_ec2_instance_types=["t3.medium"],
+                           lab_ec2_address={"t3.medium": "127.0.0.1"})
+    up = lab.run("playbooks/provision.yml", extra)
+    assert up.returncode == 0, up.output[-4000:]
+    later = (expires_at(west, "reap-west") + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # lab_ec2_region stays us-east-1 (the lab fixture's): only "all" can find the run in us-west-2.
+    reaped = lab.run("destroy.yml", {"lab_ec2_regions": "all", "lab_ec2_now": later},
+                     label="destroy.yml (all regions, 1 expired)")
+    said = flat(reaped.output)
+    assert reaped.returncode == 0, said[-4000:]
+    assert f"{OTHER_REGION} at {later}: expired, removing: reap-west" in said, said[-4000:]
+    assert f"{REGION} at {later}: expired, removing: none" in said
+    assert_run_gone(west, lab, "reap-west")
