@@ -3,6 +3,7 @@ stand in for the instances moto pretends to launch."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import subprocess
 
 import pytest
@@ -94,3 +95,32 @@ def test_host_keys_go_to_the_runs_known_hosts_and_a_changed_key_is_refused(ssh_h
     assert refused.returncode != 0, said[-4000:]
     assert "host key differs" in said and "machine in the middle" in said, said[-4000:]
     assert_nothing_left(ec2, "keys-changed")
+
+
+def test_ansible_checks_ec2_host_keys_against_the_run_even_with_checking_off_in_ansible_cfg(
+        ssh_hosts, aws, ec2, tmp_path):
+    h1, h2 = ssh_hosts.host("h1"), ssh_hosts.host("h2")
+    env = dict(aws.env, ANSIBLE_HOST_KEY_CHECKING="False")  # as ansible.cfg had it: the EC2 hosts override it
+    ok = provision_vars(ssh_hosts, tmp_path, "keys-ansible", {"t3.medium": h1.address}, lab_ec2_ssh_timeout=30)
+    # Each playbook its own ControlPath dir: a master left by the first (ControlPersist) would be
+    # reused by the second without any host key check.
+    reached = ansible_playbook("tests/cloud/playbooks/provision-then-ping.yml", ok, timeout=600,
+                               env=dict(env, ANSIBLE_SSH_CONTROL_PATH_DIR=str(tmp_path / "cp1")))
+    assert reached.returncode == 0, reached.output[-4000:]
+    assert re.search(r"^t3-medium\s+: ok=1 .*unreachable=0 ", reached.output, re.M), reached.output[-2000:]
+
+    # After first contact the key "changes" (the run's known_hosts now pins h2's key for h1's address).
+    changed = provision_vars(ssh_hosts, tmp_path, "keys-ansible2", {"t3.medium": h1.address}, lab_ec2_ssh_timeout=30,
+                             test_known_hosts=f"{h1.address} ssh-ed25519 {host_public_key(h2)}\n")
+    refused = ansible_playbook("tests/cloud/playbooks/provision-then-ping.yml", changed, timeout=600,
+                               env=dict(env, ANSIBLE_SSH_CONTROL_PATH_DIR=str(tmp_path / "cp2")))
+    said = flat(refused.output)
+    assert refused.returncode != 0, said[-4000:]
+    assert "UNREACHABLE" in said and ("Host key verification failed" in said
+                                      or "REMOTE HOST IDENTIFICATION HAS CHANGED" in said), said[-4000:]
+    for run_id in ("keys-ansible", "keys-ansible2"):
+        torn = ansible_playbook("playbooks/teardown.yml", {"lab_run_id": run_id, "lab_ec2_region": REGION,
+                                                           "lab_ec2_key_dir": str(tmp_path / "keys")},
+                                env=aws.env, timeout=300)
+        assert torn.returncode == 0, torn.output[-4000:]
+    assert_nothing_left(ec2, "keys-ansible2")
