@@ -135,11 +135,12 @@ def test_provision_two_architectures_then_destroy(lab, ec2):
 
     # Standalone provisioning says how to reach each host and how to remove the run.
     said = flat(run.output)
-    assert f"ssh -i {key_file} ec2-user@127.0.0.1" in said
-    assert f"ssh -i {key_file} ec2-user@127.0.0.2" in said
+    known_hosts = lab.key_dir / "malloc-lab-cloudtest-1.known_hosts"
+    assert f"ssh -i {key_file} -o UserKnownHostsFile={known_hosts} ec2-user@127.0.0.1" in said
+    assert f"ssh -i {key_file} -o UserKnownHostsFile={known_hosts} ec2-user@127.0.0.2" in said
     assert "playbooks/teardown.yml -e lab_run_id=cloudtest-1" in said
 
-    gone = lab.run("destroy.yml", label="destroy.yml (2 instances)")
+    gone = lab.run("destroy.yml", {"lab_destroy_all": True}, label="destroy.yml (2 instances)")
     assert gone.returncode == 0, gone.output[-6000:]
     assert_run_gone(ec2, lab, "cloudtest-1")
     assert {i["State"]["Name"] for i in instances(ec2)} == {"terminated"}
@@ -177,7 +178,8 @@ def test_imported_key_world_ssh_opt_in_and_single_ami_override(lab, ec2, tmp_pat
     (inst,) = instances(ec2, **{"instance-state-name": ALIVE})
     assert inst["ImageId"] == "ami-0a1b2c3d4e5f60001"
     assert lab_groups(ec2)[0]["IpPermissions"][0]["IpRanges"][0]["CidrIp"] == "0.0.0.0/0"
-    assert f"ssh -i {user_key} ec2-user@127.0.0.1" in flat(run.output)
+    known_hosts = lab.key_dir / "malloc-lab-cloudtest-2.known_hosts"
+    assert f"ssh -i {user_key} -o UserKnownHostsFile={known_hosts} ec2-user@127.0.0.1" in flat(run.output)
     assert not (lab.key_dir / "malloc-lab-cloudtest-2.pem").exists()
 
     torn = lab.run("playbooks/teardown.yml", {"lab_run_id": "cloudtest-2"})
@@ -309,7 +311,13 @@ def test_teardown_removes_only_its_run_and_destroy_only_lab_runs(lab, ec2):
     assert state == {mine: "terminated", other: "running", stranger: "running"}
     assert (lab.key_dir / "malloc-lab-run-b.pem").exists()
 
-    gone = lab.run("destroy.yml")
+    # Without LabExpiresAt a run never counts as expired: the reaper keeps it and says so.
+    kept = lab.run("destroy.yml")
+    assert kept.returncode == 0, kept.output[-4000:]
+    assert "without LabExpiresAt, kept" in flat(kept.output) and "run-b" in flat(kept.output)
+    assert {i["InstanceId"]: i["State"]["Name"] for i in instances(ec2)}[other] == "running"
+
+    gone = lab.run("destroy.yml", {"lab_destroy_all": True})
     assert gone.returncode == 0, gone.output[-4000:]
     assert_run_gone(ec2, lab, "run-b")
     state = {i["InstanceId"]: i["State"]["Name"] for i in instances(ec2)}

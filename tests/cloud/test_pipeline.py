@@ -93,7 +93,8 @@ def test_stopped_after_provisioning_then_destroy_leaves_nothing(ssh_hosts, aws, 
     up = ansible_playbook("playbooks/provision.yml", extra, env=aws.env, timeout=600)
     assert up.returncode == 0, up.output[-4000:]
     assert [i for i in run_instances(ec2, "pipe-stopped") if i["State"]["Name"] == "running"]
-    down = ansible_playbook("destroy.yml", {"lab_ec2_region": REGION, "lab_ec2_key_dir": str(tmp_path / "keys")},
+    down = ansible_playbook("destroy.yml", {"lab_ec2_region": REGION, "lab_ec2_key_dir": str(tmp_path / "keys"),
+                                            "lab_destroy_all": True},
                             env=aws.env, timeout=600)
     assert down.returncode == 0, down.output[-4000:]
     assert_nothing_left(ec2, "pipe-stopped")

@@ -39,6 +39,21 @@ options:
     description: Minutes before each host powers itself off (C(lab_ec2_ttl_minutes)).
     type: raw
     required: true
+  ssh_timeout:
+    description: Longest wait for the hosts' first SSH login, seconds (C(lab_ec2_ssh_timeout)); the boot allowance.
+    type: int
+    default: 600
+  prepare_minutes:
+    description: Allowance for installing packages and building the workload (C(lab_ec2_prepare_minutes)).
+    type: int
+    default: 5
+  experiment_s:
+    description:
+      - The agent's expected_s of each run a host will make (one per variant and repeat, in order).
+      - Empty when no experiment follows (provision.yml on its own).
+    type: list
+    elements: float
+    default: []
   ami:
     description: Image override, one id or a mapping architecture -> id (C(lab_ec2_ami)).
     type: raw
@@ -94,6 +109,10 @@ expires_at:
   description: When the hosts' TTL runs out (UTC, ISO 8601).
   returned: success
   type: str
+budget:
+  description: Seconds each host needs (ssh_wait_s, prepare_s, experiment_s, runs, total_s) against ttl_s.
+  returned: success
+  type: dict
 ssh_cidr:
   description: I(ssh_cidr) normalised (a bare address becomes /32 or /128).
   returned: success
@@ -258,6 +277,32 @@ def choose_subnet(subnets: list[dict], zones: set[str]) -> dict | None:
 def expiry(ttl_minutes: int, now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     return (now + timedelta(minutes=ttl_minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ttl_budget(ttl_minutes: int, ssh_timeout_s: int, prepare_minutes: int, experiment_s: list[float]) -> dict:
+    """What one host needs before its TTL ends: the SSH wait (boot), then, if an experiment follows,
+    preparing it and every run (variant x repeat) the agent expects, one after another."""
+    runs = len(experiment_s)
+    prepare_s = prepare_minutes * 60 if runs else 0
+    experiment = round(sum(experiment_s), 3)
+    total = ssh_timeout_s + prepare_s + experiment
+    return {"ssh_wait_s": ssh_timeout_s, "prepare_s": prepare_s, "experiment_s": experiment, "runs": runs,
+            "total_s": round(total, 3), "ttl_s": ttl_minutes * 60}
+
+
+def budget_error(budget: dict) -> str | None:
+    """The refusal naming both numbers when the run does not fit inside lab_ec2_ttl_minutes."""
+    if budget["total_s"] <= budget["ttl_s"]:
+        return None
+    parts = [f"up to {budget['ssh_wait_s']} s for SSH (lab_ec2_ssh_timeout)"]
+    if budget["runs"]:
+        parts.append(f"{budget['prepare_s']} s to prepare (lab_ec2_prepare_minutes)")
+        parts.append(f"{budget['experiment_s']:g} s for {budget['runs']} run(s) of the experiment "
+                     "(the agent's expected_s for every variant and repeat)")
+    need = budget["total_s"] / 60
+    return (f"the run needs {need:.1f} minutes on each host ({', '.join(parts)}), "
+            f"but lab_ec2_ttl_minutes is {budget['ttl_s'] // 60}: the hosts would power off before it ends. "
+            f"Set lab_ec2_ttl_minutes to at least {int(-(-budget['total_s'] // 60))}, or run less")
 
 
 def static_address(address, instance_type: str) -> str | None:
@@ -428,6 +473,9 @@ def main():
             "ssh_cidr": {"type": "str", "default": ""},
             "allow_world_ssh": {"type": "bool", "default": False},
             "ttl_minutes": {"type": "raw", "required": True},
+            "ssh_timeout": {"type": "int", "default": 600},
+            "prepare_minutes": {"type": "int", "default": 5},
+            "experiment_s": {"type": "list", "elements": "float", "default": []},
             "ami": {"type": "raw"},
             "address": {"type": "raw", "default": "public_ip"},
             "subnet_id": {"type": "str", "default": ""},
@@ -445,6 +493,12 @@ def main():
     errors, types, cidr = validate_inputs(params)
     if not region:
         errors.append("lab_ec2_region is empty: set it (or AWS_REGION), e.g. us-east-1")
+    budget = None
+    if parse_ttl(params["ttl_minutes"]) is not None:
+        budget = ttl_budget(parse_ttl(params["ttl_minutes"]), params["ssh_timeout"], params["prepare_minutes"],
+                            params["experiment_s"])
+        if budget_error(budget):
+            errors.append(budget_error(budget))
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors)
 
@@ -475,6 +529,7 @@ def main():
         account_id=account,
         expires_at=expiry(parse_ttl(params["ttl_minutes"])),
         ssh_cidr=cidr,
+        budget=budget,
         address_attribute=ADDRESS_ATTRIBUTES.get(params["address"]) if isinstance(params["address"], str) else None,
         **result,
     )

@@ -1,0 +1,114 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Which malloc-lab runs in a region have expired: their LabExpiresAt tag is in the past.
+
+Read-only. The pure function expired_runs() holds the decision and is unit-tested; main() only
+lists the tagged instances, security groups and key pairs through amazon.aws's AnsibleAWSModule.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+DOCUMENTATION = r"""
+module: lab_ec2_expired_runs
+short_description: List the malloc-lab runs of a region whose LabExpiresAt has passed
+description:
+  - Looks at every instance (not terminated), security group and key pair tagged Project=malloc-lab.
+  - A run is expired when the latest LabExpiresAt among its resources is before I(now).
+  - A run without any LabExpiresAt tag is never called expired.
+options:
+  now:
+    description: The time to compare with (ISO 8601, UTC); "" means now. For tests and dry runs.
+    type: str
+    default: ""
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+RETURN = r"""
+expired:
+  description: Run ids whose LabExpiresAt has passed, sorted.
+  returned: success
+  type: list
+  elements: str
+alive:
+  description: Run id -> LabExpiresAt of the runs still within their TTL.
+  returned: success
+  type: dict
+untagged:
+  description: Run ids with no LabExpiresAt tag at all (kept; remove them by id).
+  returned: success
+  type: list
+  elements: str
+now:
+  description: The time compared with, ISO 8601 UTC.
+  returned: success
+  type: str
+"""
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def parse_time(text: str) -> datetime | None:
+    """A LabExpiresAt value (or the now option) as an aware UTC datetime; None if it is not one."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def expired_runs(tag_sets: list[dict], now: datetime) -> dict:
+    """Group tagged resources by LabRunId; a run expires with the latest LabExpiresAt of its resources."""
+    latest: dict[str, datetime | None] = {}
+    for tags in tag_sets:
+        run_id = tags.get("LabRunId")
+        if tags.get("Project") != "malloc-lab" or not run_id:
+            continue
+        when = parse_time(tags.get("LabExpiresAt", ""))
+        known = latest.get(run_id)
+        latest[run_id] = max(known, when) if known and when else (known or when)
+    expired = sorted(r for r, when in latest.items() if when is not None and when <= now)
+    alive = {r: when.strftime(TIME_FORMAT) for r, when in sorted(latest.items()) if when is not None and when > now}
+    untagged = sorted(r for r, when in latest.items() if when is None)
+    return {"expired": expired, "alive": alive, "untagged": untagged, "now": now.strftime(TIME_FORMAT)}
+
+
+def _tags(resource: dict) -> dict:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def main():
+    from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+    from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        pass  # AnsibleAWSModule reports a missing botocore
+
+    module = AnsibleAWSModule(argument_spec={"now": {"type": "str", "default": ""}}, supports_check_mode=True)
+    now = parse_time(module.params["now"]) if module.params["now"] else datetime.now(timezone.utc)
+    if now is None:
+        module.fail_json(msg=f"lab_ec2_now {module.params['now']!r} is not a time such as 2026-11-30T06:00:00Z")
+
+    ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
+    project = [{"Name": "tag:Project", "Values": ["malloc-lab"]}]
+    try:
+        tag_sets = []
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=project):
+            tag_sets += [_tags(i) for r in page["Reservations"] for i in r["Instances"]
+                         if i["State"]["Name"] != "terminated"]
+        for page in ec2.get_paginator("describe_security_groups").paginate(Filters=project):
+            tag_sets += [_tags(g) for g in page["SecurityGroups"]]
+        tag_sets += [_tags(k) for k in ec2.describe_key_pairs(Filters=project)["KeyPairs"]]
+    except (BotoCoreError, ClientError) as e:
+        module.fail_json_aws(e, msg="could not list the malloc-lab runs")
+    module.exit_json(changed=False, **expired_runs(tag_sets, now))
+
+
+if __name__ == "__main__":
+    main()
