@@ -12,7 +12,8 @@ from typing import List, Optional
 
 from . import __version__, captures, hostfacts, knobs, variants
 from .errors import LabError
-from .experiment import Params, run_experiment, validate
+from .experiment import run_experiment
+from .params import Params, validate
 from .units import parse_duration, parse_size
 
 

@@ -15,11 +15,11 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
-from . import children, hostfacts, maps_growth, parsers, procfs, results, tools
+from . import captures, children, hostfacts, maps_growth, parsers, procfs, results, tools
 from .clock import SystemClock
 from .errors import LabError
-from .experiment import MIN_INTERVAL, Params, Run, _ps_loop, prepare_out_dir, read_sar_capture
-
+from .params import MIN_INTERVAL, Params
+from .run_record import Run, prepare_out_dir, read_sar_capture
 from .sampler import PeriodicThread, Sampler
 from .vocab import RECORDING_END, RECORDING_KIND, RECORDING_START
 
@@ -241,7 +241,7 @@ class Recorder:
         record = self.run.sample(self.pid)
         now = self.run.clock.monotonic()
         if record.get("vsz_kib") is not None:
-            self.last_live = {"reading": dict(record), "t": self.run.t()}
+            self.last_live = {"reading": dict(record), "t": self.run.elapsed()}
         if now >= self._maps_due and record.get("vsz_kib") is not None:
             self._maps_due = now + MAPS_KEEP_EVERY_S
             try:
@@ -249,7 +249,7 @@ class Recorder:
             except (FileNotFoundError, ProcessLookupError):
                 text = ""
             if text:
-                self.kept_maps = {"text": text, "t": self.run.t()}
+                self.kept_maps = {"text": text, "t": self.run.elapsed()}
         return record
 
     def alive(self) -> bool:
@@ -275,7 +275,7 @@ class Recorder:
             snap["maps"] = self.kept_maps["text"]
             snap["maps_t"] = self.kept_maps["t"]
             run.write_raw(f"maps-{name}.txt", str(self.kept_maps["text"]))
-            run.data["notes"].append({  # type: ignore[union-attr]
+            run.record_data["notes"].append({  # type: ignore[union-attr]
                 "en": f"The process had exited at the {name} snapshot: raw/maps-{name}.txt is the last maps "
                       f"the sampler read, at {self.kept_maps['t']:.1f} s, and its VSZ, RSS and faults are the "
                       f"last sample's.",
@@ -295,7 +295,7 @@ class Recorder:
         run.begin_phase(unique)
         snap = self.snapshot(unique)
         self.marks.append({"name": unique, "t": snap["t"], "by": by})
-        run.data["recording"]["marks"] = self.marks  # type: ignore[index]
+        run.record_data["recording"]["marks"] = self.marks  # type: ignore[index]
         reading = snap["reading"]
         run.progress(f"mark {unique} at {snap['t']:.1f}s: VSZ {reading['vsz_kib']} KiB, RSS {reading['rss_kib']} KiB")  # type: ignore[index]
         run.save()
@@ -316,7 +316,7 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
     raw_dir = os.path.join(out_dir, "raw")
 
     run = Run(Params(sample_interval_s=params.sample_interval_s), out_dir, clock, proc_root, progress, argv or [])
-    data = run.data
+    data = run.record_data
     data["kind"] = RECORDING_KIND
     data["params"] = dict(asdict(params), command=list(params.command))
     for key in ("steps", "samples"):
@@ -364,7 +364,8 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
         sampler = Sampler(clock, params.sample_interval_s, run.origin, recorder.sample, run.on_sample)
         threads.append(PeriodicThread("sampler", sampler.run))
         if tools.which("ps"):
-            threads.append(PeriodicThread("ps-loop", _ps_loop(run, pid, os.path.join(raw_dir, "capture.log"))))
+            threads.append(PeriodicThread("ps-loop", tools.ps_loop(clock, run.origin, run.params.sample_interval_s, pid,
+                                                                   os.path.join(raw_dir, captures.PS_LOOP.raw_name()))))
         for thread in threads:
             thread.start()
         if run.capture(["ps", "u", "-p", str(pid)], "ps-aux.txt") is not None:
@@ -468,7 +469,7 @@ def _watch(recorder: Recorder, inbox: MarkInbox, state: Dict[str, object], param
 
 def finish(run: Run) -> None:
     """samples.csv, sar's rows, the recording's summary, results.json: also after an error."""
-    data = run.data
+    data = run.record_data
     jsonl = os.path.join(run.out_dir, results.SAMPLES_JSONL)
     count, huge_peak = results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV),
                                                  results.iter_samples(jsonl))

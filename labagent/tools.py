@@ -9,12 +9,13 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from typing import Callable, Dict, List, Mapping, Optional
 
 from . import children
-
-from .captures import PS_FIELDS, install_hints
+from .captures import PS_LOOP, SAR_R, install_hints
+from .sampler import Sampler
 
 # Every tool the agent runs (gcc, sar, ps, free, uname, the workload) runs in this locale, whatever the
 # user's: under ja_JP.UTF-8 sar prints `03時58分04秒` and `平均値:`, free and gcc translate their words,
@@ -33,7 +34,7 @@ def capture_env(base: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
 # Why a tool is missing, and how to get it, per package manager (declared in captures.py).
 INSTALL_HINTS = install_hints()
 
-# capture.sh's line: `date` output, then ps with its own column widths (captures.PS_FIELDS).
+# capture.sh's line: `date` output, then ps with its own column widths (captures.PS_LOOP).
 DATE_FORMAT = "%a %b %e %I:%M:%S %p %Z %Y"
 
 
@@ -59,7 +60,7 @@ def version_line(argv: List[str]) -> Optional[str]:
 
 def capture_line(pid: int, wall: float) -> Optional[str]:
     """One capture.sh line for pid, or None once ps no longer finds it."""
-    done = children.run(["ps", "-o", PS_FIELDS, "-p", str(pid)], stdout=subprocess.PIPE,
+    done = children.run(PS_LOOP.argv(pid), stdout=subprocess.PIPE,
                         stderr=subprocess.DEVNULL, universal_newlines=True, timeout=10, check=False,
                         env=capture_env())
     line = done.stdout.rstrip("\n")
@@ -72,6 +73,34 @@ def finished_line(wall: float) -> str:
     return f"{time.strftime(DATE_FORMAT, time.localtime(wall))}: target process seems to be finished"
 
 
+def ps_loop(clock, origin: float, sample_interval_s: float, pid: int,
+            path: str) -> Callable[[threading.Event], object]:
+    """capture.sh: a ps line per second (or per sample interval, if longer), on deadlines from origin
+    (clock.monotonic()), into path; the loop for a PeriodicThread, returning its ticks' record."""
+    interval = max(1.0, sample_interval_s)
+    handle = open(path, "w", encoding="utf-8")
+    state = {"finished": False}
+
+    def read() -> Dict[str, object]:
+        if not state["finished"]:
+            wall = clock.wall()
+            line = capture_line(pid, wall)
+            if line is None:
+                line = finished_line(wall)
+                state["finished"] = True
+            handle.write(line + "\n")
+            handle.flush()
+        return {}
+
+    def loop(stop: threading.Event) -> object:
+        try:
+            return Sampler(clock, interval, origin, read, lambda _r: None).run(stop).as_dict()
+        finally:
+            handle.close()
+
+    return loop
+
+
 class SarCapture:
     """`sar -r 1` for the whole run, stopped with SIGINT like the original's ^C (sar then prints Average)."""
 
@@ -82,7 +111,7 @@ class SarCapture:
 
     def start(self, spawn: Callable[..., subprocess.Popen] = children.spawn) -> None:
         self._out = open(self.path, "w", encoding="utf-8")
-        self.proc = spawn(["sar", "-r", "1"], stdout=self._out, stderr=subprocess.STDOUT,
+        self.proc = spawn(SAR_R.argv(), stdout=self._out, stderr=subprocess.STDOUT,
                           stdin=subprocess.DEVNULL, env=capture_env())
 
     def stop(self) -> Optional[int]:
