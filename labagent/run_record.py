@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Callable, Dict, List, Optional
 
 from . import __version__, captures, procfs, record, results, tools, vocab
+from .errors import LabError
 from .params import Params
 from .progress import Progress, ProgressFile
 
