@@ -9,7 +9,8 @@ import tracemalloc
 from typing import Any, Dict, List, Optional, Tuple
 
 from labagent.clock import FakeClock
-from labagent.experiment import Params, Run
+from labagent.params import Params
+from labagent.run_record import Run
 from labagent.sampler import Sampler
 
 from . import stats

@@ -8,7 +8,8 @@ import time
 from typing import Dict, List
 
 from labagent.clock import SystemClock
-from labagent.experiment import Params, Run
+from labagent.params import Params
+from labagent.run_record import Run
 from labagent.sampler import Sampler, TickStats
 
 from . import stats

@@ -17,7 +17,7 @@ from labagent.units import MIB
 from . import stats
 from .agent import run_agent
 from .core import Context, Result, Row
-from .workload import Workload
+from .workload import start_workload
 
 ITEM = "3 observer effect"
 GOAL_PCT = 2.0
@@ -153,7 +153,7 @@ def pieces(ctx: Context, repeats: int, size_mib: int) -> Dict[str, Dict[str, Lis
     clock = SystemClock()
     for index in range(repeats):
         for mode in modes[index % len(modes):] + modes[:index % len(modes)]:
-            with Workload(ctx, size_mib * MIB, 8 * MIB) as workload:
+            with start_workload(ctx, size_mib * MIB, 8 * MIB) as workload:
                 stop = threading.Event()
                 thread = None
                 read = DIRECT[mode]
@@ -168,8 +168,10 @@ def pieces(ctx: Context, repeats: int, size_mib: int) -> Dict[str, Dict[str, Lis
                     start = clock.monotonic()
                     for step in range(workload.steps):
                         time.sleep(max(0.0, start + (step + 1) * 0.05 - clock.monotonic()))
-                        found["step_ms"][mode].append(workload.touch() * 1000.0)
-                    workload.expect("touched")
+                        sent = time.monotonic()  # to `step` back: what the agent's steps[].ms times
+                        workload.touch()
+                        found["step_ms"][mode].append((time.monotonic() - sent) * 1000.0)
+                    workload.finish_touching()
                     cpu1, wait1 = schedstat(workload.pid)
                     found["cpu_ms"][mode].append((cpu1 - cpu0) / 1e6)
                     found["wait_ms"][mode].append((wait1 - wait0) / 1e6)

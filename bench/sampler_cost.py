@@ -14,19 +14,20 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional
 
-from labagent import parsers, procfs, results, tools
+from labagent import captures, parsers, procfs, results
 from labagent.clock import SystemClock
-from labagent.experiment import Params, Run
+from labagent.params import Params
+from labagent.run_record import Run
 from labagent.units import MIB
 
 from . import lean, stats
 from .agent import agent_argv
 from .core import BenchError, Context, Result, Row, SleepTarget, in_process_cost, reap, start
-from .workload import Workload
+from .workload import start_workload
 
 ITEM = "1 sampler cost"
 GOAL_RATIO = 50.0
-PS_ARGV = ["ps", "-o", tools.PS_FIELDS, "-p"]  # capture.sh's ps line, as tools.capture_line runs it
+PS_ARGV = ["ps", "-o", captures.PS_FIELDS, "-p"]  # capture.sh's ps line, as tools.capture_line runs it
 ROUNDS = 5
 TARGETS = ("sleep", "workload")
 TARGET_TEXT = {"sleep": "`sleep 600`", "workload": "allocate, 100 MiB touched"}
@@ -118,7 +119,7 @@ def target(ctx: Context, name: str) -> Iterator[int]:
         with SleepTarget() as pid:
             yield pid
         return
-    with Workload(ctx, 100 * MIB, 100 * MIB) as workload:
+    with start_workload(ctx, 100 * MIB, 100 * MIB) as workload:
         workload.alloc()
         workload.touch_all()
         yield workload.pid
