@@ -15,7 +15,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
-from . import captures, children, hostfacts, maps_growth, parsers, procfs, results, tools
+from . import captures, children, hostfacts, maps_growth, parsers, procfs, results, tools, vocab
 from .clock import SystemClock
 from .errors import LabError
 from .params import MIN_INTERVAL, Params
@@ -274,7 +274,7 @@ class Recorder:
         if not snap.get("maps") and self.kept_maps:
             snap["maps"] = self.kept_maps["text"]
             snap["maps_t"] = self.kept_maps["t"]
-            run.write_raw(f"maps-{name}.txt", str(self.kept_maps["text"]))
+            run.write_raw(captures.MAPS.raw_name(name), str(self.kept_maps["text"]))
             run.record_data["notes"].append({  # type: ignore[union-attr]
                 "en": f"The process had exited at the {name} snapshot: raw/maps-{name}.txt is the last maps "
                       f"the sampler read, at {self.kept_maps['t']:.1f} s, and its VSZ, RSS and faults are the "
@@ -368,12 +368,14 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
                                                                    os.path.join(raw_dir, captures.PS_LOOP.raw_name()))))
         for thread in threads:
             thread.start()
-        if run.capture(["ps", "u", "-p", str(pid)], "ps-aux.txt") is not None:
-            data["tools"]["ps_aux"] = {"available": True, "raw": "raw/ps-aux.txt", "command": f"ps u -p {pid}"}  # type: ignore[index]
+        if run.capture(captures.PS_U.argv(pid), captures.PS_U.raw_name()) is not None:
+            data["tools"][captures.PS_U.name] = {"available": True, "raw": vocab.raw_path(captures.PS_U.raw_name()),  # type: ignore[index]
+                                                 "command": " ".join(captures.PS_U.argv(pid))}
         if tools.which("sar"):
-            sar = tools.SarCapture(os.path.join(raw_dir, "sar-r.txt"))
+            sar = tools.SarCapture(os.path.join(raw_dir, captures.SAR_R.raw_name()))
             sar.start()
-            data["tools"]["sar"] = {"available": True, "raw": "raw/sar-r.txt", "command": "sar -r 1",  # type: ignore[index]
+            data["tools"]["sar"] = {"available": True, "raw": vocab.raw_path(captures.SAR_R.raw_name()),  # type: ignore[index]
+                                    "command": " ".join(captures.SAR_R.argv()),
                                     "locale": dict(tools.CAPTURE_LOCALE), "started_wall": round(clock.wall(), 3),
                                     "pid": sar.proc.pid if sar.proc is not None else None}
         else:
@@ -410,7 +412,8 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
                 data["ticks"] = result.as_dict() if result is not None else {}  # type: ignore[attr-defined]
                 target = data["ticks"]
             else:
-                target = data["tools"]["ps_loop"] = {"available": True, "raw": "raw/capture.log", "ticks": result}  # type: ignore[index]
+                target = data["tools"]["ps_loop"] = {  # type: ignore[index]
+                    "available": True, "raw": vocab.raw_path(captures.PS_LOOP.raw_name()), "ticks": result}
             if thread.error is not None:
                 target["error"] = f"{type(thread.error).__name__}: {thread.error}"  # type: ignore[index]
         if sar is not None:
