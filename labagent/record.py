@@ -62,7 +62,7 @@ class AgentInfo:
 
 @dataclass(frozen=True)
 class RunParams:
-    """The knobs the run used (params.Params as recorded; a test keeps the two in step)."""
+    """The knobs the run used (experiment.Params as recorded; a test keeps the two in step)."""
 
     size_bytes: int
     step_bytes: int
