@@ -91,7 +91,9 @@ def render_host(envs: Dict[str, jinja2.Environment], plotter: Optional[plots.Plo
     readmes = []
     for lang, env in envs.items():
         view = model.host_view(inp, lang)
-        text = env.get_template("host.md.j2").render(h=view, langs=list(envs))
+        # one structure for every language (common/host.md.j2, words from <lang>/words.md.j2); a
+        # --templates directory may still replace the whole writeup with its own host.md.j2
+        text = env.select_template(["host.md.j2", "common/host.md.j2"]).render(h=view, langs=list(envs))
         readmes.append(_write(os.path.join(host_dir, READMES[lang]), text))
     return readmes + written, series
 
