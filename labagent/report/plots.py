@@ -454,7 +454,8 @@ class Plotter:
                     if by_mode:
                         segments.setdefault(mode, []).extend(_runs(x, y))
                     else:
-                        ax.plot(x, y, label=name if grouped else f"{name}: {words.get(mode, mode)}")
+                        # the host and its fault mode, short enough for the legend's column at the right
+                        ax.plot(x, y, label=name if grouped else f"{name} ({mode})")
                     arrays.append(y)
                 handles = []
                 for mode in sorted(segments):
