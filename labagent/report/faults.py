@@ -3,9 +3,10 @@ fit (the region's unaligned head and tail), one per huge page where one was used
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 KIB = 1024
+MALLOC_HEADER_BYTES = 16  # glibc's chunk header in front of each block (two 8-byte sizes)
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,26 @@ def split(start: int, end: int, pointer: int, touched: int, measured: int, page_
                       last_boundary=last if last > first else None, start_misalign=start % pmd_size,
                       head_pages=head, tail_pages=tail, fallback_pages=fallback, base_faults=base,
                       other_faults=measured - (huge or 0) - base, huge_inferred=inferred)
+
+
+def of_run(summary: Mapping[str, Any], host: Mapping[str, Any], variant: str, page_size: int,
+           pmd_size: int) -> Optional[FaultSplit]:
+    """The split of one run's touch faults from its results.json summary (the region the maps show,
+    the pointer, the bytes written, min_flt, peak AnonHugePages); None where it does not apply: no
+    region, prefaulted memory, small-mallocs' many blocks. `pmd_size`: the host's huge page size when
+    it was read, else the architecture's. The writeup and the index both state this one split."""
+    region = summary.get("region") or {}
+    touched_bytes = int(summary.get("touched_bytes") or 0)
+    min_flt_touch = summary.get("min_flt_touch")
+    mode = summary.get("fault_mode")
+    if not (region.get("pointer") and region.get("start") and region.get("end")) or not touched_bytes \
+            or min_flt_touch is None or mode == "prefaulted" or variant == "small-mallocs":
+        return None
+    try:
+        pmd = int(host.get("thp_pmd_size") or 0) or pmd_size
+    except (TypeError, ValueError):
+        pmd = pmd_size
+    return split(int(region["start"], 16), int(region["end"], 16), int(region["pointer"], 16), touched_bytes,
+                 int(min_flt_touch), page_size, pmd, summary.get("anon_huge_kib_peak"),
+                 header_resident=region.get("pointer_offset") == MALLOC_HEADER_BYTES,
+                 huge_mode=mode in ("huge", "mixed"))

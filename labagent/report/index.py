@@ -8,14 +8,29 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..vocab import VARIANTS
+from . import faults
 from .formatting import code_block, mib_text, num, signed
-from .runs import summary_of
+from .runs import huge_page_size, summary_of
 
 
 def _thp_text(host: Mapping[str, Any]) -> Optional[str]:
     """THP enabled/defrag as the index shows them, `(inferred)` when the run did not read them."""
     text = "/".join(str(v) for v in (host.get("thp_enabled"), host.get("thp_defrag")) if v) or None
     return f"{text} (inferred)" if text and host.get("thp_inferred") else text
+
+
+def _mode_split(summary: Mapping[str, Any], host: Mapping[str, Any], variant: str) -> Optional[Dict[str, str]]:
+    """The faults of a run whose fault mode is `mixed` because huge pages filled the aligned part of
+    the region and base pages its unaligned head and tail (THP `always`): the counts the writeup
+    states, or None when the run is not that case."""
+    if summary.get("fault_mode") != "mixed":
+        return None
+    page_size = int(host.get("page_size") or summary.get("page_size") or 4096)
+    fs = faults.of_run(summary, host, variant, page_size, huge_page_size(page_size))
+    if fs is None or not fs.huge_used or fs.huge_inferred or not fs.head_pages + fs.tail_pages:
+        return None
+    return {"huge": num(fs.huge_faults), "base": num(fs.base_faults), "other": signed(fs.other_faults),
+            "measured": num(fs.measured)}
 
 
 def host_row(name: str, data: Optional[Mapping[str, Any]], status: Optional[Mapping[str, Any]],
@@ -27,10 +42,12 @@ def host_row(name: str, data: Optional[Mapping[str, Any]], status: Optional[Mapp
     where = {"host": key.host, "variant": key.variant, "repeat": key.repeat}
     if data is None:
         return {"name": name, "ok": False, "has_results": False, "status": status.get("status") or "failed",
-                "reason": status.get("reason") or "no results", "link": None, "figures": {}, "facts": {}, **where}
+                "reason": status.get("reason") or "no results", "link": None, "split": None, "figures": {}, "facts": {},
+                **where}
     summary = summary_of(data)
     host = data.get("host") or {}
     outcome = data.get("outcome") or {}
+    split = _mode_split(summary, host, key.variant)
     complete = bool(data.get("complete"))
     return {
         "name": name, "ok": complete, "has_results": True, "link": f"{name}/README.md",
@@ -45,7 +62,8 @@ def host_row(name: str, data: Optional[Mapping[str, Any]], status: Optional[Mapp
         "touched": mib_text(summary.get("touched_bytes")) if summary.get("touched_bytes") else None,
         "faults_per_mib": num(summary.get("faults_per_mib"), 2) if summary.get("faults_per_mib") is not None else None,
         "granularity": num(summary.get("fault_granularity_kib"), 1) if summary.get("fault_granularity_kib") is not None else None,
-        "mode": summary.get("fault_mode"),
+        # `split`: a `mixed` run that is huge pages in the aligned part, base pages at the head and tail
+        "mode": "split" if split else summary.get("fault_mode"), "split": split,
         "step_ms": num(summary.get("step_ms_median"), 2) if summary.get("step_ms_median") is not None else None,
         "commit_delta": signed(summary.get("committed_as_delta_kib")),
         # the numbers themselves, for the statistics over repeats

@@ -36,7 +36,7 @@ VARIANT_CALLS = {"malloc": "malloc", "free": "malloc", "fullspeed": "malloc", "c
                  "madv-nohugepage": "mmap"}
 VARIANT_MADVISE = {"madv-hugepage": "MADV_HUGEPAGE", "madv-nohugepage": "MADV_NOHUGEPAGE"}
 SMALL_MALLOC_BYTES = 64 * KIB  # allocate.c's SMALL_CHUNK: the small-mallocs variant's block size
-MALLOC_HEADER_BYTES = 16  # glibc's chunk header in front of each block (two 8-byte sizes)
+MALLOC_HEADER_BYTES = faults.MALLOC_HEADER_BYTES  # glibc's chunk header in front of each block
 # An RSS change at allocation below this share of the size is "RSS did not move".
 RSS_STILL_SHARE = 0.05
 
@@ -351,36 +351,26 @@ def _split_view(region: Optional[Mapping[str, Any]], host: Mapping[str, Any], su
     """How the touch faults add up (faults.split), formatted: pages resident before the writes, huge
     pages, the head and tail page by page, the rest; None where the split does not apply (no region,
     prefaulted memory, small-mallocs' many blocks)."""
-    touched_bytes = int(summary.get("touched_bytes") or 0)
-    min_flt_touch = summary.get("min_flt_touch")
-    mode = summary.get("fault_mode")
-    huge = huge_page_size(page_size)
     split_v = None
-    if region and region.get("pointer") and touched_bytes and min_flt_touch is not None and mode != "prefaulted" \
-            and variant != "small-mallocs":
-        pmd = _int(host.get("thp_pmd_size")) or huge
-        fs = faults.split(int(region["start"], 16), int(region["end"], 16), int(region["pointer"], 16), touched_bytes,
-                          int(min_flt_touch), page_size, pmd, summary.get("anon_huge_kib_peak"),
-                          header_resident=region.get("pointer_offset") == MALLOC_HEADER_BYTES,
-                          huge_mode=mode in ("huge", "mixed"))
-        if fs is not None:
-            split_v = {
-                "measured": num(fs.measured), "written_pages": num(fs.written_pages),
-                "resident": fs.resident_pages, "new_pages": num(fs.new_pages),
-                "huge": num(fs.huge_faults), "huge_used": fs.huge_used,
-                "huge_known": fs.huge_faults is not None and not fs.huge_inferred,
-                "huge_inferred": fs.huge_inferred, "aligned": num(fs.aligned_ranges),
-                "pmd_text": size_text(fs.pmd_size), "pmd_kib": num(fs.pmd_size // KIB),
-                "first_boundary": hexaddr(fs.first_boundary), "last_boundary": hexaddr(fs.last_boundary),
-                "misalign": hexaddr(fs.start_misalign), "misalign_kib": num(fs.start_misalign / KIB),
-                "aligned_start": fs.start_misalign == 0,
-                "head": num(fs.head_pages), "tail": num(fs.tail_pages), "fallback": num(fs.fallback_pages),
-                "base": num(fs.base_faults), "other": signed(fs.other_faults), "other_abs": num(abs(fs.other_faults)),
-                "other_negative": fs.other_faults < 0,
-                "anon_huge_peak": num(summary.get("anon_huge_kib_peak")),
-                # AnonHugePages grew past what the faults can explain: khugepaged collapsed ranges
-                "collapsed": bool(fs.huge_faults and fs.huge_faults > fs.aligned_ranges),
-            }
+    fs = faults.of_run(summary, host, variant, page_size, huge_page_size(page_size)) if region else None
+    if fs is not None:
+        split_v = {
+            "measured": num(fs.measured), "written_pages": num(fs.written_pages),
+            "resident": fs.resident_pages, "new_pages": num(fs.new_pages),
+            "huge": num(fs.huge_faults), "huge_used": fs.huge_used,
+            "huge_known": fs.huge_faults is not None and not fs.huge_inferred,
+            "huge_inferred": fs.huge_inferred, "aligned": num(fs.aligned_ranges),
+            "pmd_text": size_text(fs.pmd_size), "pmd_kib": num(fs.pmd_size // KIB),
+            "first_boundary": hexaddr(fs.first_boundary), "last_boundary": hexaddr(fs.last_boundary),
+            "misalign": hexaddr(fs.start_misalign), "misalign_kib": num(fs.start_misalign / KIB),
+            "aligned_start": fs.start_misalign == 0,
+            "head": num(fs.head_pages), "tail": num(fs.tail_pages), "fallback": num(fs.fallback_pages),
+            "base": num(fs.base_faults), "other": signed(fs.other_faults), "other_abs": num(abs(fs.other_faults)),
+            "other_negative": fs.other_faults < 0,
+            "anon_huge_peak": num(summary.get("anon_huge_kib_peak")),
+            # AnonHugePages grew past what the faults can explain: khugepaged collapsed ranges
+            "collapsed": bool(fs.huge_faults and fs.huge_faults > fs.aligned_ranges),
+        }
     return split_v
 
 

@@ -26,10 +26,17 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from ..vocab import PHASES  # noqa: E402
 
+# Text that may be Japanese (host names, and rows named after them) names a CJK-capable family first:
+# the SVG keeps text as text, so the reader's browser picks the first family it has, and DejaVu Sans
+# has no kana or kanji. Such text asks for the generic "sans-serif", which the SVG spells out as this
+# list; matplotlib measures it with the first of them it finds (DejaVu Sans where none is installed).
+CJK_FAMILIES = ["Noto Sans CJK JP", "Noto Sans JP", "Hiragino Sans", "Yu Gothic", "Meiryo", "Source Han Sans JP"]
+NAME_FONT = "sans-serif"
 RC = {
     "svg.hashsalt": "malloc-lab",
     "svg.fonttype": "none",
     "font.family": "DejaVu Sans",
+    "font.sans-serif": CJK_FAMILIES + ["DejaVu Sans"],
     "font.size": 9,
     "axes.titlesize": 10,
     # No grid: gridlines are a Line2D per tick and cost as much as the data; phases are shaded.
@@ -48,6 +55,9 @@ COLORS = {"vsz": "#1f77b4", "rss": "#d62728", "huge": "#9467bd", "faults": "#2ca
 GAP_FACTOR = 3.0
 # Lines of at most this many points also mark each point.
 MARKERS_UP_TO = 60
+# The per-host legend's rows, in points from the top of their axes.
+LEGEND_TOP_PT = 10.0
+LEGEND_ROW_PT = 12.0
 # Up to this many hosts the overlays name each host; beyond, lines are coloured by fault mode.
 LEGEND_HOSTS = 12
 MODE_COLORS = {"huge": "#9467bd", "base": "#1f77b4", "mixed": "#ff7f0e", "prefaulted": "#2ca02c", "unknown": "#7f7f7f"}
@@ -213,7 +223,8 @@ class _HostFigure:
             count = len(specs) if len(specs) > 1 else 0
             samples = []
             for row in range(count):
-                place = offset_copy(ax.transAxes, fig=self.fig, x=8, y=-10 - 12 * row, units="points")
+                place = offset_copy(ax.transAxes, fig=self.fig, x=8, y=-LEGEND_TOP_PT - LEGEND_ROW_PT * row,
+                                    units="points")
                 (sample,) = ax.plot([0.0, 0.045], [1.0, 1.0], transform=place, visible=False)
                 samples.append((sample, place))
             self.legend_lines.append(samples)
@@ -229,7 +240,8 @@ class _HostFigure:
         top = self.axes[0]
         self.phase_names = _Pool(top, self.MAX_PHASES, top.get_xaxis_transform(), fontsize=8, va="bottom",
                                  ha="center", color="#555555")
-        self.title = self.fig.suptitle("", x=0.11, ha="left", y=1 - 0.08 / height, va="top", fontsize=10)
+        self.title = self.fig.suptitle("", x=0.11, ha="left", y=1 - 0.08 / height, va="top", fontsize=10,
+                                       fontfamily=NAME_FONT)
         # The key to the shading: a grey and a white swatch, then each phase's number and name.
         key_y = 1 - 0.42 / height
         for offset, shade in enumerate(PHASE_SHADE):
@@ -237,6 +249,16 @@ class _HostFigure:
                                               transform=self.fig.transFigure, facecolor=shade, edgecolor="#999999",
                                               linewidth=0.5, figure=self.fig))
         self.phase_key = self.fig.text(0.155, key_y, "", ha="left", va="center", fontsize=8, color="#555555")
+
+    def _headroom(self, index: int, rows: int, ylim: Tuple[float, float]) -> Tuple[float, float]:
+        """Raises the top of the y range so that the lines stay below the legend's rows (drawn inside
+        the axes, top left, 12 points apart): the legend never covers the data."""
+        if not self.legend_lines[index] or rows < 1:
+            return ylim
+        height_pt = self.axes[index].get_position().height * self.height * 72.0
+        band = min((LEGEND_TOP_PT + LEGEND_ROW_PT * rows) / height_pt, 0.5)
+        lo, hi = ylim
+        return (lo, lo + (hi - lo) / (1.0 - band))
 
     def _legend(self, index: int, keys: Sequence[str]) -> None:
         samples, texts = self.legend_lines[index], self.legend_texts[index]
@@ -279,7 +301,7 @@ class _HostFigure:
             # the top rather than squash the measurement: the y range holds every measured series
             arrays = [a for k, a in zip(keys, arrays)
                       if not (k.startswith("ref_") and len(a) and float(np.nanmax(a)) > 4 * max(top, 1.0))]
-            ylim = _limits(arrays, floor)
+            ylim = self._headroom(index, len(keys), _limits(arrays, floor))
             ax.set_ylim(*ylim)
             ys = tick_values(ylim[0], ylim[1], 4)
             self.ytick_marks[index].set_data([0.0] * len(ys), ys)
@@ -432,7 +454,8 @@ class Plotter:
                     if by_mode:
                         segments.setdefault(mode, []).extend(_runs(x, y))
                     else:
-                        ax.plot(x, y, label=name if grouped else f"{name}: {words.get(mode, mode)}")
+                        # the host and its fault mode, short enough for the legend's column at the right
+                        ax.plot(x, y, label=name if grouped else f"{name} ({mode})")
                     arrays.append(y)
                 handles = []
                 for mode in sorted(segments):
@@ -451,8 +474,8 @@ class Plotter:
                 ax.set_ylabel(ylabel)
                 ax.set_title(title, loc="left")
                 if arrays:
-                    ax.legend(handles=handles or None, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
-                              frameon=False)
+                    ax.legend(handles=handles or None, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                              prop={"family": NAME_FONT, "size": 8}, frameon=False)
                 written.append(_save(fig, os.path.join(plots_dir, filename)))
         return written
 
@@ -504,6 +527,7 @@ class Plotter:
             axes[0].set_ylim(count - 0.5, -0.5)
             place = offset_copy(axes[0].get_yaxis_transform(), fig=fig, x=-5, units="points")
             for y, row in zip(ys, rows):
-                axes[0].text(0.0, y, row["label"], transform=place, ha="right", va="center", fontsize=9)
+                axes[0].text(0.0, y, row["label"], transform=place, ha="right", va="center", fontsize=9,
+                             fontfamily=NAME_FONT)
             fig.suptitle(words["spread_title"], x=0.27, ha="left", y=1 - 0.12 / height, va="top", fontsize=10)
             return _save(fig, os.path.join(plots_dir, "spread.svg"))

@@ -49,7 +49,9 @@ def environment(lang: str, templates: Optional[str] = None) -> jinja2.Environmen
         if not os.path.isdir(templates):
             raise LabError(f"--templates {templates} is not a directory")
         loaders.append(jinja2.FileSystemLoader([os.path.join(templates, lang), templates]))
-    loaders.append(jinja2.FileSystemLoader(os.path.join(TEMPLATES, lang)))
+    loaders.append(jinja2.FileSystemLoader(os.path.join(TEMPLATES, lang)))  # words.md.j2, variants/: prose
+    # host.md.j2 and index.md.j2: one structure for every language (common/), unless DIR replaces them
+    loaders.append(jinja2.FileSystemLoader(os.path.join(TEMPLATES, "common")))
     loaders.append(jinja2.FileSystemLoader(TEMPLATES))  # common/: section partials shared by the languages
     return jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=False, trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)

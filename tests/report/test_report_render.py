@@ -210,6 +210,10 @@ def test_svgs_parse_and_keep_text_as_text(compare_dir):
     process = ET.parse(os.path.join(compare_dir, "h2", "plots", "process.svg")).getroot()
     labels = " ".join("".join(t.itertext()) for t in process.iter(f"{SVG}text"))
     assert "h2: VSZ, RSS" in labels and "1 baseline" in labels and "VSZ" in labels
+    # the title carries the host name, which may be Japanese: a CJK-capable family comes first
+    title = next(t for t in process.iter(f"{SVG}text") if "h2: VSZ" in "".join(t.itertext()))
+    family = title.get("style").split("font-family:")[1].split(";")[0].strip()
+    assert family.startswith("'Noto Sans CJK JP'") and family.endswith("'DejaVu Sans', sans-serif"), family
 
 
 # --------------------------------------------------------------------------- the command line and errors

@@ -116,3 +116,19 @@ def test_thp_always_split_recomputed_from_the_raw_maps(thp_always_dir):
                    f"{(start % pmd) // 1024:,} KiB past a 2 MiB boundary",
                    f"**{huge} huge-page faults**", f"**{head + tail} faults of one 4 KiB page**"):
         assert needle in text, needle
+
+
+def test_thp_always_index_says_huge_pages_in_the_aligned_part(thp_always_dir, tmp_path):
+    """The run index's fault-mode cell for a THP `always` run says what its writeup says (not `mixed`):
+    huge pages in the aligned part, base pages at the unaligned head and tail, with the same counts."""
+    run = tmp_path / "run"
+    run.mkdir()
+    os.rename(thp_always_dir, run / "thp")
+    render.render_run(str(run), lang="en,ja", draw=False)
+    data = json.loads(read(str(run / "thp" / "results.json")))
+    huge = max(s["anon_huge_kib"] for s in data["steps"]) * 1024 // data["host"]["thp_pmd_size"]
+    en, ja = read(str(run / "README.md")), read(str(run / "README.ja.md"))
+    base = 184 + 328  # head and tail, recomputed from the raw maps by the test above
+    assert f"huge pages in the aligned part ({huge} faults), base pages at the unaligned head and tail ({base})" in en
+    assert f"境界にそろった部分は huge page ({huge} 回)、そろわない先頭と末尾は通常のページ ({base} 回)" in ja
+    assert "| mixed |" not in en and "| mixed |" not in ja
