@@ -2,11 +2,12 @@
 hosts, and for runs with several variants or repeats the median, min and max of each figure."""
 from __future__ import annotations
 
-import re
+
 import statistics
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .. import variants, vocab
 from ..vocab import VARIANTS
 from . import faults
 from .formatting import code_block, mib_text, num, signed
@@ -87,7 +88,7 @@ def index_view(run_dir_name: str, run_meta: Optional[Mapping[str, Any]], rows: S
         "grouped": grouped,
         "repeats": repeats_view(rows, params.get("variants")) if grouped else None,
         "run_id": meta.get("run_id") or run_dir_name,
-        "command": code_block(meta.get("command"), "sh", "run.json", None) if meta.get("command") else None,
+        "command": code_block(meta.get("command"), "sh", vocab.RUN_JSON, None) if meta.get("command") else None,
         "lab_version": meta.get("lab_version"), "lab_commit": meta.get("lab_commit"),
         "params": [{"name": k, "value": ", ".join(str(x) for x in v) if isinstance(v, list) else str(v)}
                    for k, v in params.items()],
@@ -105,9 +106,7 @@ def index_view(run_dir_name: str, run_meta: Optional[Mapping[str, Any]], rows: S
 FIGURES = ("vsz_delta_kib", "rss_alloc_delta_kib", "rss_touch_delta_kib", "min_flt_alloc", "faults_per_mib",
            "fault_granularity_kib", "step_ms_median", "committed_as_delta_kib", "ns_per_fault", "first_touch_gib_s",
            "second_pass_gib_s", "first_touch_slowdown")
-# the playbook's directory for one run of a variant on a host: <host>__<variant>__r<k>
 NO_FACTS = {"instance_type": None, "arch": None, "kernel": None, "distro": None, "page_size": None, "thp": None}
-ENTRY_NAME_RE = re.compile(r"^(?P<host>.+?)__(?P<variant>[a-z][a-z-]*)__r(?P<repeat>[1-9][0-9]*)$")
 
 
 @dataclass(frozen=True)
@@ -129,11 +128,11 @@ def entry_key(name: str, entries: Optional[Mapping[str, Any]], data: Optional[Ma
             repeat = int(meta.get("repeat") or 1)
         except (TypeError, ValueError):
             repeat = 1
-        return EntryKey(str(meta.get("host") or name), str(meta.get("variant") or recorded or "malloc"), repeat)
-    match = ENTRY_NAME_RE.match(name)
-    if match and match.group("variant") in VARIANTS and recorded in (None, match.group("variant")):
-        return EntryKey(match.group("host"), match.group("variant"), int(match.group("repeat")))
-    return EntryKey(name, str(recorded or "malloc"), 1)
+        return EntryKey(str(meta.get("host") or name), str(meta.get("variant") or recorded or variants.DEFAULT), repeat)
+    parsed = vocab.parse_entry_name(name)  # <host>__<variant>__r<k>, with a declared variant
+    if parsed and recorded in (None, parsed[1]):
+        return EntryKey(*parsed)
+    return EntryKey(name, str(recorded or variants.DEFAULT), 1)
 
 
 def spread(values: Sequence[Optional[float]]) -> Optional[Dict[str, float]]:

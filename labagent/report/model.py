@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .. import analysis, parsers
+from .. import analysis, parsers, vocab
 from ..vocab import PHASES
 from ..units import format_size
 from . import faults, source
@@ -55,8 +55,13 @@ class HostInput:
 def _raw_or(raw: Mapping[str, str], name: str, fallback: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
     """(text, where it came from): the verbatim file under raw/, else the copy in results.json."""
     if name in raw:
-        return raw[name], f"raw/{name}"
+        return raw[name], vocab.raw_path(name)
     return fallback, None
+
+
+def _maps_pair(before: str, after: str) -> str:
+    """The caption of a maps diff: the two raw captures it compares."""
+    return f"{vocab.raw_path(vocab.maps_file(before))} -> {vocab.raw_path(vocab.maps_file(after))}"
 
 
 def agent_command(argv: Sequence[str]) -> Optional[str]:
@@ -275,7 +280,7 @@ def _phases_view(data: Mapping[str, Any], raw: Mapping[str, str], windows: Seque
     snaps = data.get("snapshots") or {}
     samples = data.get("samples") or []
     tools = data.get("tools") or {}
-    sar_text = raw.get("sar-r.txt")
+    sar_text = raw.get(vocab.SAR_R)
     sar_split = sar_by_phase(sar_text, windows, offset) if sar_text else {"phases": {}, "rows": {}, "before": 0, "after": 0}
     sample_counts: Dict[str, int] = {}
     for sample in samples:
@@ -287,9 +292,9 @@ def _phases_view(data: Mapping[str, Any], raw: Mapping[str, str], windows: Seque
         name = window.name
         snap = snaps.get(name) or {}
         start, end = _phase_t(data, window)
-        maps, maps_src = _raw_or(raw, f"maps-{name}.txt", snap.get("maps"))
+        maps, maps_src = _raw_or(raw, vocab.maps_file(name), snap.get("maps"))
         maps_text[name] = (maps, maps_src)
-        free_h, free_src = _raw_or(raw, f"free-h-{name}.txt", snap.get("free_h"))
+        free_h, free_src = _raw_or(raw, vocab.free_h_file(name), snap.get("free_h"))
         sar_part = sar_split["phases"].get(name)
         phases.append({
             "name": name, "start": seconds_text(start), "end": seconds_text(end),
@@ -300,7 +305,7 @@ def _phases_view(data: Mapping[str, Any], raw: Mapping[str, str], windows: Seque
                                f"cat /proc/{pid}/maps") if maps else None,
             "free_h": code_block(free_h, "", free_src or f"results.json snapshots.{name}.free_h", "free -h")
             if free_h else None,
-            "sar": code_block(sar_part, "", "raw/sar-r.txt", sar_cmd) if sar_part else None,
+            "sar": code_block(sar_part, "", vocab.raw_path(vocab.SAR_R), sar_cmd) if sar_part else None,
             "sar_rows": sar_split["rows"].get(name, 0),
         })
     return phases, maps_text, sar_split
@@ -405,8 +410,8 @@ def _commit_view(data: Mapping[str, Any], raw: Mapping[str, str], summary: Mappi
         "sar_delta": signed(sar_commit[1] - sar_commit[0]) if None not in sar_commit else None,
         "sar_used_before": num(sar_used[0]), "sar_used_after": num(sar_used[1]),
         "sar_used_delta": signed(sar_used[1] - sar_used[0]) if None not in sar_used else None,
-        "free_used_before": free_cell(raw.get("free-h-baseline.txt") or (snaps.get("baseline") or {}).get("free_h"), "used"),
-        "free_used_after": free_cell(raw.get("free-h-allocated.txt") or (snaps.get("allocated") or {}).get("free_h"), "used"),
+        "free_used_before": free_cell(raw.get(vocab.free_h_file("baseline")) or (snaps.get("baseline") or {}).get("free_h"), "used"),
+        "free_used_after": free_cell(raw.get(vocab.free_h_file("allocated")) or (snaps.get("allocated") or {}).get("free_h"), "used"),
         "exited": num(exited_r.get("committed_as_kib")),
         "exited_delta": signed(_delta(exited_r, last_r, "committed_as_kib")),
         "exited_vs_baseline": signed(_delta(exited_r, base_r, "committed_as_kib")),
@@ -453,7 +458,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     # ---- phases, with the verbatim captures of each
     windows = _windows(data)
     phases, maps_text, sar_split = _phases_view(data, raw, windows, offset, pid)
-    sar_text = raw.get("sar-r.txt")
+    sar_text = raw.get(vocab.SAR_R)
     phase_names = [p["name"] for p in phases]
     expected = [p for p in PHASES if p != "freed" or params.get("variant") == "free"]
     missing = [p for p in expected if p not in phase_names]
@@ -469,14 +474,14 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     for p in phases:
         if p["name"] == "allocated" and before_text and after_text:
             p["maps_diff"] = code_block(maps_diff(before_text, after_text), "diff",
-                                        "raw/maps-baseline.txt -> raw/maps-allocated.txt")
+                                        _maps_pair("baseline", "allocated"))
         elif p["name"] == "touched" and after_text and touched_text:
             p["maps_unchanged"] = after_text == touched_text
             p["maps_diff"] = None if after_text == touched_text else code_block(
-                maps_diff(after_text, touched_text), "diff", "raw/maps-allocated.txt -> raw/maps-touched.txt")
+                maps_diff(after_text, touched_text), "diff", _maps_pair("allocated", "touched"))
         elif p["name"] == "freed" and touched_text and freed_text:
             p["maps_diff"] = code_block(maps_diff(touched_text, freed_text), "diff",
-                                        "raw/maps-touched.txt -> raw/maps-freed.txt")
+                                        _maps_pair("touched", "freed"))
         else:
             p.setdefault("maps_diff", None)
         p.setdefault("maps_unchanged", None)
@@ -495,7 +500,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "delta": signed((summary.get("heap") or {}).get("delta_bytes")),
         "size": num(heap_before.size_bytes) if heap_before else None,
     }
-    log_text = raw.get("program.log")
+    log_text = raw.get(vocab.PROGRAM_LOG)
     program = None
     if log_text:
         try:
@@ -600,18 +605,18 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     ps_cmd = (tools.get("ps_aux") or {}).get("command") or (f"ps u -p {pid}" if pid else "ps u")
     command = " ".join(workload.get("command") or []) or "./allocate"
     captures = {
-        "uname": code_block(raw.get("uname-a.txt"), "sh", "raw/uname-a.txt", "uname -a"),
-        "os_release": code_block(raw.get("os-release.txt"), "sh", "raw/os-release.txt", "cat /etc/os-release"),
-        "gcc": code_block(raw.get("gcc.txt"), "sh", "raw/gcc.txt"),
-        "source": code_block(inp.source, "c", "allocate.c"),
-        "ps_aux": code_block(raw.get("ps-aux.txt"), "sh", "raw/ps-aux.txt", ps_cmd),
-        "program_log": code_block(log_text, "sh", "raw/program.log", command),
-        "program_stderr": code_block(raw.get("program.stderr"), "sh", "raw/program.stderr")
-        if raw.get("program.stderr") else None,
-        "capture_log": code_block(raw.get("capture.log"), "sh", "raw/capture.log", ". capture.sh")
-        if raw.get("capture.log") else None,
+        "uname": code_block(raw.get(vocab.UNAME), "sh", vocab.raw_path(vocab.UNAME), "uname -a"),
+        "os_release": code_block(raw.get(vocab.OS_RELEASE), "sh", vocab.raw_path(vocab.OS_RELEASE), "cat /etc/os-release"),
+        "gcc": code_block(raw.get(vocab.GCC_LOG), "sh", vocab.raw_path(vocab.GCC_LOG)),
+        "source": code_block(inp.source, "c", vocab.WORKLOAD_SOURCE),
+        "ps_aux": code_block(raw.get(vocab.PS_AUX), "sh", vocab.raw_path(vocab.PS_AUX), ps_cmd),
+        "program_log": code_block(log_text, "sh", vocab.raw_path(vocab.PROGRAM_LOG), command),
+        "program_stderr": code_block(raw.get(vocab.PROGRAM_STDERR), "sh", vocab.raw_path(vocab.PROGRAM_STDERR))
+        if raw.get(vocab.PROGRAM_STDERR) else None,
+        "capture_log": code_block(raw.get(vocab.CAPTURE_LOG), "sh", vocab.raw_path(vocab.CAPTURE_LOG), ". capture.sh")
+        if raw.get(vocab.CAPTURE_LOG) else None,
     }
-    highlights = capture_highlights(raw.get("capture.log"))
+    highlights = capture_highlights(raw.get(vocab.CAPTURE_LOG))
     sampler = data.get("ticks") or {}
     ps_loop = tools.get("ps_loop") or {}
 

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jinja2
 
-from .. import maps_growth, parsers
+from .. import maps_growth, parsers, vocab
 from ..vocab import RECORDING_END, RECORDING_START
 from . import model, plots
 
@@ -36,7 +36,7 @@ def excerpt(text: Optional[str], head: int = EXCERPT_HEAD, tail: int = EXCERPT_T
 
 def _raw_or(raw: Mapping[str, str], name: str, copy: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
     """(text, the file it is from): raw/<name> as captured, else results.json's copy (source None)."""
-    return (raw[name], f"raw/{name}") if name in raw else (copy, None)
+    return (raw[name], vocab.raw_path(name)) if name in raw else (copy, None)
 
 
 def _delta(after: Mapping[str, Any], before: Mapping[str, Any], key: str) -> Optional[int]:
@@ -76,7 +76,7 @@ def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Any], pid: Any) -> Op
     """Growth by kind and the mappings that changed, from the start and end maps as captured."""
     texts = {}
     for name in (RECORDING_START, RECORDING_END):
-        texts[name] = _raw_or(raw, f"maps-{name}.txt", (snaps.get(name) or {}).get("maps"))
+        texts[name] = _raw_or(raw, vocab.maps_file(name), (snaps.get(name) or {}).get("maps"))
     (before_text, before_src), (after_text, after_src) = texts[RECORDING_START], texts[RECORDING_END]
     if not before_text or not after_text:
         return None
@@ -128,7 +128,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
     command = rec.get("command") or []
     free_h = {}
     for name in (RECORDING_START, RECORDING_END):
-        text, src = _raw_or(raw, f"free-h-{name}.txt", (snaps.get(name) or {}).get("free_h"))
+        text, src = _raw_or(raw, vocab.free_h_file(name), (snaps.get(name) or {}).get("free_h"))
         free_h[name] = model.code_block(text, "", src or f"results.json snapshots.{name}.free_h", "free -h")
     sar = tools.get("sar") or {}
     return {
@@ -162,11 +162,11 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         "thp": {"mode": host.get("thp_enabled"), "peak": model.num(summary.get("anon_huge_kib_peak")),
                 "sys_start": model.num(start_r.get("sys_anon_huge_kib")),
                 "sys_end": model.num(end_r.get("sys_anon_huge_kib"))},
-        "capture": model.code_block(excerpt(raw.get("capture.log")), "", "raw/capture.log"
-                                    if "capture.log" in raw else None),
+        "capture": model.code_block(excerpt(raw.get(vocab.CAPTURE_LOG)), "", vocab.raw_path(vocab.CAPTURE_LOG)
+                                    if vocab.CAPTURE_LOG in raw else None),
         "free_h": free_h,
-        "sar": model.code_block(excerpt(raw.get("sar-r.txt"), 6, 4), "", "raw/sar-r.txt", sar.get("command"))
-        if raw.get("sar-r.txt") else None,
+        "sar": model.code_block(excerpt(raw.get(vocab.SAR_R), 6, 4), "", vocab.raw_path(vocab.SAR_R), sar.get("command"))
+        if raw.get(vocab.SAR_R) else None,
         "sar_reason": None if sar.get("available") else sar.get("reason"),
         "sar_rows": (sar.get("parse") or {}).get("rows"),
         "host": {"kernel": host.get("kernel"), "distro": host.get("distro"), "arch": host.get("arch"),

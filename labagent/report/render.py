@@ -11,13 +11,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import jinja2
 
-from .. import results
+from .. import results, vocab
 from ..errors import LabError
 from ..vocab import RECORDING_KIND
 from . import model, plots
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
-RUN_JSON = "run.json"
+RUN_JSON = vocab.RUN_JSON
 README = "README.md"
 # Each language's writeup: English is README.md (what a browser of the directory shows first).
 READMES = {"en": "README.md", "ja": "README.ja.md"}
@@ -66,13 +66,13 @@ def read_host(host_dir: str, name: str, status: Optional[Dict[str, Any]] = None,
               run: Optional[Dict[str, Any]] = None) -> model.HostInput:
     """One agent directory: results.json (samples from samples.jsonl when incomplete), raw/, allocate.c."""
     data = results.load_run(host_dir)
-    raw_dir = os.path.join(host_dir, "raw")
+    raw_dir = os.path.join(host_dir, vocab.RAW_DIR)
     raw: Dict[str, str] = {}
     if os.path.isdir(raw_dir):
         for entry in sorted(os.listdir(raw_dir)):
             if entry.endswith(RAW_SUFFIXES) and os.path.isfile(os.path.join(raw_dir, entry)):
                 raw[entry] = _read_text(os.path.join(raw_dir, entry))
-    source_path = os.path.join(host_dir, "allocate.c")
+    source_path = os.path.join(host_dir, vocab.WORKLOAD_SOURCE)
     source = _read_text(source_path) if os.path.isfile(source_path) else None
     return model.HostInput(name=name, data=data, raw=raw, source=source, status=status, run=run)
 

@@ -14,12 +14,12 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .. import results
+from .. import results, vocab
 from ..errors import LabError
 from ..vocab import VARIANTS
 from . import model
 
-RUN_JSON = "run.json"
+RUN_JSON = vocab.RUN_JSON
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
 SUMMARY_SCHEMA = 1
