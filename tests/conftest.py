@@ -1,5 +1,6 @@
-"""Shared pytest setup: the SSH namespace hosts harness is a plugin (tests/conftest_hosts.py), and the
-``needs_package`` marker: a test that needs a system package skips, naming it, only when not root."""
+"""Shared pytest setup: the SSH namespace hosts harness is a plugin (tests/conftest_hosts.py), the
+``needs_package`` marker: a test that needs a system package skips, naming it, only when not root, and
+the order and grouping of a parallel run (``make test``: pytest-xdist, ``--dist loadgroup``)."""
 from __future__ import annotations
 
 import os
@@ -29,6 +30,42 @@ def missing_package_outcome(tool: str, package: str, is_root: bool) -> tuple[str
         return None
     message = f"{tool} is missing: install the Debian package {package} (scripts/install-test-deps.sh as root)"
     return ("fail" if is_root else "skip"), message
+
+
+# Fixture scopes wider than a test: the tests that share one must share a worker, or each worker
+# would make it again (a module fixture that runs run.yml twice, one that installs a virtualenv).
+_SHARED_SCOPES = ("class", "module", "package")
+
+
+def shared_fixture_group(item: pytest.Item) -> str | None:
+    """The xdist group of a test that uses a class-, module- or package-scoped fixture: its module's
+    (its package's for a package fixture), so all such tests of a module run on one worker, in order."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    module = item.nodeid.split("::", 1)[0]
+    group = None
+    for name in info.names_closure:
+        for fixturedef in info.name2fixturedefs.get(name, ()):
+            if fixturedef.scope == "package":
+                return module.rsplit("/", 1)[0] + "/"
+            if fixturedef.scope in _SHARED_SCOPES:
+                group = module
+    return group
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            group = shared_fixture_group(item)
+            if group is not None:
+                item.add_marker(pytest.mark.xdist_group(name=group))
+    # In a parallel run, the slow tests start first: the scheduler hands out tests in this order, so
+    # the short ones fill the gaps at the end instead of one long test running alone. (Every worker
+    # sorts the same way; a serial run keeps the files' order.)
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
