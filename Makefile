@@ -49,12 +49,14 @@ test-deps:
 # Tests that share a module-scoped fixture run on one worker (--dist loadgroup, tests/conftest.py).
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); w=$$((n * 2)); [ $$w -lt 4 ] && w=4; [ $$w -gt 8 ] && w=8; echo $$w)
 
+PYTEST_ARGS ?=
+
 test: test-deps venv collections
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup tests
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) tests
 
 # What a developer runs while working: no real runs, no ansible-playbook, no ansible-lint.
 quick: venv
-	$(BIN)/python -m pytest -m "not slow" tests/unit tests/report tests/lint
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS) tests/unit tests/report tests/lint
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit

@@ -54,9 +54,21 @@ def shared_fixture_group(item: pytest.Item) -> str | None:
     return group
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+# Fixtures that make a test slow whatever it does with them: real SSH hosts and the moto server. A
+# test that uses one (or is marked multihost) is marked slow here, so no author has to remember it.
+SLOW_FIXTURES = frozenset({"ssh_hosts", "moto"})
+
+
+def is_slow(item: pytest.Item) -> bool:
+    return (item.get_closest_marker("slow") is not None or item.get_closest_marker("multihost") is not None
+            or not SLOW_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks, and before -m deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        if item.get_closest_marker("slow") is None and is_slow(item):
+            item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("xdist_group") is None:
             group = shared_fixture_group(item)
             if group is not None:

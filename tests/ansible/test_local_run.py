@@ -9,7 +9,7 @@ import pytest
 
 from .playbook import SMALL, ansible_playbook, extra_vars, task_results
 
-pytestmark = [pytest.mark.needs_package("gcc", "gcc"), pytest.mark.needs_package("sar", "sysstat")]
+pytestmark = [pytest.mark.slow, pytest.mark.needs_package("gcc", "gcc"), pytest.mark.needs_package("sar", "sysstat")]
 
 
 # This machine keeps each run's results in /tmp/malloc-lab/runs/<run_id> too (the agent never

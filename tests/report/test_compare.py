@@ -43,6 +43,7 @@ def test_what_differs_names_knobs_facts_variants_and_version(repeats_dir, compar
     assert {d.name: d.values[0] for d in same} == {"arch": "x86_64", "page_size": "4096"}
 
 
+@pytest.mark.slow
 def test_the_plots_overlay_every_run_aligned_at_touching(repeats_dir, compare_dir, tmp_path):
     out = str(tmp_path / "cmp")
     done = agent("report", "--compare", repeats_dir, compare_dir, "--out", out)

@@ -188,6 +188,7 @@ def test_a_hosts_plots_do_not_depend_on_the_other_hosts(compare_dir, debian_dir,
                 assert a.read() == b.read().replace(title, host.encode() + b": "), (host, name)
 
 
+@pytest.mark.slow
 def test_parallel_rendering_matches_serial(compare_dir, monkeypatch, tmp_path):
     render.render_run(compare_dir)
     serial = tree_bytes(compare_dir)

@@ -200,6 +200,7 @@ def test_repeats_view_groups_by_variant_then_host_and_ignores_failed_runs():
 
 # --------------------------------------------------------------------------- the repeats index
 
+@pytest.mark.slow
 def test_repeats_index_en(repeats_dir):
     written = render.render_run(repeats_dir)
     assert sorted(os.path.relpath(p, repeats_dir) for p in written if os.path.dirname(p) in (repeats_dir, os.path.join(repeats_dir, "plots"))) == \
@@ -222,6 +223,7 @@ def test_repeats_index_ja(repeats_dir):
     assert "## fault の負担 (`fullspeed`)" in text and "- **vm-c**、9 回すべて: unreachable:" in text
 
 
+@pytest.mark.slow
 def test_repeats_render_is_deterministic_and_the_spread_plot_names_each_group(repeats_dir):
     render.render_run(repeats_dir)
     first = tree_bytes(repeats_dir)
