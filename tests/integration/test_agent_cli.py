@@ -44,6 +44,20 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 
 @pytest.mark.slow
+# What run.yml shows for a bad knob: the agent's own line, options named as the Ansible variables.
+@pytest.mark.parametrize("args,message", [
+    (["--size=0"], "lab_size must be positive"),
+    (["--size=lots"], "lab_size: 'lots' is not a size"),
+    (["--step=200MiB"], "lab_step 200MiB is larger than lab_size"),
+    (["--sample-interval=0.001"], "lab_sample_interval 0.001s is below the 10ms minimum"),
+])
+def test_check_names_the_options_as_the_playbooks_variables(args, message):
+    done = agent("run", "--check", "--out=.", "--name-options-as=lab_", *FAST[:8], *args)
+    assert done.returncode == 2
+    assert message in done.stderr and "--" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
 def test_existing_run_is_never_clobbered(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
