@@ -13,7 +13,26 @@ pytest_plugins = ["tests.conftest_hosts"]
 PACKAGES_LIST = "tests/system-packages.txt"
 
 
+class XdistGroupIds:
+    """Puts a grouped test's group in its id (``<nodeid>@<group>``), which is how ``--dist loadgroup``
+    sends a group to one worker. pytest-xdist 3.8 does it by setting ``item._nodeid``, which pytest 9
+    no longer reads (the id is ``item._id``): without this, the groups are silently ignored and each
+    worker makes the module's shared fixture again."""
+
+    @pytest.hookimpl(trylast=True)  # after xdist's own attempt, so a working xdist is left alone
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if not getattr(config.option, "loadgroup", False):
+            return
+        for item in items:
+            names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                            for mark in item.iter_markers("xdist_group")})
+            suffix = "@" + "_".join(names)
+            if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+                item._id = type(item._id).parse(item.nodeid + suffix)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(XdistGroupIds(), "malloc-lab-xdist-group-ids")
     config.addinivalue_line(
         "markers",
         "needs_package(tool, package): needs the command `tool` from the Debian package `package` "
