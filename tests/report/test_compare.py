@@ -21,6 +21,7 @@ def svg_texts(path: str) -> list:
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
+@pytest.mark.slow
 def test_comparison_of_two_runs_matches_the_golden_writeup(repeats_dir, compare_dir, lang):
     done = agent("report", "--compare", repeats_dir, compare_dir, "--lang", lang)
     assert done.returncode == 0, done.stderr
