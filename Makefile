@@ -1,15 +1,16 @@
-# malloc-lab: `make run` runs the lab on this machine, `make test` runs every test.
+# malloc-lab: `make run` runs the lab on this machine, `make test` runs every test, `make quick` the fast ones.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ANSIBLE_ARGS ?=
 
-.PHONY: run test test-deps unit lint pyz venv venv-run collections bench lock clean help
+.PHONY: run test quick test-deps unit lint pyz venv venv-run collections bench lock clean help
 
 help:
 	@echo "make run    - run the lab on this machine (ansible-playbook run.yml), results under runs/"
-	@echo "make test   - every test, linters included"
+	@echo "make test   - every test, linters included, in parallel (TEST_WORKERS=$(TEST_WORKERS))"
+	@echo "make quick  - unit, report and light lint tests, none marked slow: under a minute, while you work"
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
 	@echo "make pyz    - build build/labagent.pyz (the agent as one file)"
 
@@ -43,8 +44,19 @@ run: venv-run collections
 test-deps:
 	scripts/install-test-deps.sh
 
+# Parallel workers for `make test` (pytest-xdist). Most tests wait rather than compute (sleep-paced
+# workloads, ansible-playbook polling, sshd, moto), so twice the CPUs, at least 4 and at most 8.
+# Tests that share a module-scoped fixture run on one worker (--dist loadgroup, tests/conftest.py).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); w=$$((n * 2)); [ $$w -lt 4 ] && w=4; [ $$w -gt 8 ] && w=8; echo $$w)
+
+PYTEST_ARGS ?=
+
 test: test-deps venv collections
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) tests
+
+# What a developer runs while working: no real runs, no ansible-playbook, no ansible-lint.
+quick: venv
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS) tests/unit tests/report tests/lint
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit

@@ -5,6 +5,7 @@ Deterministic: files in sorted order with a fixed timestamp, so the same sources
 """
 import pathlib
 import sys
+import tempfile
 import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -22,19 +23,25 @@ def add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
 def main() -> int:
     out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "build" / "labagent.pyz")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    with open(tmp, "wb") as raw:
-        raw.write(b"#!/usr/bin/env python3\n")
-        with zipfile.ZipFile(raw, "w") as zf:
-            add(zf, "__main__.py", MAIN)
-            pkg = ROOT / "labagent"
-            # The report renderer needs the controller's packages; hosts never run it.
-            files = sorted(p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                           and "report" not in p.relative_to(pkg).parts)
-            for path in files:
-                add(zf, path.relative_to(ROOT).as_posix(), path.read_bytes())
-    tmp.chmod(0o755)
-    tmp.replace(out)
+    # A temporary name of this build's own: concurrent runs in one checkout (parallel tests) each
+    # write their own file, and the rename leaves a whole zipapp at `out` whichever finishes last.
+    fd, name = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    tmp = pathlib.Path(name)
+    try:
+        with open(fd, "wb") as raw:
+            raw.write(b"#!/usr/bin/env python3\n")
+            with zipfile.ZipFile(raw, "w") as zf:
+                add(zf, "__main__.py", MAIN)
+                pkg = ROOT / "labagent"
+                # The report renderer needs the controller's packages; hosts never run it.
+                files = sorted(p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                               and "report" not in p.relative_to(pkg).parts)
+                for path in files:
+                    add(zf, path.relative_to(ROOT).as_posix(), path.read_bytes())
+        tmp.chmod(0o755)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after the rename; left only by a failed build
     print(out)
     return 0
 

@@ -29,13 +29,16 @@ def host_slots() -> list[tuple[str, str]]:
     """(prefix, subnet) slots for the session's hosts, tried in order until one is free.
 
     MALLOC_LAB_TEST_HOSTS_PREFIX/_SUBNET pin one slot. Otherwise: not the CLI's default
-    (ml, 10.231.77.0/24), then spares, so concurrent test runs and benchmarks coexist.
+    (ml, 10.231.77.0/24), then spares, so concurrent test runs and benchmarks coexist. A parallel
+    run (pytest -n) takes one slot per worker that runs a multihost test: 30 slots leave room for
+    several such runs at once. The spares skip 10.231.120-149, test_harness's own slots.
     """
     prefix = os.environ.get("MALLOC_LAB_TEST_HOSTS_PREFIX")
     subnet = os.environ.get("MALLOC_LAB_TEST_HOSTS_SUBNET")
     if prefix or subnet:
         return [(prefix or "mlt", subnet or "10.231.78.0/24")]
-    return [("mlt", "10.231.78.0/24")] + [(f"mlt{k}", f"10.231.{100 + k}.0/24") for k in range(1, 10)]
+    return ([("mlt", "10.231.78.0/24")] + [(f"mlt{k}", f"10.231.{100 + k}.0/24") for k in range(1, 10)]
+            + [(f"mlt{k}", f"10.231.{150 + k}.0/24") for k in range(10, 30)])
 
 # Ad-hoc ansible's minimal callback prints `host | STATUS => <result>`; make <result> JSON (ansible.cfg
 # says yaml). ansible-core 2.19 has no json stdout callback, and --tree is deprecated.

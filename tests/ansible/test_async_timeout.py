@@ -16,8 +16,9 @@ from tests.procwatch import Proc, alive, descendants, gone_within, is_alive, kil
 
 from .playbook import BIN, ROOT, extra_vars
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("sar") is None,
-                                reason="gcc and sysstat (sar) are needed: apt-get install gcc sysstat")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("sar") is None,
+                                 reason="gcc and sysstat (sar) are needed: apt-get install gcc sysstat")]
 
 # 20 s of touching, killed by the async timeout after 8 s (gcc and two pauses take well under that).
 KNOBS = {"lab_size": "40MiB", "lab_step": "2MiB", "lab_step_interval": "1", "lab_sample_interval": "0.1",

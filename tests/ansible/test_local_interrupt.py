@@ -14,7 +14,7 @@ from tests.hosts.procs import ProcessGroups
 
 from .playbook import BIN, ROOT, SMALL, ansible_playbook, extra_vars
 
-pytestmark = [pytest.mark.needs_package("gcc", "gcc"), pytest.mark.needs_package("sar", "sysstat")]
+pytestmark = [pytest.mark.slow, pytest.mark.needs_package("gcc", "gcc"), pytest.mark.needs_package("sar", "sysstat")]
 
 
 def touching(samples):

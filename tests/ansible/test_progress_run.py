@@ -9,7 +9,7 @@ import pytest
 
 from .playbook import SMALL, ansible_playbook, extra_vars
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")]
 
 # Slow enough for the poll (every second, plus the time a poll takes on a loaded machine) to see
 # several of the 4 steps of 5 MiB, two seconds apart.

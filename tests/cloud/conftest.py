@@ -1,6 +1,7 @@
 """pytest plugin: a real EC2 API (moto server on loopback) for the EC2 provisioning tests.
 
-One ``moto_server -H 127.0.0.1 -p <free port>`` per session, seeded with ``amis.json`` (made-up
+One ``moto_server -H 127.0.0.1 -p <free port>`` per session (per worker under ``pytest -n``: each
+worker's tests reset their own server, never another's), seeded with ``amis.json`` (made-up
 ids; names, owner and dates in the shape of Red Hat's published RHEL 9 images: x86_64 images of
 three dates, two arm64 ones, and decoys: another owner with newer dates, RHEL 10, a Cloud Access
 image), validation on, reset before every test, stopped by its PID at the end.
@@ -42,6 +43,37 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on 127.0.0.1:``port`` (or any address), from /proc/net/tcp."""
+    inodes = set()
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            address, hex_port = fields[1].split(":")
+            if fields[3] == "0A" and int(hex_port, 16) == port and address in ("0100007F", "00000000"):
+                inodes.add(fields[9])
+    return inodes
+
+
+def _owns_listener(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself holds the socket listening on ``port``: between choosing a free
+    port and moto binding it, another process (another worker's moto) may have taken it."""
+    inodes = _listening_inodes(port)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:[") and target[len("socket:["):-1] in inodes:
+            return True
+    return False
 
 
 def _no_proxy_opener() -> urllib.request.OpenerDirector:
@@ -113,21 +145,29 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
     if not server.exists():
         pytest.skip(f"{server} is missing: pip install moto flask flask-cors")
     tmp = tmp_path_factory.mktemp("moto")
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = base_env(endpoint, tmp)
-    server_env = dict(env, MOTO_AMIS_PATH=str(HERE / "amis.json"),
-                      MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION="1",
-                      MOTO_ENABLE_AMI_VALIDATION="1",
-                      MOTO_ENABLE_KEYPAIR_VALIDATION="1")
-    log = open(tmp / "moto.log", "w")
-    proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)], env=server_env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log_path = tmp / "moto.log"
+    for _attempt in range(5):
+        port = _free_port()
+        endpoint = f"http://127.0.0.1:{port}"
+        env = base_env(endpoint, tmp)
+        server_env = dict(env, MOTO_AMIS_PATH=str(HERE / "amis.json"),
+                          MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION="1",
+                          MOTO_ENABLE_AMI_VALIDATION="1",
+                          MOTO_ENABLE_KEYPAIR_VALIDATION="1")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)], env=server_env,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        if _wait_listening(proc, port, log_path):
+            break
+        if "Address already in use" not in log_path.read_text():
+            pytest.fail(f"moto_server exited with {proc.returncode}: {log_path.read_text()}")
+    else:
+        pytest.fail(f"moto_server found no free port in 5 tries: {log_path.read_text()}")
     try:
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"moto_server exited with {proc.returncode}: {(tmp / 'moto.log').read_text()}")
+                pytest.fail(f"moto_server exited with {proc.returncode}: {log_path.read_text()}")
             try:
                 with _no_proxy_opener().open(f"{endpoint}/moto-api/", timeout=1):
                     break
@@ -138,7 +178,19 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
         yield Moto(endpoint, env)
     finally:
         _stop(proc)
-        log.close()
+
+
+def _wait_listening(proc: subprocess.Popen, port: int, log_path: Path, timeout: float = 60) -> bool:
+    """True once ``proc`` itself listens on ``port``; False when it exited (the port was taken)."""
+    deadline = time.monotonic() + timeout
+    while not _owns_listener(proc.pid, port):
+        if proc.poll() is not None:
+            return False
+        if time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(f"moto_server did not listen on port {port} within {timeout:.0f} s: {log_path.read_text()}")
+        time.sleep(0.1)
+    return True
 
 
 @pytest.fixture

@@ -206,21 +206,17 @@ def _subnet_in(ec2, zone: str) -> str:
     return subnets[0]["SubnetId"]
 
 
+# Bad input fails before anything exists, naming the variable. Each way a bad input is caught keeps a
+# playbook case here: the role's argument_specs and Ansible's conversions before lab_ec2_plan sees a
+# value (a TTL that is no number, a type list of mappings), lab_ec2_plan's own rules (one case: each
+# rule of validate_inputs is tested in Python, tests/cloud/test_plan_unit.py) and its API checks.
 BAD_INPUTS = {
-    "empty type list": ({"lab_ec2_instance_types": []}, ["lab_ec2_instance_types"]),
-    "malformed type list": ({"lab_ec2_instance_types": ["t3 medium"]}, ["lab_ec2_instance_types"]),
     "type list not a list of names": ({"lab_ec2_instance_types": [{"t3": "medium"}]}, ["lab_ec2_instance_types"]),
+    "ttl not a number": ({"lab_ec2_ttl_minutes": "an hour"}, ["lab_ec2_ttl_minutes"]),
+    "world-open ssh cidr": ({"lab_ec2_ssh_cidr": "0.0.0.0/0"}, ["lab_ec2_ssh_cidr", "lab_ec2_allow_world_ssh"]),
     "unknown instance type": ({"lab_ec2_instance_types": ["t3.medium", "x9.huge"],
                                "lab_ec2_address": {"t3.medium": "127.0.0.1", "x9.huge": "127.0.0.2"}},
                               ["lab_ec2_instance_types", "x9.huge"]),
-    "missing ssh cidr": ({"lab_ec2_ssh_cidr": ""}, ["lab_ec2_ssh_cidr"]),
-    "world-open ssh cidr": ({"lab_ec2_ssh_cidr": "0.0.0.0/0"}, ["lab_ec2_ssh_cidr", "lab_ec2_allow_world_ssh"]),
-    "malformed ssh cidr": ({"lab_ec2_ssh_cidr": "203.0.113.300/32"}, ["lab_ec2_ssh_cidr"]),
-    "ttl zero": ({"lab_ec2_ttl_minutes": 0}, ["lab_ec2_ttl_minutes"]),
-    "ttl negative": ({"lab_ec2_ttl_minutes": -10}, ["lab_ec2_ttl_minutes"]),
-    "ttl not a number": ({"lab_ec2_ttl_minutes": "an hour"}, ["lab_ec2_ttl_minutes"]),
-    "address mapping misses a type": ({"lab_ec2_address": {"t3.medium": "127.0.0.1", "c7i.large": "127.0.0.3"}},
-                                      ["lab_ec2_address"]),
     "image override missing": ({"lab_ec2_ami": {"arm64": "ami-0123456789abcdef0"}}, ["lab_ec2_ami"]),
     "image override of the wrong architecture": ({"lab_ec2_ami": "ami-0a1b2c3d4e5f60002"}, ["lab_ec2_ami", "arm64"]),
 }

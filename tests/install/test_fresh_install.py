@@ -91,7 +91,11 @@ def test_installed_report_renders_a_fixture_like_the_checkout(installed, tmp_pat
     assert (mine / "plots" / "process.svg").is_file()
     ja = _run([installed / "labagent", "report", mine, "--lang", "ja"], cwd=tmp_path)
     assert ja.returncode == 0, ja.stderr
-    assert (mine / "README.md").read_text(encoding="utf-8") != text  # the ja templates are there too
+    # The ja templates are there too: --lang ja writes README.ja.md beside README.md (issue 10), which
+    # it leaves as it was.
+    assert str(mine / "README.ja.md") in ja.stdout
+    assert "## 検証準備\n" in (mine / "README.ja.md").read_text(encoding="utf-8")
+    assert (mine / "README.md").read_text(encoding="utf-8") == text
 
 
 def test_installed_runs_lists_a_run_and_report_writes_its_summary(installed, tmp_path):

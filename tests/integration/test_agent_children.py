@@ -24,9 +24,10 @@ SLOW = ["--size", "40MiB", "--step", "2MiB", "--step-interval", "0.3", "--sample
         "--pause", "0.2", "--tail", "0.2", "--no-imds"]
 GONE_WITHIN_S = 3.0
 
-pytestmark = pytest.mark.skipif(not any(os.access(os.path.join(p, "gcc"), os.X_OK)
-                                        for p in os.environ.get("PATH", "").split(os.pathsep)),
-                                reason="gcc is not installed")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not any(os.access(os.path.join(p, "gcc"), os.X_OK)
+                                         for p in os.environ.get("PATH", "").split(os.pathsep)),
+                                 reason="gcc is not installed")]
 
 def touching(out: Path) -> bool:
     """The run is mid-touch: results.json says allocated, and the program has touched a step."""

@@ -43,6 +43,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert not (out / "results.json").exists()
 
 
+@pytest.mark.slow
+# What run.yml shows for a bad knob: the agent's own line, options named as the Ansible variables.
+@pytest.mark.parametrize("args,message", [
+    (["--size=0"], "lab_size must be positive"),
+    (["--size=lots"], "lab_size: 'lots' is not a size"),
+    (["--step=200MiB"], "lab_step 200MiB is larger than lab_size"),
+    (["--sample-interval=0.001"], "lab_sample_interval 0.001s is below the 10ms minimum"),
+])
+def test_check_names_the_options_as_the_playbooks_variables(args, message):
+    done = agent("run", "--check", "--out=.", "--name-options-as=lab_", *FAST[:8], *args)
+    assert done.returncode == 2
+    assert message in done.stderr and "--" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
 def test_existing_run_is_never_clobbered(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -80,6 +95,7 @@ def test_missing_gcc_names_the_packages(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+@pytest.mark.slow
 def test_missing_sar_is_recorded_and_the_run_goes_on(tmp_path):
     env = _path_with(tmp_path, ["gcc", "cc", "as", "ld", "ps", "free", "uname", "cat", "python3"])
     out = tmp_path / "out"
@@ -119,6 +135,7 @@ def _python39():
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 @pytest.mark.parametrize("python", ["3.9", "/usr/bin/python3"])
+@pytest.mark.slow
 def test_zipapp_runs_on_the_hosts_python(pyz, tmp_path, python):
     """RHEL 9's python3 is 3.9: the agent must run there, from the one file, outside the checkout."""
     exe = _python39() if python == "3.9" else shutil.which(python)
@@ -134,6 +151,7 @@ def test_zipapp_runs_on_the_hosts_python(pyz, tmp_path, python):
                        capture_output=True, text=True).stdout.strip())
 
 
+@pytest.mark.slow
 def test_agent_source_needs_no_newer_python_than_rhel9():
     vermin = Path(sys.executable).with_name("vermin")
     if not vermin.exists():

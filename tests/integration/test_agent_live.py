@@ -16,9 +16,10 @@ SMALL = ["--size", "20MiB", "--step", "5MiB", "--step-interval", "0.2", "--sampl
          "--pause", "0.4", "--tail", "0.3", "--no-imds"]
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
-pytestmark = pytest.mark.skipif(not any(os.access(os.path.join(p, "gcc"), os.X_OK)
-                                        for p in os.environ.get("PATH", "").split(os.pathsep)),
-                                reason="gcc is not installed")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not any(os.access(os.path.join(p, "gcc"), os.X_OK)
+                                         for p in os.environ.get("PATH", "").split(os.pathsep)),
+                                 reason="gcc is not installed")]
 
 
 def agent(*args, env=None, python=sys.executable, entry=("-m", "labagent")):

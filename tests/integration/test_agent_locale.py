@@ -45,6 +45,7 @@ def test_sar_prints_japanese_times_under_that_locale(ja_locale, tmp_path):
     assert "平均値" in done.stdout or "時" in done.stdout, done.stdout
 
 
+@pytest.mark.slow
 def test_run_under_japanese_locale_parses_every_capture(ja_locale, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "LC_ALL": ja_locale, "LANG": ja_locale, "LANGUAGE": "ja"}
@@ -69,6 +70,7 @@ def test_run_under_japanese_locale_parses_every_capture(ja_locale, tmp_path):
     assert parsers.parse_capture((out / "raw" / "capture.log").read_text())
 
 
+@pytest.mark.slow
 def test_unparseable_sar_is_recorded_not_silently_empty(ja_locale, tmp_path):
     """A sar that ignores the pinned locale (here: the real sar, re-localised by a wrapper first on PATH)
     writes text no parser reads: the run says so in tools.sar.parse and in a note for the writeup."""

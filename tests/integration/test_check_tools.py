@@ -86,6 +86,7 @@ def _prepare(tmp_path, pyz, tools):
                             env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")})
 
 
+@pytest.mark.slow
 def test_lab_prepare_asks_the_agent_and_installs_nothing_when_nothing_lacks(tmp_path, pyz):
     done = _prepare(tmp_path, pyz, EVERYTHING)
     assert done.returncode == 0, done.stdout[-3000:]
@@ -94,6 +95,7 @@ def test_lab_prepare_asks_the_agent_and_installs_nothing_when_nothing_lacks(tmp_
     assert (tmp_path / "remote" / "labagent.pyz").read_bytes() == pyz.read_bytes()
 
 
+@pytest.mark.slow
 def test_lab_prepare_names_the_packages_of_a_missing_tool(tmp_path, pyz):
     done = _prepare(tmp_path, pyz, [t for t in EVERYTHING if t != "sar"])
     assert done.returncode != 0

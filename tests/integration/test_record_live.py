@@ -18,7 +18,7 @@ SCHEMA = json.loads((ROOT / "docs" / "results.schema.json").read_text())
 FAST = ["--size", "4MiB", "--step", "2MiB", "--step-interval", "0.05", "--sample-interval", "0.05",
         "--pause", "0", "--tail", "0", "--no-imds", "--quiet"]
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")]
 
 
 @pytest.mark.parametrize("variant", ["malloc", "free", "fullspeed"])

@@ -147,6 +147,7 @@ def check_step_recording(out, data):
     assert not (out / "marks.fifo").exists()
 
 
+@pytest.mark.slow
 def test_record_a_command_with_marks(tmp_path):
     out, ctl = tmp_path / "rec", tmp_path / "ctl"
     ctl.mkdir()
@@ -169,6 +170,7 @@ def test_record_a_command_with_marks(tmp_path):
     assert any("raw/maps-end.txt is the last maps" in n["en"] for n in data["notes"])
 
 
+@pytest.mark.slow
 def test_record_a_running_process_by_pid(tmp_path):
     out, ctl = tmp_path / "rec", tmp_path / "ctl"
     ctl.mkdir()
@@ -201,6 +203,7 @@ def test_record_a_running_process_by_pid(tmp_path):
     assert [m["by"] for m in data["recording"]["marks"]] == ["mark", "signal"]
 
 
+@pytest.mark.slow
 def test_sigint_stops_and_ends_the_command_group(tmp_path):
     out = tmp_path / "rec"
     # A shell with a child of its own: both are in the command's process group and must end with it.
@@ -223,6 +226,7 @@ def test_sigint_stops_and_ends_the_command_group(tmp_path):
     assert "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_duration_stops_the_recording(tmp_path):
     out = tmp_path / "rec"
     done = agent("record", "--out", str(out), *FAST, "--duration", "1", "--", "sleep", "300")
@@ -297,6 +301,7 @@ def test_mark_without_a_recording_is_one_line(tmp_path):
     assert done.returncode == 2 and "is reserved" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_recorder_killed_outright_leaves_a_readable_recording(tmp_path):
     """SIGKILL cannot be caught: results.json stays as of the last mark, samples.jsonl up to the last tick,
     and `labagent report` renders it as incomplete. The command it started dies with it (PR_SET_PDEATHSIG)."""

@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "fixtures" / "recordings" / "record_steps.py"
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed (steps.c is C)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed (steps.c is C)")]
 
 
 def load_script():

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SIZE_KIB = 20 * 1024
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")]
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ def run(*argv, timeout=600):
 
 
 @pytest.mark.parametrize("playbook", ["run.yml", "destroy.yml", "playbooks/provision.yml", "playbooks/teardown.yml"])
+@pytest.mark.slow
 def test_syntax_check(playbook):
     if not (ROOT / playbook).exists():
         pytest.skip(f"{playbook} is not there")
@@ -26,6 +27,7 @@ def test_yamllint_is_clean():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_ansible_lint_production_profile_is_clean():
     done = run(BIN / "ansible-lint", "--profile", "production", "--nocolor", "-q")
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]

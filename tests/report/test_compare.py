@@ -21,6 +21,7 @@ def svg_texts(path: str) -> list:
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
+@pytest.mark.slow
 def test_comparison_of_two_runs_matches_the_golden_writeup(repeats_dir, compare_dir, lang):
     done = agent("report", "--compare", repeats_dir, compare_dir, "--lang", lang)
     assert done.returncode == 0, done.stderr
@@ -43,6 +44,7 @@ def test_what_differs_names_knobs_facts_variants_and_version(repeats_dir, compar
     assert {d.name: d.values[0] for d in same} == {"arch": "x86_64", "page_size": "4096"}
 
 
+@pytest.mark.slow
 def test_the_plots_overlay_every_run_aligned_at_touching(repeats_dir, compare_dir, tmp_path):
     out = str(tmp_path / "cmp")
     done = agent("report", "--compare", repeats_dir, compare_dir, "--out", out)

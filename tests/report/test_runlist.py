@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from goldens import agent
 from report_runs import compare_run, copy_run, repeats_run
 
@@ -29,6 +31,7 @@ def make_runs(root) -> str:
     return str(runs)
 
 
+@pytest.mark.slow
 def test_runs_are_listed_newest_first_with_hosts_variants_size_and_language(tmp_path):
     listed = runlist.list_runs(make_runs(tmp_path))
     assert [r.run_id for r in listed] == ["20261125T2325-repeats", "one-agent", "20261125T2210-compare"]
@@ -41,6 +44,7 @@ def test_runs_are_listed_newest_first_with_hosts_variants_size_and_language(tmp_
     assert (one.hosts_ok, one.variants, one.sizes) == (1, ("madv-hugepage",), (100 * 1024 * 1024,))
 
 
+@pytest.mark.slow
 def test_writeups_in_two_languages_side_by_side_are_both_listed(tmp_path):
     runs = make_runs(tmp_path)
     compared = os.path.join(runs, "20261125T2210-compare")
@@ -51,6 +55,7 @@ def test_writeups_in_two_languages_side_by_side_are_both_listed(tmp_path):
     assert listed["20261125T2210-compare"].langs == ("en", "ja")
 
 
+@pytest.mark.slow
 def test_the_command_prints_a_table_and_json_lines(tmp_path):
     runs = make_runs(tmp_path)
     done = agent("runs", runs)
