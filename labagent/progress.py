@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .units import format_size
+from .vocab import BATCH_JSON
 
 PROGRESS_JSON = "progress.json"
 
@@ -94,10 +95,26 @@ def progress_line(progress: Optional[Progress]) -> str:
             f"{progress.t:.1f} s")
 
 
+def current_run(out_dir: str) -> Tuple[str, int]:
+    """The directory a `labagent run` in out_dir is writing, and how many runs it makes: out_dir itself
+    (1), or with --variants the run batch.json says is running (else the last that started)."""
+    try:
+        with open(os.path.join(out_dir, BATCH_JSON), encoding="utf-8") as handle:
+            entries = [e for e in json.load(handle)["entries"] if isinstance(e, dict) and e.get("dir")]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        return out_dir, 1
+    started = [e for e in entries if e.get("status") != "pending"]
+    running = [e for e in started if e.get("status") == "running"]
+    chosen = (running or started or entries)[-1:]
+    return (os.path.join(out_dir, str(chosen[0]["dir"])) if chosen else out_dir), len(entries)
+
+
 def poll_record(out_dir: str, job_file: Optional[str]) -> Dict[str, Any]:
-    """What `labagent progress` prints: the progress, its line, and whether the job has finished
+    """What `labagent progress` prints: the progress, its line, the run it is about (a directory name,
+    <variant>__r<k> when --variants makes several runs, else out_dir's) and whether the job has finished
     (None without --job-file)."""
-    progress = read_progress(out_dir)
+    run_dir, runs = current_run(out_dir)
+    progress = read_progress(run_dir)
     return {"lab_progress": progress.to_json() if progress else None, "line": progress_line(progress),
-            "run": os.path.basename(os.path.normpath(out_dir)),
+            "run": os.path.basename(os.path.normpath(run_dir if runs > 1 else out_dir)),
             "finished": job_finished(job_file) if job_file else None}
