@@ -97,7 +97,11 @@ def judge(run_dir: str, host: str, entry: batch.BatchEntry, single: bool,
     if data is not None:
         if data.get("complete"):
             return {"status": "ok", "reason": None}
-        return {"status": "failed", "reason": (data.get("outcome") or {}).get("reason") or "incomplete"}
+        outcome = data.get("outcome") or {}
+        if outcome.get("status") in (None, "running"):  # killed before it could say (e.g. the async timeout)
+            return {"status": "failed",
+                    "reason": (host_outcome or {}).get("reason") or "the agent stopped before it finished this run"}
+        return {"status": "failed", "reason": outcome.get("reason") or "incomplete"}
     if host_outcome is None:
         return dict(VANISHED)
     status = str(host_outcome.get("status") or "failed")
