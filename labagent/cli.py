@@ -101,7 +101,10 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
                         help="write only the run's summary.csv and summary.json, no writeup")
     follow = sub.add_parser("progress", help="where a running experiment in DIR is, as one JSON line (for the playbook)")
     follow.add_argument("out", metavar="DIR", help="the run's --out directory")
-    follow.add_argument("--job-file", help="Ansible's async results file: also say whether the job has finished")
+    follow.add_argument("--job-file", help="Ansible's async results file: also say whether the job has finished "
+                        "and, once it has, its exit status and last stderr line")
+    follow.add_argument("--wait", type=_duration, default=0.0,
+                        help="with --job-file: first wait up to this long for the job to finish (a long poll)")
     record_run = sub.add_parser("record-run", help="unpack the hosts' archives in runs/<run_id> and write run.json "
                                 "(controller; the hosts' outcomes as JSON on stdin); print the verdict as JSON")
     record_run.add_argument("run_dir", help="runs/<run_id>, holding plan.json and <host>.tar.gz per host")
@@ -129,7 +132,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _record_run(args)
         if args.command == "progress":
             from .progress import poll_record
-            print(json.dumps(poll_record(args.out, args.job_file), sort_keys=True))
+            print(json.dumps(poll_record(args.out, args.job_file, args.wait), sort_keys=True))
             return 0
         if args.command == "record":
             return _record(args, sys.argv if argv is None else ["labagent"] + list(argv))
