@@ -105,6 +105,9 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
                         "and, once it has, its exit status and last stderr line")
     follow.add_argument("--wait", type=_duration, default=0.0,
                         help="with --job-file: first wait up to this long for the job to finish (a long poll)")
+    plan_run = sub.add_parser("plan-run", help="create runs/<run_id> and write its plan.json (controller; the "
+                              "run settled by the playbook as JSON on stdin); refuse a run id that is taken")
+    plan_run.add_argument("run_dir", help="runs/<run_id>")
     record_run = sub.add_parser("record-run", help="unpack the hosts' archives in runs/<run_id> and write run.json "
                                 "(controller; the hosts' outcomes as JSON on stdin); print the verdict as JSON")
     record_run.add_argument("run_dir", help="runs/<run_id>, holding plan.json and <host>.tar.gz per host")
@@ -130,6 +133,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _runs(args)
         if args.command == "record-run":
             return _record_run(args)
+        if args.command == "plan-run":
+            from . import runrecord
+            print(runrecord.plan_run(os.path.abspath(args.run_dir), sys.stdin.read()))
+            return 0
         if args.command == "progress":
             from .progress import poll_record
             print(json.dumps(poll_record(args.out, args.job_file, args.wait), sort_keys=True))

@@ -24,6 +24,28 @@ LATEST = "latest"
 VANISHED = {"status": "unreachable", "reason": "the host stopped answering before it recorded an outcome"}
 
 
+def plan_run(run_dir: str, plan_text: str) -> str:
+    """The controller's first step (`labagent plan-run RUN_DIR`, the run settled by the lab role on
+    stdin): refuses a run id that is taken, creates runs/<run_id>/ and writes plan.json, which a later
+    `playbooks/fetch.yml` reads if the playbook is interrupted. Returns plan.json's path."""
+    try:
+        plan = json.loads(plan_text)
+    except json.JSONDecodeError as exc:
+        raise LabError(f"plan-run reads the run (the lab_run fact) as JSON on stdin ({exc.msg})") from None
+    if not isinstance(plan, dict) or not plan.get("id"):
+        raise LabError("plan-run reads the run (the lab_run fact, with its id) as JSON on stdin")
+    if os.path.exists(os.path.join(run_dir, vocab.RUN_JSON)):
+        raise LabError(f"runs/{os.path.basename(os.path.normpath(run_dir))} already holds a run; choose another "
+                       "lab_run_id (nothing was overwritten)")
+    try:
+        os.makedirs(run_dir, mode=0o755, exist_ok=True)
+    except OSError as exc:
+        raise LabError(f"cannot create the run directory {run_dir}: {exc.strerror}") from None
+    path = os.path.join(run_dir, PLAN_JSON)
+    write_json_atomic(path, plan)
+    return path
+
+
 def archive_path(run_dir: str, host: str) -> str:
     """Where the playbook fetches a host's archive (the agent's --archive)."""
     return os.path.join(run_dir, f"{host}.tar.gz")
