@@ -207,3 +207,45 @@ def test_no_role_builds_the_run_layout_in_jinja():
                           if not line.lstrip().startswith("#"))
         assert "__r" not in text, path
         assert "set _ =" not in text, path
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+        self.slept = []
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_long_poll_waits_for_the_job_and_brings_its_result(tmp_path):
+    job = tmp_path / "job"
+    job.write_text(json.dumps({"started": True, "finished": False, "ansible_job_id": "1"}))
+    clock = FakeClock()
+    record = progress.poll_record(str(tmp_path), str(job), 1.0, monotonic=clock.monotonic, sleep=clock.sleep)
+    assert record["finished"] is False and record["job"] is None
+    assert sum(clock.slept) == pytest.approx(1.0) and max(clock.slept) <= progress.POLL_S
+    job.write_text(json.dumps({"rc": 1, "stderr": "labagent: 1 of 2 runs did not complete\n\n", "msg": "non-zero return code"}))
+    clock = FakeClock()
+    record = progress.poll_record(str(tmp_path), str(job), 5.0, monotonic=clock.monotonic, sleep=clock.sleep)
+    assert clock.slept == [] and record["finished"] is True  # no wait once the job has ended
+    assert record["job"] == {"rc": 1, "msg": "non-zero return code", "stderr": "labagent: 1 of 2 runs did not complete"}
+    # The async timeout's own result: no rc, Ansible's message.
+    job.write_text(json.dumps({"msg": "Timeout exceeded", "failed": True, "child_pid": 4242}))
+    assert progress.poll_record(str(tmp_path), str(job))["job"] == {"rc": None, "msg": "Timeout exceeded", "stderr": ""}
+
+
+def test_plan_run_writes_the_plan_and_never_overwrites_a_run(tmp_path):
+    run_dir = tmp_path / "runs" / "r9"
+    path = runrecord.plan_run(str(run_dir), json.dumps({"id": "r9", "params": {"variants": ["malloc"], "repeats": 1}}))
+    assert json.loads(Path(path).read_text())["id"] == "r9"
+    (run_dir / vocab.RUN_JSON).write_text("{}")
+    with pytest.raises(LabError, match="runs/r9 already holds a run; choose another lab_run_id"):
+        runrecord.plan_run(str(run_dir), json.dumps({"id": "r9"}))
+    assert (run_dir / vocab.RUN_JSON).read_text() == "{}"
+    with pytest.raises(LabError, match="lab_run fact"):
+        runrecord.plan_run(str(run_dir), "[]")
