@@ -54,26 +54,30 @@ def task_times(junit_dir: str) -> Dict[str, float]:
     return dict(times)
 
 
-def _playbook(ctx: Context, config: Config, repeat: int, groups, inventory: Optional[str]) -> Dict[str, Any]:
+def _playbook(ctx: Context, config: Config, repeat: int, groups, inventory: Optional[str],
+              knobs_in: Optional[Dict[str, str]] = None, tag: str = "bench", junit_on: bool = True,
+              repo: Optional[str] = None) -> Dict[str, Any]:
     from tests.hosts import ansible_bin  # the harness lives with the tests; imported only when used
 
     work = os.path.join(ctx.tmp, "orchestration")
-    run_id = f"bench-{config}-{repeat}"
+    run_id = f"{tag}-{config}-{repeat}"
     junit = os.path.join(work, "junit", run_id)
     os.makedirs(junit)
     argv = [str(ansible_bin("ansible-playbook")), "run.yml"]
     if inventory is not None:
         argv += ["-i", inventory]
-    knobs = dict(KNOBS, lab_runs_dir=os.path.join(work, "runs"), lab_run_id=run_id,
+    knobs = dict(KNOBS if knobs_in is None else knobs_in, lab_runs_dir=os.path.join(work, "runs"), lab_run_id=run_id,
                  lab_remote_dir=os.path.join(work, "remote") if inventory is None else "/tmp/malloc-lab")
     for key, value in knobs.items():
         argv += ["-e", f"{key}={value}"]
-    env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit", JUNIT_OUTPUT_DIR=junit,
-               JUNIT_HIDE_TASK_ARGUMENTS="true", ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1")
+    if junit_on:
+        env.update(ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit", JUNIT_OUTPUT_DIR=junit,
+                   JUNIT_HIDE_TASK_ARGUMENTS="true")
     env["PATH"] = os.path.dirname(ctx.python) + os.pathsep + env.get("PATH", "")
     cpu0, busy0, wall0 = children_cpu_s(), machine_busy_s(), time.monotonic()
     try:
-        done = groups.run(argv, cwd=ctx.repo, env=env, timeout=PLAYBOOK_TIMEOUT_S)
+        done = groups.run(argv, cwd=repo or ctx.repo, env=env, timeout=PLAYBOOK_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise BenchError(f"ansible-playbook on {_label(config)} took over {PLAYBOOK_TIMEOUT_S:.0f} s (stopped)") from None
     wall = time.monotonic() - wall0
@@ -106,23 +110,24 @@ def _why(run_dir: str, output: str) -> str:
     return (fatal or [line.strip() for line in output.splitlines() if line.strip()][-1:] or ["no output"])[-1][:300]
 
 
-def _measure(ctx: Context, config: Config, repeat: int) -> Dict[str, Any]:
+def _measure(ctx: Context, config: Config, repeat: int, knobs: Optional[Dict[str, str]] = None,
+             tag: str = "bench", slots=SLOTS, **playbook: Any) -> Dict[str, Any]:
     """One playbook run; namespace hosts are brought up for it and always torn down after it."""
     from tests.hosts import HostsError, ProcessGroups, up_first_free
 
     groups = ProcessGroups()
     if config == "localhost":
         try:
-            return _playbook(ctx, config, repeat, groups, None)
+            return _playbook(ctx, config, repeat, groups, None, knobs, tag, **playbook)
         finally:
             groups.stop_all()
     try:
-        lab = up_first_free(SLOTS, count=int(config))
+        lab = up_first_free(slots, count=int(config))
     except HostsError as exc:
         raise BenchError(f"could not bring up {_label(config)}: {exc}") from None
     try:
         inventory = str(lab.write_inventory())
-        return _playbook(ctx, config, repeat, groups, inventory)
+        return _playbook(ctx, config, repeat, groups, inventory, knobs, tag, **playbook)
     finally:
         groups.stop_all()  # every ansible process we started, by its group id, before the hosts go
         try:

@@ -58,6 +58,12 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
                          help=f"{knob.help} (default {knob.default})")
     run.add_argument("--variant", default=variants.DEFAULT, choices=variants.NAMES,
                      help=f"how memory is obtained (default {variants.DEFAULT}; see labagent/variants.py)")
+    run.add_argument("--variants", metavar="A,B",
+                     help="run each of these variants (comma-separated), --repeats times each, one after the other, "
+                          "each in DIR/<variant>__r<k>/ with DIR/batch.json (instead of --variant)")
+    run.add_argument("--repeats", type=int, default=1, help="with --variants: runs of each variant (default 1)")
+    run.add_argument("--archive", metavar="FILE.tar.gz",
+                     help="with --variants: pack DIR into this one file when the runs have ended, however they ended")
     run.add_argument("--out", required=True, help="directory for results.json, samples and raw captures")
     run.add_argument("--force", action="store_true",
                      help="overwrite a run in --out, and run even if --size exceeds MemAvailable")
@@ -96,7 +102,17 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
                         help="write only the run's summary.csv and summary.json, no writeup")
     follow = sub.add_parser("progress", help="where a running experiment in DIR is, as one JSON line (for the playbook)")
     follow.add_argument("out", metavar="DIR", help="the run's --out directory")
-    follow.add_argument("--job-file", help="Ansible's async results file: also say whether the job has finished")
+    follow.add_argument("--job-file", help="Ansible's async results file: also say whether the job has finished "
+                        "and, once it has, its exit status and last stderr line")
+    follow.add_argument("--wait", type=_duration, default=0.0,
+                        help="with --job-file: first wait up to this long for the job to finish (a long poll)")
+    plan_run = sub.add_parser("plan-run", help="create runs/<run_id> and write its plan.json (controller; the "
+                              "run settled by the playbook as JSON on stdin); refuse a run id that is taken")
+    plan_run.add_argument("run_dir", help="runs/<run_id>")
+    record_run = sub.add_parser("record-run", help="unpack the hosts' archives in runs/<run_id> and write run.json "
+                                "(controller; the hosts' outcomes as JSON on stdin); print the verdict as JSON")
+    record_run.add_argument("run_dir", help="runs/<run_id>, holding plan.json and <host>.tar.gz per host")
+    record_run.add_argument("--summary", action="store_true", help="also write summary.csv and summary.json")
     runs = sub.add_parser("runs", help="list the runs in DIR (default runs), newest first")
     runs.add_argument("dir", nargs="?", default="runs", help="the runs directory (default runs)")
     runs.add_argument("--json", action="store_true", help="one JSON object per run instead of a table")
@@ -116,9 +132,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command == "runs":
             return _runs(args)
+        if args.command == "record-run":
+            return _record_run(args)
+        if args.command == "plan-run":
+            from . import runrecord
+            print(runrecord.plan_run(os.path.abspath(args.run_dir), sys.stdin.read()))
+            return 0
         if args.command == "progress":
             from .progress import poll_record
-            print(json.dumps(poll_record(args.out, args.job_file), sort_keys=True))
+            print(json.dumps(poll_record(args.out, args.job_file, args.wait), sort_keys=True))
             return 0
         if args.command == "record":
             return _record(args, sys.argv if argv is None else ["labagent"] + list(argv))
@@ -133,6 +155,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _run(args: argparse.Namespace, argv: List[str]) -> int:
+    from dataclasses import replace
+
+    from . import batch
     values = {knob.field: getattr(args, knob.dest) for knob in knobs.KNOBS}
     params = Params(**values, variant=args.variant, force=args.force, ask_imds=not args.no_imds)
 
@@ -140,12 +165,32 @@ def _run(args: argparse.Namespace, argv: List[str]) -> int:
         if not args.quiet:
             print(f"labagent: {message}", file=sys.stderr, flush=True)
 
+    if args.variants is None and (args.repeats != 1 or args.archive):
+        raise LabError("--repeats and --archive go with --variants")
+    entries = batch.plan(batch.parse_variants(args.variants), args.repeats) if args.variants is not None else None
+    for variant in sorted({e.variant for e in entries or ()} or {params.variant}):
+        validate(replace(params, variant=variant))
     if args.check:
-        validate(params)
-        # What a caller (the playbook) needs to size its wait: the run's own length, without builds.
-        expected = 3 * params.pause_s + params.tail_s + params.steps * params.step_interval_s
-        print(json.dumps({"steps": params.steps, "expected_s": round(expected, 3)}))
+        # What a caller (the playbook) needs to size its wait: the runs' own length, without builds.
+        runs = [replace(params, variant=e.variant) for e in entries] if entries else [params]
+        expected = sum(3 * p.pause_s + p.tail_s + p.steps * p.step_interval_s for p in runs)
+        # With --variants, the runs in the order the agent makes them (the playbook's run fact lists them).
+        listed = [{"variant": e.variant, "repeat": e.repeat} for e in entries or ()]
+        print(json.dumps({"steps": params.steps, "expected_s": round(expected, 3), "runs": len(runs),
+                          "entries": listed}))
         return 0
+    if entries is not None:
+        state = batch.run_batch(params, entries, os.path.abspath(args.out), run_one=run_experiment,
+                                progress=progress, argv=argv,
+                                archive=os.path.abspath(args.archive) if args.archive else None)
+        failed = [r for r in state["entries"] if r["status"] != "complete"]
+        if not failed:
+            progress(f"complete: {len(entries)} runs in {args.out}")
+            return 0
+        first = failed[0]
+        print(f"labagent: {len(failed)} of {len(entries)} runs did not complete, first {first['dir']}: "
+              f"{first['status']}: {first['reason']} (results in {args.out})", file=sys.stderr)
+        return 1
     data = run_experiment(params, os.path.abspath(args.out), progress=progress, argv=argv)
     outcome = data["outcome"]
     if data["complete"]:
@@ -153,6 +198,19 @@ def _run(args: argparse.Namespace, argv: List[str]) -> int:
         return 0
     print(f"labagent: run {outcome['status']}: {outcome['reason']} (partial results in {args.out})", file=sys.stderr)  # type: ignore[index]
     return 1
+
+
+def _record_run(args: argparse.Namespace) -> int:
+    from . import runrecord
+    verdict = runrecord.record_run(os.path.abspath(args.run_dir), runrecord.read_outcomes(sys.stdin.read()))
+    if args.summary:
+        try:
+            from .report import summary
+        except ImportError as exc:
+            raise LabError(f"--summary needs the controller's packages ({exc.name}); run it from the venv: make venv") from None
+        summary.write_summary(summary.read_run(args.run_dir))
+    print(json.dumps(verdict, sort_keys=True))
+    return 0
 
 
 def _runs(args: argparse.Namespace) -> int:

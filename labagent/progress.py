@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from .units import format_size
+from .vocab import BATCH_JSON
 
 PROGRESS_JSON = "progress.json"
+POLL_S = 0.05  # how often a long poll (`labagent progress --wait`) looks at the job
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,51 @@ def progress_line(progress: Optional[Progress]) -> str:
             f"{progress.t:.1f} s")
 
 
-def poll_record(out_dir: str, job_file: Optional[str]) -> Dict[str, Any]:
-    """What `labagent progress` prints: the progress, its line, and whether the job has finished
-    (None without --job-file)."""
-    progress = read_progress(out_dir)
+def current_run(out_dir: str) -> Tuple[str, int]:
+    """The directory a `labagent run` in out_dir is writing, and how many runs it makes: out_dir itself
+    (1), or with --variants the run batch.json says is running (else the last that started)."""
+    try:
+        with open(os.path.join(out_dir, BATCH_JSON), encoding="utf-8") as handle:
+            entries = [e for e in json.load(handle)["entries"] if isinstance(e, dict) and e.get("dir")]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        return out_dir, 1
+    started = [e for e in entries if e.get("status") != "pending"]
+    running = [e for e in started if e.get("status") == "running"]
+    chosen = (running or started or entries)[-1:]
+    return (os.path.join(out_dir, str(chosen[0]["dir"])) if chosen else out_dir), len(entries)
+
+
+def job_result(job_file: str) -> Dict[str, Any]:
+    """A finished job's result as async_status would report it, cut to what the playbook reads: the
+    agent's exit status (None when the async timeout killed it), Ansible's message and the agent's last
+    line on stderr."""
+    try:
+        with open(job_file, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return {"rc": None, "msg": f"the job's results file {job_file} is gone", "stderr": ""}
+    except json.JSONDecodeError:
+        return {"rc": None, "msg": f"the job's results file {job_file} is not JSON", "stderr": ""}
+    lines = [line for line in str(data.get("stderr") or "").splitlines() if line.strip()]
+    rc = data.get("rc")
+    return {"rc": rc if isinstance(rc, int) else None, "msg": str(data.get("msg") or ""),
+            "stderr": lines[-1] if lines else ""}
+
+
+def poll_record(out_dir: str, job_file: Optional[str], wait_s: float = 0.0, *,
+                monotonic: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
+    """What `labagent progress` prints: the progress, its line, the run it is about (a directory name,
+    <variant>__r<k> when --variants makes several runs, else out_dir's), whether the job has finished
+    (None without --job-file) and, once it has, its result (`job`). With wait_s, first waits up to that
+    long for the job to finish (a long poll: one round trip per wait_s, none wasted after the end)."""
+    if job_file and wait_s > 0:
+        deadline = monotonic() + wait_s
+        while not job_finished(job_file) and monotonic() < deadline:
+            sleep(min(POLL_S, max(0.0, deadline - monotonic())))
+    run_dir, runs = current_run(out_dir)
+    progress = read_progress(run_dir)
+    finished = job_finished(job_file) if job_file else None
     return {"lab_progress": progress.to_json() if progress else None, "line": progress_line(progress),
-            "run": os.path.basename(os.path.normpath(out_dir)),
-            "finished": job_finished(job_file) if job_file else None}
+            "run": os.path.basename(os.path.normpath(run_dir if runs > 1 else out_dir)),
+            "finished": finished, "job": job_result(job_file) if job_file and finished else None}

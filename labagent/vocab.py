@@ -69,7 +69,15 @@ ENTRY_NAME_RE = re.compile(r"^(?P<host>.+?)__(?P<variant>[a-z][a-z-]*)__r(?P<rep
 def entry_name(host: str, variant: str, repeat: int, single: bool = False) -> str:
     """The directory of one agent run in runs/<run_id>/: the host alone when the run is `single`
     (one variant, one repeat), else <host>__<variant>__r<k>."""
-    return host if single else f"{host}{ENTRY_SEPARATOR}{variant}{ENTRY_SEPARATOR}r{repeat}"
+    return host if single else f"{host}{ENTRY_SEPARATOR}{batch_dir_name(variant, repeat)}"
+
+
+def batch_dir_name(variant: str, repeat: int) -> str:
+    """One run's directory under a host's `labagent run --variants ... --out DIR`: <variant>__r<k>."""
+    return f"{variant}{ENTRY_SEPARATOR}r{repeat}"
+
+
+BATCH_JSON = "batch.json"  # `labagent run --variants`: its runs and how each ended, rewritten as they go
 
 
 def parse_entry_name(name: str) -> Optional[Tuple[str, str, int]]:

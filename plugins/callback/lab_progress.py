@@ -23,8 +23,9 @@ DOCUMENTATION = """
       - set as stdout_callback in ansible.cfg (malloc-lab's does)
 """
 
-# runs/<id>__<variant>__r<k>: the agent's directory names its variant and repeat
-_ENTRY = re.compile(r"__(?P<variant>[a-z][a-z-]*)__r(?P<repeat>[0-9]+)$")
+# <variant>__r<k> (a run of `labagent run --variants`; runs/<id>__<variant>__r<k> before): the agent's
+# directory names its variant and repeat
+_ENTRY = re.compile(r"(?:^|__)(?P<variant>[a-z][a-z-]*)__r(?P<repeat>[0-9]+)$")
 
 
 def progress_record(stdout):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from labagent import vocab
 from tests.hosts.procs import ProcessGroups
 
 from .playbook import BIN, ROOT, SMALL, ansible_playbook, extra_vars
@@ -33,7 +34,8 @@ def test_ctrl_c_of_a_local_run_then_fetch(tmp_path):
     groups = ProcessGroups()
     try:
         proc = groups.start([str(BIN / "ansible-playbook"), "run.yml", *extra_vars(knobs)], cwd=ROOT, env=env)
-        samples = Path(remote) / "runs" / run_id / "samples.jsonl"
+        # The agent runs every variant and repeat of the host in <out>/<variant>__r<k>/.
+        samples = Path(remote) / "runs" / run_id / vocab.batch_dir_name("malloc", 1) / "samples.jsonl"
         deadline = time.monotonic() + 240
         while not touching(samples) and proc.poll() is None:
             assert time.monotonic() < deadline, "the agent never started touching"

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from labagent import vocab
 from tests.ansible.playbook import ROOT, SMALL, extra_vars
 from tests.hosts.procs import ansible_bin
 
@@ -46,7 +47,8 @@ def test_ctrl_c_during_touching_then_fetch_renders_complete_results(ssh_hosts, t
         [str(ansible_bin("ansible-playbook")), "run.yml", "-i", inventory, "--limit", "h1",
          *extra_vars(dict(SLOW, lab_runs_dir=str(runs), lab_run_id=run_id))], cwd=ROOT, env=env)
     # The agent's per-tick log on h1, seen from the controller through the host's private /tmp.
-    remote = ssh_hosts.host("h1").dir / "tmp" / "malloc-lab" / "runs" / run_id
+    # The agent runs every variant and repeat of the host in <out>/<variant>__r<k>/.
+    remote = ssh_hosts.host("h1").dir / "tmp" / "malloc-lab" / "runs" / run_id / vocab.batch_dir_name("malloc", 1)
     try:
         wait_for(lambda: last_phase(remote / "samples.jsonl") == "touching" or proc.poll() is not None, 240,
                  "the agent on h1 to start touching")

@@ -1,31 +1,12 @@
-"""The run-directory layout (labagent/vocab.py) and the names the lab role builds for it in Jinja
-(roles/lab/vars/main.yml `__lab_entries`) agree."""
-import ast
+"""The run-directory layout (labagent/vocab.py). No role builds it any more: the agent (labagent/batch.py)
+and record-run (labagent/runrecord.py) do, tested in tests/unit/test_batch.py."""
 from pathlib import Path
 
-import jinja2
 import pytest
-import yaml
 
 from labagent import vocab
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _role_entries(variants, repeats):
-    """__lab_entries as Ansible evaluates it: the template renders a Python literal of the list."""
-    template = yaml.safe_load((ROOT / "roles" / "lab" / "vars" / "main.yml").read_text())["__lab_entries"]
-    text = jinja2.Environment().from_string(template).render(__lab_variants=variants, lab_repeats=repeats)
-    return ast.literal_eval(text.strip())
-
-
-@pytest.mark.parametrize("variants,repeats", [(["malloc"], 1), (["malloc"], 3), (["calloc", "mmap-populate"], 2)])
-def test_the_roles_directory_names_are_the_vocab_layout(variants, repeats):
-    single = len(variants) == 1 and repeats == 1
-    entries = _role_entries(variants, repeats)
-    assert [(e["variant"], e["repeat"]) for e in entries] == [(v, k) for v in variants for k in range(1, repeats + 1)]
-    for entry in entries:
-        assert "h1" + entry["suffix"] == vocab.entry_name("h1", entry["variant"], entry["repeat"], single=single)
 
 
 def test_entry_names_parse_back():
