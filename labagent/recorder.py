@@ -483,19 +483,26 @@ def finish(run: Run) -> None:
 
 
 def summarize(samples, snapshots: Dict[str, Dict[str, object]], huge_peak: Optional[int]) -> Dict[str, object]:
-    """Peaks over the samples, start-to-end changes, and which kinds of mapping grew."""
+    """Peaks over every reading (the samples and the snapshots at start, marks and end: a snapshot
+    can catch a peak between two ticks), start-to-end changes, and which kinds of mapping grew."""
     peaks: Dict[str, Optional[int]] = {"vsz_kib": None, "rss_kib": None}
     first: Dict[str, object] = {}
     last: Dict[str, object] = {}
+
+    def take_peaks(reading: Dict[str, object]) -> None:
+        for key in peaks:
+            value = reading.get(key)
+            if value is not None and (peaks[key] is None or int(value) > int(peaks[key])):  # type: ignore[arg-type]
+                peaks[key] = int(value)  # type: ignore[arg-type]
+
     for sample in samples:
         if sample.get("vsz_kib") is None:
             continue
         first = first or sample
         last = sample
-        for key in peaks:
-            value = sample.get(key)
-            if value is not None and (peaks[key] is None or int(value) > int(peaks[key])):  # type: ignore[arg-type]
-                peaks[key] = int(value)  # type: ignore[arg-type]
+        take_peaks(sample)
+    for snapshot in snapshots.values():
+        take_peaks(snapshot.get("reading") or {})  # type: ignore[arg-type]
     start = snapshots.get(RECORDING_START) or {}
     end = snapshots.get(RECORDING_END) or {}
     before = parsers.parse_maps(str(start.get("maps") or ""))

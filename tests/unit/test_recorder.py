@@ -71,3 +71,17 @@ def test_summary_of_the_steps_recording():
     assert summary["rss_kib_peak"] == max(s["rss_kib"] for s in live)
     assert summary["min_flt_recorded"] == live[-1]["min_flt"] - live[0]["min_flt"]
     assert summary["maps_growth"]["heap"]["change_bytes"] > 4 * 1024 * 1024
+
+
+def test_peaks_include_the_snapshots_between_ticks():
+    """A mark's snapshot can catch RSS higher than any tick (the program grew and shrank between two):
+    the recording's peak is over every reading it took, not the samples alone."""
+    from labagent.recorder import summarize
+    samples = [{"vsz_kib": 1000, "rss_kib": 500, "min_flt": 10, "maj_flt": 0},
+               {"vsz_kib": 1200, "rss_kib": 700, "min_flt": 30, "maj_flt": 0}]
+    snapshots = {"start": {"reading": {"vsz_kib": 1000, "rss_kib": 500}},
+                 "grown": {"reading": {"vsz_kib": 1500, "rss_kib": 900}},
+                 "end": {"reading": {"vsz_kib": 1200, "rss_kib": 700}}}
+    summary = summarize(samples, snapshots, None)
+    assert (summary["vsz_kib_peak"], summary["rss_kib_peak"]) == (1500, 900)
+    assert summary["min_flt_recorded"] == 20  # faults still come from the samples' first and last
