@@ -1,5 +1,5 @@
-"""Exact golden files for the summary and comparison tests (tests/report/golden/); regenerate after
-a deliberate change with MALLOC_LAB_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/report."""
+"""Exact golden files for every report test (tests/report/golden/); regenerate after a deliberate
+change with MALLOC_LAB_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/report, and review the diff."""
 from __future__ import annotations
 
 import os
@@ -14,6 +14,7 @@ UPDATE = os.environ.get("MALLOC_LAB_UPDATE_GOLDEN") == "1"
 def check_golden(name: str, text: str) -> None:
     path = os.path.join(GOLDEN, name)
     if UPDATE:
+        os.makedirs(GOLDEN, exist_ok=True)
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
         return

@@ -18,28 +18,10 @@ from labagent import cli
 from labagent.experiment import LabError
 from labagent.report import render
 
+from goldens import GOLDEN, UPDATE, check_golden, read  # noqa: F401  (re-exported to the other report tests)
 from report_runs import copy_run
 
-GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
-UPDATE = os.environ.get("MALLOC_LAB_UPDATE_GOLDEN") == "1"
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def check_golden(name: str, text: str) -> None:
-    path = os.path.join(GOLDEN, name)
-    if UPDATE:
-        os.makedirs(GOLDEN, exist_ok=True)
-        with open(path, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        return
-    with open(path, encoding="utf-8") as handle:
-        expected = handle.read()
-    assert text == expected, f"{name} differs from the golden file; see the module docstring to regenerate it"
-
-
-def read(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
 
 
 def tree_bytes(root: str) -> dict:
