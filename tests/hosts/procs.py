@@ -7,11 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 # How long a process group gets to end after SIGTERM before SIGKILL.
 STOP_GRACE_S = 5.0
+# How long a stop waits for a killed group to be gone (SIGKILL is delivered asynchronously).
+GROUP_GONE_S = 3.0
 
 
 class ProcessGroups:
@@ -59,7 +62,7 @@ class ProcessGroups:
             self.stop(proc)
             raise
         # The leader is done; anything it left in its group (a backgrounded child) is ours to end.
-        _signal_group(proc.pid, signal.SIGKILL)
+        _kill_group_and_wait(proc.pid)
         self._running.pop(proc.pid, None)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
@@ -90,7 +93,7 @@ class ProcessGroups:
                 # A process that left the group still holds the pipes: give up on the output.
                 proc.kill()
                 proc.wait()
-        _signal_group(proc.pid, signal.SIGKILL)  # members that outlived their leader
+        _kill_group_and_wait(proc.pid)  # members that outlived their leader
         self._running.pop(proc.pid, None)
         return out or "", err or ""
 
@@ -114,6 +117,33 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except ProcessLookupError:
         pass  # the group is already empty
+
+
+def _kill_group_and_wait(pgid: int, timeout: float = GROUP_GONE_S) -> None:
+    """SIGKILL what is left of group ``pgid`` and wait until none of it is alive (zombies aside): a
+    signal is delivered asynchronously, so a member can still be running right after killpg."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _signal_group(pgid, signal.SIGKILL)
+        if not _live_members(pgid) or time.monotonic() >= deadline:
+            return
+        time.sleep(0.01)
+
+
+def _live_members(pgid: int) -> list[int]:
+    """PIDs in process group ``pgid`` that are not zombies."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        state, _ppid, pgrp = text[text.rindex(")") + 2:].split()[:3]
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
 
 
 def run_ansible(
