@@ -125,13 +125,13 @@ def _kill_group_and_wait(pgid: int, timeout: float = GROUP_GONE_S) -> None:
     deadline = time.monotonic() + timeout
     while True:
         _signal_group(pgid, signal.SIGKILL)
-        if not _live_members(pgid) or time.monotonic() >= deadline:
+        if not live_group_members(pgid) or time.monotonic() >= deadline:
             return
         time.sleep(0.01)
 
 
-def _live_members(pgid: int) -> list[int]:
-    """PIDs in process group ``pgid`` that are not zombies."""
+def live_group_members(pgid: int) -> list[int]:
+    """PIDs in process group ``pgid`` that are not zombies (PID 1 here reaps orphans lazily)."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -23,7 +23,7 @@ from tests.hosts.netns import (
     up_first_free,
     wait_ssh,
 )
-from tests.hosts.procs import ProcessGroups, ansible_bin, run_ansible
+from tests.hosts.procs import ProcessGroups, ansible_bin, live_group_members, run_ansible
 
 pytestmark = pytest.mark.multihost
 
@@ -214,20 +214,4 @@ def test_a_command_that_times_out_is_stopped_with_its_whole_group():
 
     assert timed_out.value.output == "started\n"
     assert procs.running == []
-    assert _live_group_members(proc.pid) == []
-
-
-def _live_group_members(pgid: int) -> list[int]:
-    """PIDs in process group ``pgid`` that are not zombies (PID 1 here reaps orphans lazily)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        state, _ppid, pgrp = text[text.rindex(")") + 2 :].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            members.append(int(entry.name))
-    return members
+    assert live_group_members(proc.pid) == []
