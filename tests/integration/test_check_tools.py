@@ -66,9 +66,6 @@ PLAY = """---
   environment:
     PATH: "{bin}"
   tasks:
-    - name: Learn the OS family and Python
-      ansible.builtin.setup:
-        gather_subset: [min]
     - name: Prepare
       ansible.builtin.include_role:
         name: lab_prepare
@@ -76,6 +73,7 @@ PLAY = """---
         lab_prepare_install_packages: false
         lab_prepare_agent: "{pyz}"
         lab_prepare_remote_dir: "{remote}"
+        lab_prepare_python: "{{{{ ansible_playbook_python }}}}"
 """
 
 
