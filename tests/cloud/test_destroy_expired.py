@@ -3,6 +3,7 @@ reaps every run. The expiry is made testable with lab_ec2_now instead of waiting
 from __future__ import annotations
 
 import importlib.util
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -34,8 +35,8 @@ def test_expired_runs_by_their_latest_expiry():
         tagged("old"), tagged("x", "2026-11-30T01:00:00Z", project="someone-else"),
         tagged("c", "not a time"),
     ], NOW)
-    assert found == {"expired": ["a"], "alive": {"b": "2026-11-30T07:00:00Z"}, "untagged": ["c", "old"],
-                     "now": "2026-11-30T06:00:00Z"}
+    assert found == {"runs": ["a", "b", "c", "old"], "expired": ["a"], "alive": {"b": "2026-11-30T07:00:00Z"},
+                     "untagged": ["c", "old"], "now": "2026-11-30T06:00:00Z"}
 
 
 def test_a_run_expires_at_its_time_exactly():
@@ -104,5 +105,9 @@ def test_destroy_in_all_regions_finds_an_expired_run_anywhere(lab, aws):
     said = flat(reaped.output)
     assert reaped.returncode == 0, said[-4000:]
     assert f"{OTHER_REGION} at {later}: expired, removing: reap-west" in said, said[-4000:]
-    assert f"{REGION} at {later}: expired, removing: none" in said
+    # Every other region was looked at in the same one module run, and said to hold nothing.
+    (empty,) = re.findall(rf"at {later}: no malloc-lab run in ([a-z0-9, -]+)", said)
+    assert REGION in empty.split(", ") and OTHER_REGION not in empty.split(", ")
+    # ... and the removal ran in the one region that held the expired run.
+    assert said.count("region.yml for localhost") == 1, said[-4000:]
     assert_run_gone(west, lab, "reap-west")

@@ -1,9 +1,11 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-"""Which malloc-lab runs in a region have expired: their LabExpiresAt tag is in the past.
+"""Which malloc-lab runs each region holds, and which have expired: their LabExpiresAt tag is in the past.
 
-Read-only. The pure function expired_runs() holds the decision and is unit-tested; main() only
-lists the tagged instances, security groups and key pairs through amazon.aws's AnsibleAWSModule.
+Read-only. One module run looks at every region asked for (or every region the account sees), so a
+reap of all regions costs one module start, not one per region. The pure function expired_runs() holds
+the decision and is unit-tested; main() only lists the tagged instances, security groups and key pairs
+through amazon.aws's AnsibleAWSModule.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from datetime import datetime, timezone
 
 DOCUMENTATION = r"""
 module: lab_ec2_expired_runs
-short_description: List the malloc-lab runs of a region whose LabExpiresAt has passed
+short_description: List the malloc-lab runs of regions, and those whose LabExpiresAt has passed
 description:
-  - Looks at every instance (not terminated), security group and key pair tagged Project=malloc-lab.
+  - In each region, looks at every instance (not terminated), security group and key pair tagged
+    Project=malloc-lab.
   - A run is expired when the latest LabExpiresAt among its resources is before I(now).
   - A run without any LabExpiresAt tag is never called expired.
 options:
@@ -22,6 +25,15 @@ options:
     description: The time to compare with (ISO 8601, UTC); "" means now. For tests and dry runs.
     type: str
     default: ""
+  regions:
+    description: The regions to look at; [] means the module's own region.
+    type: list
+    elements: str
+    default: []
+  all_regions:
+    description: Look at every region the account sees (EC2 DescribeRegions) instead of I(regions).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -29,20 +41,14 @@ extends_documentation_fragment:
 """
 
 RETURN = r"""
-expired:
-  description: Run ids whose LabExpiresAt has passed, sorted.
+regions:
+  description: >-
+    One entry per region looked at, in order: region, runs (every run id found, sorted), expired (run
+    ids whose LabExpiresAt has passed), alive (run id -> LabExpiresAt of the runs within their TTL),
+    untagged (run ids with no LabExpiresAt at all: kept, remove them by id).
   returned: success
   type: list
-  elements: str
-alive:
-  description: Run id -> LabExpiresAt of the runs still within their TTL.
-  returned: success
-  type: dict
-untagged:
-  description: Run ids with no LabExpiresAt tag at all (kept; remove them by id).
-  returned: success
-  type: list
-  elements: str
+  elements: dict
 now:
   description: The time compared with, ISO 8601 UTC.
   returned: success
@@ -74,7 +80,8 @@ def expired_runs(tag_sets: list[dict], now: datetime) -> dict:
     expired = sorted(r for r, when in latest.items() if when is not None and when <= now)
     alive = {r: when.strftime(TIME_FORMAT) for r, when in sorted(latest.items()) if when is not None and when > now}
     untagged = sorted(r for r, when in latest.items() if when is None)
-    return {"expired": expired, "alive": alive, "untagged": untagged, "now": now.strftime(TIME_FORMAT)}
+    return {"runs": sorted(latest), "expired": expired, "alive": alive, "untagged": untagged,
+            "now": now.strftime(TIME_FORMAT)}
 
 
 def _tags(resource: dict) -> dict:
@@ -90,24 +97,37 @@ def main():
     except ImportError:
         pass  # AnsibleAWSModule reports a missing botocore
 
-    module = AnsibleAWSModule(argument_spec={"now": {"type": "str", "default": ""}}, supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec={"now": {"type": "str", "default": ""},
+                                             "regions": {"type": "list", "elements": "str", "default": []},
+                                             "all_regions": {"type": "bool", "default": False}},
+                              supports_check_mode=True)
     now = parse_time(module.params["now"]) if module.params["now"] else datetime.now(timezone.utc)
     if now is None:
         module.fail_json(msg=f"lab_ec2_now {module.params['now']!r} is not a time such as 2026-11-30T06:00:00Z")
 
-    ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
+    retry = AWSRetry.jittered_backoff()
     project = [{"Name": "tag:Project", "Values": ["malloc-lab"]}]
+    regions = list(module.params["regions"]) or [module.region]
+    found = []
     try:
-        tag_sets = []
-        for page in ec2.get_paginator("describe_instances").paginate(Filters=project):
-            tag_sets += [_tags(i) for r in page["Reservations"] for i in r["Instances"]
-                         if i["State"]["Name"] != "terminated"]
-        for page in ec2.get_paginator("describe_security_groups").paginate(Filters=project):
-            tag_sets += [_tags(g) for g in page["SecurityGroups"]]
-        tag_sets += [_tags(k) for k in ec2.describe_key_pairs(Filters=project)["KeyPairs"]]
+        if module.params["all_regions"]:
+            described = module.client("ec2", retry_decorator=retry).describe_regions()["Regions"]
+            regions = sorted(r["RegionName"] for r in described)
+        for region in regions:
+            ec2 = module.client("ec2", retry_decorator=retry, region=region)
+            tag_sets = []
+            for page in ec2.get_paginator("describe_instances").paginate(Filters=project):
+                tag_sets += [_tags(i) for r in page["Reservations"] for i in r["Instances"]
+                             if i["State"]["Name"] != "terminated"]
+            for page in ec2.get_paginator("describe_security_groups").paginate(Filters=project):
+                tag_sets += [_tags(g) for g in page["SecurityGroups"]]
+            tag_sets += [_tags(k) for k in ec2.describe_key_pairs(Filters=project)["KeyPairs"]]
+            runs = expired_runs(tag_sets, now)
+            runs.pop("now")
+            found.append(dict(runs, region=region))
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg="could not list the malloc-lab runs")
-    module.exit_json(changed=False, **expired_runs(tag_sets, now))
+    module.exit_json(changed=False, regions=found, now=now.strftime(TIME_FORMAT))
 
 
 if __name__ == "__main__":
