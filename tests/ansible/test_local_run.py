@@ -94,6 +94,19 @@ def test_bad_knobs_fail_before_any_host_is_touched(tmp_path, knob, value, messag
     assert time.monotonic() - started < 60
 
 
+# -e lab_command=...: the recorder's rules, asked once (`record --check`), named as the user's variables.
+@pytest.mark.parametrize("knobs,message", [
+    ({"lab_command": "python3 -c 'print(1)"}, "lab_command \"python3 -c 'print(1)\" cannot be split into words"),
+    ({"lab_command": "sleep 5", "lab_command_duration": "soon"}, "lab_command_duration: 'soon' is not a duration"),
+])
+def test_bad_recording_knobs_fail_before_any_host_is_touched(tmp_path, knobs, message):
+    done = ansible_playbook(["-e", json.dumps({**knobs, "lab_runs_dir": str(tmp_path)})])  # JSON: quotes as typed
+    assert done.returncode != 0
+    assert message in " ".join(done.stdout.split()), done.stdout[-3000:]
+    assert "Run the experiment on every host" not in done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_host_names_that_escape_runs_are_refused(tmp_path):
     inventory = tmp_path / "inventory.yml"
     inventory.write_text("all:\n  hosts:\n    '../evil':\n      ansible_connection: local\n")

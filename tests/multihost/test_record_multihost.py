@@ -106,3 +106,16 @@ def test_a_command_recorded_on_every_host_with_one_that_cannot_start(ssh_hosts, 
         after = anonymous_bytes((host / "raw" / "maps-end.txt").read_text())
         assert after - before >= STEPS * MIB * 1024 * 1024
         assert f"| anonymous (mmap) | {before:,} | {after:,} |" in writeup
+
+    # fetch.yml (what a Ctrl-C leaves to do) collects the same recordings from the hosts again: each
+    # host's results.json says it ended, so it is packed, fetched and written up as run.yml did.
+    (run / "h1" / "README.md").unlink()
+    args = [str(ansible_bin("ansible-playbook")), "playbooks/fetch.yml", "-i", str(ssh_hosts.inventory()),
+            "-e", json.dumps({"lab_run_id": run_id, "lab_runs_dir": str(runs)})]
+    fetched = ssh_hosts.run_ansible(args, cwd=ROOT, timeout=600)
+    again = " ".join((fetched.stdout + fetched.stderr).split())
+    assert fetched.returncode != 0 and "h3 (failed: no results on the host" in again, again[-3000:]
+    record = json.loads((run / "run.json").read_text())
+    assert record["hosts"]["h1"] == record["hosts"]["h2"] == {"status": "ok", "reason": None}
+    assert f"RSS {json.loads((run / 'h1' / 'results.json').read_text())['summary']['rss_kib_peak']:,} KiB" \
+        in (run / "h1" / "README.md").read_text()
