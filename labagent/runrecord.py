@@ -1,7 +1,9 @@
 """The controller's one step after the hosts ran (`labagent record-run RUN_DIR`): unpack every host's
 archive into runs/<run_id>/<host>/ (one variant, one repeat) or runs/<run_id>/<host>__<variant>__r<k>/,
 judge every run from what the hosts brought back and what Ansible saw, and write run.json. The playbook
-passes each host's outcome on stdin and reads the verdict this prints; nothing is built in Jinja.
+passes each host's outcome on stdin and reads the verdict this prints; nothing is built in Jinja. A run
+that recorded a command on every host (plan.json kind `recording`, run.yml -e lab_command) has one
+`labagent record` directory per host instead: it becomes runs/<run_id>/<host>/.
 
 Input (stdin): {"hosts": {"<host>": OUTCOME, ...}, "failures": {"<host>": OUTCOME, ...}} where OUTCOME is
 {"status": "ok"|"failed"|"unreachable", "reason": str|null}, or {} or null for none. `hosts` lists every

@@ -48,7 +48,8 @@ def test_a_command_recorded_on_every_host_with_one_that_cannot_start(ssh_hosts, 
     (ssh_hosts.host("h3").dir / "opt" / "lab-steps").unlink(missing_ok=True)
     runs, run_id = tmp_path / "runs", "rec-fleet"
     extra = {"lab_command": f"{PROGRAM} {STEPS} {MIB}", "lab_sample_interval": 0.1, "lab_lang": ["en", "ja"],
-             "lab_runs_dir": str(runs), "lab_run_id": run_id}
+             "lab_runs_dir": str(runs), "lab_run_id": run_id,
+             "lab_force": True}  # the agent's --force goes before the command's words, never among them
     args = [str(ansible_bin("ansible-playbook")), "run.yml", "-i", str(ssh_hosts.inventory()), "-e", json.dumps(extra)]
     done = ssh_hosts.run_ansible(args, cwd=ROOT, timeout=600)
     out = done.stdout + done.stderr
