@@ -294,7 +294,7 @@ def recording_row(name: str, view: Optional[Mapping[str, Any]], status: Optional
 
 
 def recordings_index_view(run_dir_name: str, run_meta: Optional[Mapping[str, Any]],
-                          rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+                          rows: Sequence[Dict[str, Any]], plotted: bool = False) -> Dict[str, Any]:
     """Everything recording_index.md.j2 shows: the command recorded, one row per host, the hosts that
     brought no complete recording back with their reasons."""
     meta = run_meta or {}
@@ -310,5 +310,5 @@ def recordings_index_view(run_dir_name: str, run_meta: Optional[Mapping[str, Any
         "hosts": list(rows),
         "recorded_hosts": [r for r in rows if r["has_results"]],
         "problems": [r for r in rows if not r["ok"]],
-        "count": len(rows), "ok": sum(1 for r in rows if r["ok"]),
+        "count": len(rows), "ok": sum(1 for r in rows if r["ok"]), "plots": plotted,
     }

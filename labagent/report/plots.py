@@ -504,6 +504,32 @@ class Plotter:
                 written.append(_save(fig, os.path.join(plots_dir, filename)))
         return written
 
+    def recordings(self, hosts: Sequence[Tuple[str, Dict[str, Any]]], plots_dir: str) -> str:
+        """plots/rss.svg of a run that recorded one command on every host: each host's RSS on one time
+        axis, from the start of its recording (the commands started together, within the fan-out)."""
+        words = self.words
+        with matplotlib.rc_context(RC), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+            fig = Figure(figsize=(8.0, 4.6), dpi=100)
+            fig.subplots_adjust(left=0.11, right=0.75, top=0.92, bottom=0.12)
+            ax = fig.add_subplot()
+            arrays = []
+            for name, series in hosts:
+                x, y = _finite(_column(series["t"]), _column(series["rss_kib"], KIB_PER_MIB))
+                if not np.isfinite(y).any():
+                    continue
+                ax.plot(x, y, label=name)
+                arrays.append(y)
+            ax.set_ylim(*_limits(arrays, 0.0))
+            ax.yaxis.set_major_formatter(THOUSANDS)
+            ax.set_xlabel(words["seconds"])
+            ax.set_ylabel(words["rss"])
+            ax.set_title(words["rss_title"], loc="left")
+            if arrays:
+                ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), prop={"family": NAME_FONT, "size": 8},
+                          frameon=False)
+            return _save(fig, os.path.join(plots_dir, "rss.svg"))
+
     def spread(self, rows: Sequence[Dict[str, Any]], plots_dir: str) -> str:
         """plots/spread.svg: per host x variant, the median of the repeats with a bar from min to max,
         and each repeat as a dot, for minor faults per MiB and time per step, side by side."""

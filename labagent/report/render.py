@@ -242,11 +242,13 @@ def _render_recordings(path: str, meta: Dict[str, Any], names: List[str], envs: 
     writeup (labagent.report.recording) and the run's index of them, in each language of `envs`."""
     from .index import recording_row, recordings_index_view
     from .recording import recording_view, render_recording
+    from .recording import series as recording_series
 
     statuses = meta.get("hosts") or {}
     plotter = plots.Plotter() if draw else None
     written: List[str] = []
     rows: List[Dict[str, Any]] = []
+    drawn: List[Tuple[str, Dict[str, Any]]] = []
     for name in names:
         host_dir = os.path.join(path, name)
         view = None
@@ -259,10 +261,12 @@ def _render_recordings(path: str, meta: Dict[str, Any], names: List[str], envs: 
             else:
                 written.extend(render_recording(envs, plotter, inp, host_dir))
                 view = recording_view(inp, next(iter(envs)))
+                drawn.append((name, recording_series(inp.data)))
         rows.append(recording_row(name, view, status))
-    run = recordings_index_view(os.path.basename(path), meta, rows)
+    index_plots = [plotter.recordings(drawn, os.path.join(path, PLOTS))] if plotter and drawn else []
+    run = recordings_index_view(os.path.basename(path), meta, rows, plotted=bool(index_plots))
     for code, env in envs.items():
         others = [{"lang": other, "readme": READMES[other]} for other in envs if other != code]
         text = env.get_template(RECORDING_INDEX).render(run=run, others=others)
         written.append(_write(os.path.join(path, READMES[code]), text))
-    return written
+    return written + index_plots

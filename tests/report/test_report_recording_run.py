@@ -55,3 +55,13 @@ def test_the_index_row_is_the_hosts_recording(recording_run):
     assert f"| {summary['min_flt_recorded']:,} |" in row
     assert f"| {len(data['recording']['marks'])} |" in row
     assert f"| h2 | failed | {REFUSED} |" in index
+
+
+@pytest.mark.slow  # draws SVGs
+def test_the_index_overlays_the_hosts_rss(recording_run):
+    written = render.render_run(str(recording_run), lang="en", draw=True)
+    assert os.path.join(str(recording_run), "plots", "rss.svg") in written
+    svg = read(os.path.join(recording_run, "plots", "rss.svg"))
+    assert ">h1</text>" in svg and ">h2</text>" not in svg  # h2 brought no recording back
+    assert "![Each host's RSS over time](plots/rss.svg)" in read(os.path.join(recording_run, "README.md"))
+    assert os.path.isfile(os.path.join(recording_run, "h1", "plots", "process.svg"))
