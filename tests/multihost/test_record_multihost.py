@@ -77,7 +77,7 @@ def test_a_command_recorded_on_every_host_with_one_that_cannot_start(ssh_hosts, 
     assert failed and all(re.match(r"fatal: \[(h3|h\d -> localhost)\]: FAILED!", line) for line in failed), failed
 
     index = (run / "README.md").read_text()
-    assert (run / "README.ja.md").is_file()
+    assert (run / "README.ja.md").is_file() and (run / "plots" / "rss.svg").is_file()
     assert f"`{PROGRAM} {STEPS} {MIB}` recorded on 3 hosts: 2 complete, 1 failed or incomplete." in index
     assert "| h3 | failed | labagent: cannot start /opt/lab-steps: No such file or directory |" in index
     for name in ("h1", "h2"):
