@@ -69,7 +69,7 @@ def test_second_run_changes_nothing_it_need_not(local_runs):
     assert task_results(second.stdout, "Install the missing tools") == {"localhost": "skipping"}
     # The agent file is byte-identical, the directory already there.
     assert task_results(second.stdout, "Copy the agent") == {"localhost": "ok"}
-    assert task_results(second.stdout, "Create the host's lab directory") == {"localhost": "ok"}
+    assert task_results(second.stdout, "Reach the host and create its lab directory") == {"localhost": "ok"}
 
 
 # The sizes and intervals are the agent's rules, which the playbook asks it about (`run --check

@@ -71,4 +71,4 @@ def test_second_run_on_the_hosts_changes_nothing_it_need_not(ssh_hosts, tmp_path
     names = {h.name for h in ssh_hosts.hosts}
     assert task_results(second.stdout, "Install the missing tools") == {n: "skipping" for n in names}
     assert task_results(second.stdout, "Copy the agent") == {n: "ok" for n in names}
-    assert task_results(second.stdout, "Create the host's lab directory") == {n: "ok" for n in names}
+    assert task_results(second.stdout, "Reach the host and create its lab directory") == {n: "ok" for n in names}
