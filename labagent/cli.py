@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 from typing import List, Optional
 
@@ -84,6 +85,11 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
     record.add_argument("--force", action="store_true", help="overwrite a run or recording in --out")
     record.add_argument("--no-imds", action="store_true", help="never ask the EC2 metadata service")
     record.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    record.add_argument("--command-line", metavar="TEXT",
+                        help="the command as one string, split into words as a shell would (no shell runs it), "
+                             "instead of -- CMD [ARGS...]")
+    record.add_argument("--check", action="store_true",
+                        help="only validate the options and print them as JSON (the command's words), record nothing")
     record.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]: the command to start and record")
     mark = sub.add_parser("mark", help="mark a new phase in a recording that is running in DIR")
     mark.add_argument("dir", help="the --out directory of the running `labagent record`")
@@ -106,6 +112,8 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
                         "and, once it has, its exit status and last stderr line")
     follow.add_argument("--wait", type=_duration, default=0.0,
                         help="with --job-file: first wait up to this long for the job to finish (a long poll)")
+    follow.add_argument("--recording", action="store_true",
+                        help="DIR is a `labagent record --out DIR`: say its phase, VSZ, RSS and min_flt from its samples")
     plan_run = sub.add_parser("plan-run", help="create runs/<run_id> and write its plan.json (controller; the "
                               "run settled by the playbook as JSON on stdin); refuse a run id that is taken")
     plan_run.add_argument("run_dir", help="runs/<run_id>")
@@ -140,7 +148,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command == "progress":
             from .progress import poll_record
-            print(json.dumps(poll_record(args.out, args.job_file, args.wait), sort_keys=True))
+            print(json.dumps(poll_record(args.out, args.job_file, args.wait, recording=args.recording),
+                             sort_keys=True))
             return 0
         if args.command == "record":
             return _record(args, sys.argv if argv is None else ["labagent"] + list(argv))
@@ -221,12 +230,27 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace, argv: List[str]) -> int:
-    from .recorder import RecordParams, record
+    from .recorder import RecordParams, record, validate
     command = list(args.cmd)
     if command[:1] == ["--"]:
         command = command[1:]
+    if args.command_line is not None:
+        if command:
+            raise LabError("record takes the command after -- or as --command-line, not both")
+        try:
+            command = shlex.split(args.command_line)
+        except ValueError as exc:
+            raise LabError(f"--command-line {args.command_line!r} cannot be split into words ({exc})") from None
+        if not command:
+            raise LabError("--command-line names no command")
     params = RecordParams(command=tuple(command), pid=args.pid, sample_interval_s=args.sample_interval,
                           duration_s=args.duration, force=args.force, ask_imds=not args.no_imds)
+    if args.check:
+        # What a caller (the playbook) records on every host: checked once, before any host is touched.
+        validate(params)
+        print(json.dumps({"command": list(params.command), "pid": params.pid, "duration_s": params.duration_s,
+                          "sample_interval_s": params.sample_interval_s}))
+        return 0
 
     def progress(message: str) -> None:
         if not args.quiet:

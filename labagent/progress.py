@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from .units import format_size
-from .vocab import BATCH_JSON
+from .vocab import BATCH_JSON, SAMPLES_JSONL
 
 PROGRESS_JSON = "progress.json"
 POLL_S = 0.05  # how often a long poll (`labagent progress --wait`) looks at the job
@@ -128,7 +128,54 @@ def job_result(job_file: str) -> Dict[str, Any]:
             "stderr": lines[-1] if lines else ""}
 
 
+# How much of samples.jsonl's end a recording's poll reads to find its last line (a line is ~0.5 KiB).
+TAIL_BYTES = 8192
+RECORDING_KEYS = ("phase", "vsz_kib", "rss_kib", "min_flt", "t")
+
+
+def last_sample(path: str) -> Optional[Dict[str, Any]]:
+    """The last complete line of samples.jsonl (read from its end), or None before the first."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - TAIL_BYTES))
+            tail = handle.read()
+    except FileNotFoundError:
+        return None
+    for line in reversed(tail.split(b"\n")):
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue  # a line cut by the read's start, or one being written
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+def recording_progress(out_dir: str) -> Optional[Dict[str, Any]]:
+    """A recording's position (`labagent record`): its phase (the last mark), the process's VSZ, RSS and
+    min_flt at the latest sample, and seconds since it began; None before the first sample. A recording
+    has no size or steps, so it is not a Progress."""
+    sample = last_sample(os.path.join(out_dir, SAMPLES_JSONL))
+    if sample is None:
+        return None
+    return dict({key: sample.get(key) for key in RECORDING_KEYS}, kind="recording")
+
+
+def recording_line(state: Optional[Mapping[str, Any]]) -> str:
+    """`phase start, VSZ 40,212 KiB, RSS 31,012 KiB, min_flt 7,771, 4.2 s` (`exited` once the process is gone)."""
+    if state is None:
+        return "starting"
+    seconds = f"{float(state.get('t') or 0):.1f} s"
+    if state.get("rss_kib") is None:
+        return f"phase {state.get('phase')}, the process has exited, {seconds}"
+    faults = "?" if state.get("min_flt") is None else f"{int(state['min_flt']):,}"
+    return (f"phase {state.get('phase')}, VSZ {_kib(state.get('vsz_kib'))}, RSS {_kib(state.get('rss_kib'))}, "
+            f"min_flt {faults}, {seconds}")
+
+
 def poll_record(out_dir: str, job_file: Optional[str], wait_s: float = 0.0, *,
+                recording: bool = False,
                 monotonic: Callable[[], float] = time.monotonic,
                 sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
     """What `labagent progress` prints: the progress, its line, the run it is about (a directory name,
@@ -139,6 +186,12 @@ def poll_record(out_dir: str, job_file: Optional[str], wait_s: float = 0.0, *,
         deadline = monotonic() + wait_s
         while not job_finished(job_file) and monotonic() < deadline:
             sleep(min(POLL_S, max(0.0, deadline - monotonic())))
+    if recording:  # `labagent record --out out_dir`: one directory, its samples say where it is
+        state = recording_progress(out_dir)
+        finished = job_finished(job_file) if job_file else None
+        return {"lab_progress": state, "line": recording_line(state),
+                "run": os.path.basename(os.path.normpath(out_dir)), "finished": finished,
+                "job": job_result(job_file) if job_file and finished else None}
     run_dir, runs = current_run(out_dir)
     progress = read_progress(run_dir)
     finished = job_finished(job_file) if job_file else None

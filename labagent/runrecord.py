@@ -1,7 +1,9 @@
 """The controller's one step after the hosts ran (`labagent record-run RUN_DIR`): unpack every host's
 archive into runs/<run_id>/<host>/ (one variant, one repeat) or runs/<run_id>/<host>__<variant>__r<k>/,
 judge every run from what the hosts brought back and what Ansible saw, and write run.json. The playbook
-passes each host's outcome on stdin and reads the verdict this prints; nothing is built in Jinja.
+passes each host's outcome on stdin and reads the verdict this prints; nothing is built in Jinja. A run
+that recorded a command on every host (plan.json kind `recording`, run.yml -e lab_command) has one
+`labagent record` directory per host instead: it becomes runs/<run_id>/<host>/.
 
 Input (stdin): {"hosts": {"<host>": OUTCOME, ...}, "failures": {"<host>": OUTCOME, ...}} where OUTCOME is
 {"status": "ok"|"failed"|"unreachable", "reason": str|null}, or {} or null for none. `hosts` lists every
@@ -66,14 +68,8 @@ def entries_of(plan: Mapping[str, Any]) -> Tuple[batch.BatchEntry, ...]:
     return batch.plan(list(params.get("variants") or []), int(params.get("repeats") or 1))
 
 
-def unpack(run_dir: str, host: str, entries: Tuple[batch.BatchEntry, ...]) -> bool:
-    """Unpacks <host>.tar.gz (a batch directory) into the host's entry directories and removes it.
-    False when there is no archive. An entry fetched before (fetch.yml run twice) is replaced."""
-    archive = archive_path(run_dir, host)
-    if not os.path.exists(archive):
-        return False
-    single = len(entries) == 1
-    staging = os.path.join(run_dir, f".{host}.unpack")
+def _extract(archive: str, staging: str) -> None:
+    """The archive into a fresh staging directory, refusing members that would leave it."""
     shutil.rmtree(staging, ignore_errors=True)
     try:
         with tarfile.open(archive, "r:gz") as tar:
@@ -87,6 +83,17 @@ def unpack(run_dir: str, host: str, entries: Tuple[batch.BatchEntry, ...]) -> bo
     except (tarfile.TarError, EOFError, OSError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise LabError(f"cannot unpack {archive}: {exc}") from None
+
+
+def unpack(run_dir: str, host: str, entries: Tuple[batch.BatchEntry, ...]) -> bool:
+    """Unpacks <host>.tar.gz (a batch directory) into the host's entry directories and removes it.
+    False when there is no archive. An entry fetched before (fetch.yml run twice) is replaced."""
+    archive = archive_path(run_dir, host)
+    if not os.path.exists(archive):
+        return False
+    single = len(entries) == 1
+    staging = os.path.join(run_dir, f".{host}.unpack")
+    _extract(archive, staging)
     for entry in entries:
         source = os.path.join(staging, entry.dir_name)
         if not os.path.isdir(source):
@@ -98,6 +105,21 @@ def unpack(run_dir: str, host: str, entries: Tuple[batch.BatchEntry, ...]) -> bo
     if os.path.exists(batch_json):
         os.replace(batch_json, os.path.join(run_dir, f".{host}.{vocab.BATCH_JSON}"))
     shutil.rmtree(staging, ignore_errors=True)
+    os.remove(archive)
+    return True
+
+
+def unpack_recording(run_dir: str, host: str) -> bool:
+    """Unpacks <host>.tar.gz (one `labagent record --out` directory) into runs/<run_id>/<host>/ and
+    removes it. False when there is no archive; a recording fetched before is replaced."""
+    archive = archive_path(run_dir, host)
+    if not os.path.exists(archive):
+        return False
+    staging = os.path.join(run_dir, f".{host}.unpack")
+    _extract(archive, staging)
+    target = os.path.join(run_dir, host)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
     os.remove(archive)
     return True
 
@@ -115,7 +137,13 @@ def judge(run_dir: str, host: str, entry: batch.BatchEntry, single: bool,
           host_outcome: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     """One run's status: its results.json when the host brought one back (complete: ok; else failed
     with the agent's reason), else the host's own outcome (or VANISHED when it has none)."""
-    data = _results(os.path.join(run_dir, vocab.entry_name(host, entry.variant, entry.repeat, single=single)))
+    return judge_dir(os.path.join(run_dir, vocab.entry_name(host, entry.variant, entry.repeat, single=single)),
+                     host_outcome)
+
+
+def judge_dir(path: str, host_outcome: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """One agent directory's status (see judge)."""
+    data = _results(path)
     if data is not None:
         if data.get("complete"):
             return {"status": "ok", "reason": None}
@@ -137,22 +165,31 @@ def record_run(run_dir: str, host_outcomes: Mapping[str, Optional[Mapping[str, A
     """Unpacks, judges and writes run.json for the hosts given; returns the verdict the playbook reads:
     {run_id, dir, total, ok, failed: {name: {status, reason}}}."""
     plan = read_plan(run_dir)
-    entries = entries_of(plan)
-    single = len(entries) == 1
     for host in host_outcomes:
         if not vocab.PLAIN_NAME_RE.match(host) or ".." in host:
             raise LabError(f"host name {host!r} cannot name a directory under {run_dir}")
-        unpack(run_dir, host, entries)
     statuses: Dict[str, Any] = {}
     names: Dict[str, Any] = {}
-    for host, outcome in host_outcomes.items():
-        for entry in entries:
-            name = vocab.entry_name(host, entry.variant, entry.repeat, single=single)
-            statuses[name] = judge(run_dir, host, entry, single, outcome)
-            names[name] = {"host": host, "variant": entry.variant, "repeat": entry.repeat}
+    extra: Dict[str, Any] = {}
+    if plan.get("kind") == vocab.RECORDING_KIND:  # lab_command: one recording per host, in runs/<id>/<host>/
+        for host, outcome in host_outcomes.items():
+            unpack_recording(run_dir, host)
+            statuses[host] = judge_dir(os.path.join(run_dir, host), outcome)
+            names[host] = {"host": host, "variant": vocab.RECORDING_KIND, "repeat": 1}
+        extra = {"kind": vocab.RECORDING_KIND, "record": plan.get("record")}
+    else:
+        entries = entries_of(plan)
+        single = len(entries) == 1
+        for host in host_outcomes:
+            unpack(run_dir, host, entries)
+        for host, outcome in host_outcomes.items():
+            for entry in entries:
+                name = vocab.entry_name(host, entry.variant, entry.repeat, single=single)
+                statuses[name] = judge(run_dir, host, entry, single, outcome)
+                names[name] = {"host": host, "variant": entry.variant, "repeat": entry.repeat}
     record = {"run_id": plan.get("id"), "command": plan.get("command"), "lab_version": plan.get("lab_version"),
               "lab_commit": plan.get("lab_commit"), "params": plan.get("params"), "hosts": statuses,
-              "entries": names}
+              "entries": names, **extra}
     write_json_atomic(os.path.join(run_dir, vocab.RUN_JSON), record)
     _point_latest(run_dir)
     failed = {name: s for name, s in statuses.items() if s["status"] != "ok"}

@@ -264,3 +264,51 @@ def repeats_view(rows: Sequence[Mapping[str, Any]], variants: Any = None) -> Dic
                   "step_values": [r["figures"].get("step_ms_median") for r in by_group[(g["variant"], g["host"])] if r["ok"]]}
                  for g in groups if g["ok"]],
     }
+
+
+# --------------------------------------------------------------------------- a run of recordings
+
+def recording_row(name: str, view: Optional[Mapping[str, Any]], status: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """One host's line in the index of a run that recorded lab_command on every host: from the host's
+    recording view (labagent.report.recording.recording_view, numbers already formatted), or a host that
+    brought no recording back, with the controller's status and reason."""
+    status = status or {}
+    if view is None:
+        return {"name": name, "ok": False, "has_results": False, "status": status.get("status") or "failed",
+                "reason": status.get("reason") or "no results", "link": None}
+    complete = bool(view.get("complete"))
+    outcome = view.get("outcome") or {}
+    maps = view.get("maps") or {}
+    return {
+        "name": name, "ok": complete, "has_results": True, "link": f"{name}/README.md",
+        "status": "ok" if complete else (outcome.get("status") or "incomplete"),
+        "reason": None if complete else (outcome.get("reason") or status.get("reason") or "incomplete"),
+        "hostname": view.get("hostname"), "kernel": (view.get("host") or {}).get("kernel"),
+        "arch": (view.get("host") or {}).get("arch"), "thp": (view.get("thp") or {}).get("mode"),
+        "length": view.get("length"), "stop": view.get("stop") or {}, "exit_status": view.get("exit_status"),
+        "signal": view.get("signal"), "samples": view.get("samples"), "marks": len(view.get("marks") or []),
+        "peaks": view.get("peaks") or {}, "change": view.get("change") or {},
+        "grew": [t["kind"] for t in maps.get("totals") or [] if t.get("grew")],
+        "grew_sizes": {t["kind"]: t.get("change_size") for t in maps.get("totals") or [] if t.get("grew")},
+    }
+
+
+def recordings_index_view(run_dir_name: str, run_meta: Optional[Mapping[str, Any]],
+                          rows: Sequence[Dict[str, Any]], plotted: bool = False) -> Dict[str, Any]:
+    """Everything recording_index.md.j2 shows: the command recorded, one row per host, the hosts that
+    brought no complete recording back with their reasons."""
+    meta = run_meta or {}
+    params = meta.get("params") or {}
+    return {
+        "run_id": meta.get("run_id") or run_dir_name,
+        "recorded": params.get("command"),
+        "command": code_block(meta.get("command"), "sh", vocab.RUN_JSON, None) if meta.get("command") else None,
+        "lab_version": meta.get("lab_version"), "lab_commit": meta.get("lab_commit"),
+        "params": [{"name": k, "value": ", ".join(str(x) for x in v) if isinstance(v, list) else str(v)}
+                   for k, v in params.items()],
+        "has_run_json": bool(run_meta),
+        "hosts": list(rows),
+        "recorded_hosts": [r for r in rows if r["has_results"]],
+        "problems": [r for r in rows if not r["ok"]],
+        "count": len(rows), "ok": sum(1 for r in rows if r["ok"]), "plots": plotted,
+    }

@@ -172,6 +172,28 @@ class _Pool:
                 text.set_visible(False)
 
 
+# The key naming the phases, under a host figure's title: at most this many characters a line (the
+# width of the figure at its 8-point font) and this many lines (the room between title and axes).
+KEY_LINE_CHARS = 90
+KEY_LINES = 2
+
+
+def phase_key(names: Sequence[str]) -> str:
+    """`1 start   2 grown   ...`: each phase's number and name, wrapped between entries; what does not fit
+    in KEY_LINES lines ends in `…` (every phase keeps its number on its band, as the phase table has it)."""
+    lines: List[str] = []
+    for number, name in enumerate(names, start=1):
+        entry = f"{number} {name}"
+        if lines and len(lines[-1]) + 3 + len(entry) <= KEY_LINE_CHARS:
+            lines[-1] += "   " + entry
+        elif len(lines) < KEY_LINES:
+            lines.append(entry)
+        else:
+            lines[-1] += "   …"
+            break
+    return "\n".join(lines)
+
+
 class _HostFigure:
     """A figure of stacked axes sharing time, refilled per host: the lines' data, the phases'
     shading and names, the ticks, the legend.
@@ -180,11 +202,12 @@ class _HostFigure:
     whose per-tick artists cost more than everything else in the figure together; every artist is
     made once, when the figure is, so what a host's SVG holds never depends on the hosts before it."""
 
-    MAX_PHASES = len(PHASES)
+    MAX_PHASES = len(PHASES)  # the experiment's; a recording's marks may make more (`phases`)
 
     def __init__(self, rows: Sequence[Sequence[Tuple[str, str, str]]], ylabels: Sequence[str], xlabel: str,
-                 height: float) -> None:
+                 height: float, phases: int = MAX_PHASES) -> None:
         self.height = height
+        self.phases = phases  # how many phases this figure shades and numbers
         self.fig = Figure(figsize=(8.0, height), dpi=100)
         # Margins in inches, whatever the height: the title and phase names above, the time axis below.
         self.fig.subplots_adjust(left=0.11, right=0.97, top=1 - 0.8 / height, bottom=0.5 / height, hspace=0.12)
@@ -202,7 +225,7 @@ class _HostFigure:
             ax.set_autoscale_on(False)
             self.spans.append([ax.add_patch(Rectangle((0.0, 0.0), 0.0, 1.0, transform=ax.get_xaxis_transform(),
                                                       color=PHASE_SHADE[i % 2], zorder=0, linewidth=0,
-                                                      visible=False)) for i in range(self.MAX_PHASES)])
+                                                      visible=False)) for i in range(self.phases)])
             for key, label, color in specs:
                 style = {"huge": "--", "ref_page": ":", "ref_huge": "-."}.get(key, "-")
                 (self.lines[key],) = ax.plot([], [], style, color=color, label=label,
@@ -238,7 +261,7 @@ class _HostFigure:
         last.text(0.5, 0, xlabel, ha="center", va="top", fontsize=9,
                   transform=offset_copy(last.transAxes, fig=self.fig, y=-20, units="points"))
         top = self.axes[0]
-        self.phase_names = _Pool(top, self.MAX_PHASES, top.get_xaxis_transform(), fontsize=8, va="bottom",
+        self.phase_names = _Pool(top, self.phases, top.get_xaxis_transform(), fontsize=8, va="bottom",
                                  ha="center", color="#555555")
         self.title = self.fig.suptitle("", x=0.11, ha="left", y=1 - 0.08 / height, va="top", fontsize=10,
                                        fontfamily=NAME_FONT)
@@ -320,9 +343,8 @@ class _HostFigure:
         # Phases numbered on their bands (centred, so neighbours do not overlap), named in the key
         # under the title: a name on a narrow band would be clipped or stacked.
         self.phase_names.fill([((lo + hi) / 2, 1.01, str(number))
-                               for number, (_name, lo, hi) in enumerate(phases[:self.MAX_PHASES], start=1)])
-        self.phase_key.set_text("   ".join(f"{number} {name}" for number, (name, _lo, _hi)
-                                           in enumerate(phases[:self.MAX_PHASES], start=1)))
+                               for number, (_name, lo, hi) in enumerate(phases[:self.phases], start=1)])
+        self.phase_key.set_text(phase_key([name for name, _lo, _hi in phases[:self.phases]]))
         self.title.set_text(title)
 
 
@@ -388,20 +410,23 @@ class Plotter:
         t = _column(series["t"])
         phases = series["phases"]
         words = self.words
+        # Made once per run, with room for the experiment's phases; a recording with more marks gets
+        # figures of its size (and the next host figures of its own size again).
+        capacity = max(_HostFigure.MAX_PHASES, len(phases))
         with matplotlib.rc_context(RC), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
-            if self._process is None:
+            if self._process is None or self._process.phases != capacity:
                 self._process = _HostFigure(
                     [[("vsz", "VSZ", COLORS["vsz"]), ("rss", "RSS", COLORS["rss"]),
                       ("huge", "AnonHugePages", COLORS["huge"])],
                      [("faults", words["minor"], COLORS["faults"]), ("ref_page", words["ref_page"], "#7f7f7f"),
                       ("ref_huge", words["ref_huge"], COLORS["huge"])]],
-                    [words["mib"], words["faults"]], words["seconds"], 5.6)
+                    [words["mib"], words["faults"]], words["seconds"], 5.6, capacity)
                 self._system = _HostFigure(
                     [[("used", words["used"], COLORS["used"]), ("rss", words["rss_process"], COLORS["rss_process"]),
                       ("available", words["available"], COLORS["available"]),
                       ("commit", words["commit"], COLORS["commit"])]],
-                    [words["since_first"]], words["seconds"], 4.0)
+                    [words["since_first"]], words["seconds"], 4.0, capacity)
             assert self._system is not None
             ref = series.get("reference") or {}
             self._process.lines["ref_page"].set_label(words["ref_page"].format(kib=ref.get("page_kib", 4)))
@@ -478,6 +503,32 @@ class Plotter:
                               prop={"family": NAME_FONT, "size": 8}, frameon=False)
                 written.append(_save(fig, os.path.join(plots_dir, filename)))
         return written
+
+    def recordings(self, hosts: Sequence[Tuple[str, Dict[str, Any]]], plots_dir: str) -> str:
+        """plots/rss.svg of a run that recorded one command on every host: each host's RSS on one time
+        axis, from the start of its recording (the commands started together, within the fan-out)."""
+        words = self.words
+        with matplotlib.rc_context(RC), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+            fig = Figure(figsize=(8.0, 4.6), dpi=100)
+            fig.subplots_adjust(left=0.11, right=0.75, top=0.92, bottom=0.12)
+            ax = fig.add_subplot()
+            arrays = []
+            for name, series in hosts:
+                x, y = _finite(_column(series["t"]), _column(series["rss_kib"], KIB_PER_MIB))
+                if not np.isfinite(y).any():
+                    continue
+                ax.plot(x, y, label=name)
+                arrays.append(y)
+            ax.set_ylim(*_limits(arrays, 0.0))
+            ax.yaxis.set_major_formatter(THOUSANDS)
+            ax.set_xlabel(words["seconds"])
+            ax.set_ylabel(words["rss"])
+            ax.set_title(words["rss_title"], loc="left")
+            if arrays:
+                ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), prop={"family": NAME_FONT, "size": 8},
+                          frameon=False)
+            return _save(fig, os.path.join(plots_dir, "rss.svg"))
 
     def spread(self, rows: Sequence[Dict[str, Any]], plots_dir: str) -> str:
         """plots/spread.svg: per host x variant, the median of the repeats with a bar from min to max,

@@ -199,6 +199,8 @@ def render_run(path: str, lang: Union[str, Sequence[str]] = "en", templates: Opt
     names = _host_names(path, meta)
     if not names:
         raise LabError(f"{path} holds no results.json and no host directories: nothing to report")
+    if (meta or {}).get("kind") == RECORDING_KIND:  # run.yml -e lab_command=...: a recording per host
+        return _render_recordings(path, meta or {}, names, envs, draw)
     statuses = (meta or {}).get("hosts") or {}
     rows: Dict[str, Dict[str, Any]] = {}
     jobs = []
@@ -229,3 +231,42 @@ def render_run(path: str, lang: Union[str, Sequence[str]] = "en", templates: Opt
         written.append(_write(os.path.join(path, READMES[code]), text))
     written.extend(index_plots)
     return written
+
+
+RECORDING_INDEX = "recording_index.md.j2"
+
+
+def _render_recordings(path: str, meta: Dict[str, Any], names: List[str], envs: Dict[str, jinja2.Environment],
+                       draw: bool) -> List[str]:
+    """A run that recorded lab_command on every host (run.json kind `recording`): each host's recording
+    writeup (labagent.report.recording) and the run's index of them, in each language of `envs`."""
+    from .index import recording_row, recordings_index_view
+    from .recording import recording_view, render_recording
+    from .recording import series as recording_series
+
+    statuses = meta.get("hosts") or {}
+    plotter = plots.Plotter() if draw else None
+    written: List[str] = []
+    rows: List[Dict[str, Any]] = []
+    drawn: List[Tuple[str, Dict[str, Any]]] = []
+    for name in names:
+        host_dir = os.path.join(path, name)
+        view = None
+        status = statuses.get(name)
+        if os.path.isfile(os.path.join(host_dir, results.RESULTS)):
+            try:
+                inp = read_host(host_dir, name, status, meta)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                status = {"status": "failed", "reason": f"results.json is unreadable: {exc}"}
+            else:
+                written.extend(render_recording(envs, plotter, inp, host_dir))
+                view = recording_view(inp, next(iter(envs)))
+                drawn.append((name, recording_series(inp.data)))
+        rows.append(recording_row(name, view, status))
+    index_plots = [plotter.recordings(drawn, os.path.join(path, PLOTS))] if plotter and drawn else []
+    run = recordings_index_view(os.path.basename(path), meta, rows, plotted=bool(index_plots))
+    for code, env in envs.items():
+        others = [{"lang": other, "readme": READMES[other]} for other in envs if other != code]
+        text = env.get_template(RECORDING_INDEX).render(run=run, others=others)
+        written.append(_write(os.path.join(path, READMES[code]), text))
+    return written + index_plots

@@ -41,7 +41,9 @@ def progress_message(host, record):
     """`PROGRESS: [host] malloc r2: touching 30MiB of 100MiB (3/10), RSS 31,012 KiB, min_flt 7,771, 4.2 s`."""
     match = _ENTRY.search(record.get("run") or "")
     state = record.get("lab_progress") or {}
-    where = f"{match.group('variant')} r{match.group('repeat')}" if match else (state.get("variant") or "experiment")
+    # a recording of lab_command (labagent record) has a kind and no variant
+    where = (f"{match.group('variant')} r{match.group('repeat')}" if match
+             else (state.get("variant") or state.get("kind") or "experiment"))
     return f"PROGRESS: [{host}] {where}: {record['line']}"
 
 

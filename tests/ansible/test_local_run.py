@@ -94,6 +94,23 @@ def test_bad_knobs_fail_before_any_host_is_touched(tmp_path, knob, value, messag
     assert time.monotonic() - started < 60
 
 
+# -e lab_command=...: the recorder's rules, asked once (`record --check`), named as the user's variables.
+@pytest.mark.parametrize("args,message", [
+    (["-e", json.dumps({"lab_command": "python3 -c 'print(1)"})],  # JSON: the quotes as typed
+     "lab_command \"python3 -c 'print(1)\" cannot be split into words"),
+    (["-e", json.dumps({"lab_command": "sleep 5", "lab_command_duration": "soon"})],
+     "lab_command_duration: 'soon' is not a duration"),
+    (["-e", "lab_command=sleep 5"],  # Ansible keeps `sleep` and puts `5` aside: never record a wrong command
+     "an -e value with spaces kept only its first word (5 were left over)"),
+])
+def test_bad_recording_knobs_fail_before_any_host_is_touched(tmp_path, args, message):
+    done = ansible_playbook([*args, "-e", f"lab_runs_dir={tmp_path}"])
+    assert done.returncode != 0
+    assert message in " ".join(done.stdout.split()), done.stdout[-3000:]
+    assert "Run the experiment on every host" not in done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_host_names_that_escape_runs_are_refused(tmp_path):
     inventory = tmp_path / "inventory.yml"
     inventory.write_text("all:\n  hosts:\n    '../evil':\n      ansible_connection: local\n")

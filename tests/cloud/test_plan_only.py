@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,24 @@ def test_an_api_error_is_one_short_line():
     error = ClientError({"Error": {"Code": "500", "Message": "<!doctype html>\n<html>"}}, "GetProducts")
     assert prices.brief(error) == "500"
     assert prices.brief(OSError("Could not connect to the endpoint URL")) == "Could not connect to the endpoint URL"
+
+
+def test_plan_only_through_run_yml_stops_after_the_plan(lab, ec2, tmp_path):
+    # The whole lab (run.yml), not only provision.yml: the plan and its ceiling, then a clean stop with
+    # no experiment, no report, no teardown, and no run directory on the controller.
+    runs = tmp_path / "runs"
+    extra = provision_vars(lab_provider="ec2", lab_ec2_plan_only=True, lab_ec2_ttl_minutes=60,
+                           lab_run_id="plan-only-run", lab_runs_dir=str(runs))
+    run = lab.run("run.yml", extra, label="run.yml (plan only)")
+    said = flat(run.output)
+    assert run.returncode == 0, said[-4000:]
+    assert "t3-medium: t3.medium, x86_64, AMI RHEL-9" in said and "m7g-large: m7g.large, arm64, AMI RHEL-9" in said
+    assert "Plan only, nothing was created. Cost ceiling of the run: price unknown for 2 host(s)" in said
+    assert_nothing_created(ec2, lab)
+    assert not (runs / "plan-only-run").exists()
+    assert not runs.exists() or list(runs.iterdir()) == []
+    # The plays after the plan did nothing: no host ran, nothing was torn down or reported.
+    for task in ("Start the experiment", "Unpack every host's results", "Render the writeups", "ec2_teardown :"):
+        assert f"TASK [{task}" not in run.output, task
+    assert re.search(r"TASK \[Tear down\] \**\s+skipping: \[localhost\]", run.output), run.output[-3000:]
+    assert "failed=0" in run.output and "failed=1" not in run.output
