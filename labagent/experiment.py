@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 from dataclasses import replace
 from typing import Callable, Dict, List, Optional
 
-from . import analysis, captures, children, hostfacts, parsers, procfs, results, tools, vocab, workload
+from . import analysis, children, hostfacts, parsers, procfs, results, tools, vocab, workload
 from .clock import SystemClock
 from .errors import LabError  # noqa: F401  (re-exported)
 from .params import MIN_INTERVAL, Params, check_memory, validate  # noqa: F401  (re-exported)
-from .run_record import _MEMINFO, SAMPLES_FLUSH_S, Run, prepare_out_dir, read_sar_capture  # noqa: F401  (re-exported)
+from .run_record import _MEMINFO, SAMPLES_FLUSH_S, Run, prepare_out_dir  # noqa: F401  (re-exported)
 from .sampler import PeriodicThread, Sampler
 from .units import format_size
 from .vocab import PHASES, VARIANTS  # noqa: F401  (re-exported for callers of experiment)
@@ -42,8 +43,7 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
     run = Run(params, out_dir, clock, proc_root, progress, argv or [])
     run.record_data["host"] = hostfacts.read_host_facts(host_root, ask_imds=params.ask_imds)
     run.record_data["tools"] = {"versions": tools.tool_versions()}
-    for capture in captures.HOST_CAPTURES:
-        run.capture(capture.argv(), capture.raw_name())
+    run.capture_once()  # uname -a, os-release: what needs no workload
     run.save()
 
     stop = threading.Event()
@@ -54,19 +54,13 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
 
     for sig in previous:
         signal.signal(sig, interrupted)
-    sar = tools.SarCapture(os.path.join(raw_dir, captures.SAR_R.raw_name())) if tools.which("sar") else None
-    if sar is None:
-        run.record_data["tools"]["sar"] = {"available": False, "reason": f"sar not found: {tools.INSTALL_HINTS['sar']}"}  # type: ignore[index]
     threads: List[PeriodicThread] = []
     client: Optional[Workload] = None
     started = children.Children()  # ended in `finally`; a death signal covers the exits that skip it
     try:
-        if sar is not None:
-            sar.start(started.spawn)
-            run.record_data["tools"]["sar"] = {  # type: ignore[index]
-                "available": True, "raw": vocab.raw_path(captures.SAR_R.raw_name()),
-                "command": " ".join(captures.SAR_R.argv()), "locale": dict(tools.CAPTURE_LOCALE),
-                "started_wall": round(clock.wall(), 3)}
+        for thread in run.start_continuous(None, started.spawn):  # sar -r 1: from before the workload
+            thread.start()
+            threads.append(thread)
         with open(os.path.join(raw_dir, vocab.PROGRAM_LOG), "w", encoding="utf-8") as out, \
                 open(os.path.join(raw_dir, vocab.PROGRAM_STDERR), "w", encoding="utf-8") as err:
             client = workload.start(binary, params.size_bytes, params.step_bytes, params.variant,
@@ -78,7 +72,7 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
             "malloc_env": {k: v for k, v in os.environ.items()
                            if k == "GLIBC_TUNABLES" or k.startswith("MALLOC_")},
         }
-        drive_phases(run, client, stop, threads)
+        drive_phases(run, client, stop, threads, started.spawn)
         run.record_data["outcome"] = {"status": "complete", "reason": None, "signal": None, "phase": None}
         run.record_data["complete"] = True
     except (WorkloadDied, Interrupted) as exc:
@@ -95,18 +89,7 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
         if client is not None:
             client.close()
         stop.set()
-        for thread in threads:
-            result = thread.stop()
-            if thread.name == "sampler":
-                run.record_data["ticks"] = result.as_dict() if result is not None else {}  # type: ignore[attr-defined]
-                target = run.record_data["ticks"]
-            else:
-                target = run.record_data["tools"]["ps_loop"] = {  # type: ignore[index]
-                    "available": True, "raw": vocab.raw_path(captures.PS_LOOP.raw_name()), "ticks": result}
-            if thread.error is not None:
-                target["error"] = f"{type(thread.error).__name__}: {thread.error}"  # type: ignore[index]
-        if sar is not None:
-            sar.stop()
+        run.stop_captures(threads)
         started.end()
         run.close()
         run.end_phases()
@@ -114,9 +97,10 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
     return run.record_data
 
 
-def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: List[PeriodicThread]) -> None:
+def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: List[PeriodicThread],
+                 spawn: Callable[..., subprocess.Popen] = children.spawn) -> None:
     """The run's phases, each a command to the workload, its answer, and a snapshot: baseline (the
-    sampler and the ps loop start), allocated, touching (one timed step per --step-interval), touched,
+    sampler and the captures of the workload start: the ps loop, ps u), allocated, touching (one timed step per --step-interval), touched,
     freed (variants that free), exited. WorkloadDied when the workload stops answering."""
     params = run.params
     pid = client.pid
@@ -124,16 +108,12 @@ def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: Lis
     client.wait_baseline()
     run.begin_phase("baseline")
     sampler = Sampler(run.clock, params.sample_interval_s, run.origin, lambda: run.sample(pid), run.on_sample)
-    threads.append(PeriodicThread("sampler", sampler.run))
-    if tools.which("ps"):
-        threads.append(PeriodicThread("ps-loop", tools.ps_loop(run.clock, run.origin, params.sample_interval_s, pid,
-                                                               os.path.join(run.raw_dir, captures.PS_LOOP.raw_name()))))
-    for thread in threads:
+    started = [PeriodicThread("sampler", sampler.run)] + run.start_continuous(pid, spawn)
+    threads.extend(started)
+    for thread in started:
         thread.start()
     base = run.snapshot("baseline", pid)
-    if run.capture(captures.PS_U.argv(pid), captures.PS_U.raw_name()) is not None:
-        run.record_data["tools"][captures.PS_U.name] = {  # type: ignore[index]
-            "available": True, "raw": vocab.raw_path(captures.PS_U.raw_name()), "command": " ".join(captures.PS_U.argv(pid))}
+    run.capture_once(pid)  # ps u
     run.progress(f"baseline: VSZ {base['reading']['vsz_kib']} KiB, RSS {base['reading']['rss_kib']} KiB")  # type: ignore[index]
     run.save()
     run.wait(params.pause_s, stop)
@@ -187,7 +167,7 @@ def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: Lis
     run.record_data["workload"]["exit_status"] = status  # type: ignore[index]
     if status != 0:
         raise WorkloadDied(f"the workload exited with status {status}")
-    run.snapshot("exited", None, with_maps=False)
+    run.snapshot("exited", None)
     run.progress("workload exited")
     run.wait(params.tail_s, stop)
 
@@ -198,7 +178,7 @@ def finish_run(run: Run) -> None:
     count, huge_peak = results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV),
                                                  results.iter_samples(jsonl))
     snaps = run.record_data["snapshots"]
-    read_sar_capture(run)
+    run.parse_continuous()
     maps_before = parsers.parse_maps(snaps["baseline"]["maps"]) if "baseline" in snaps else ()  # type: ignore[index,operator]
     maps_after = parsers.parse_maps(snaps["allocated"]["maps"]) if "allocated" in snaps else ()  # type: ignore[index,operator]
     pointer_hex = (run.record_data.get("workload") or {}).get("pointer")  # type: ignore[union-attr]

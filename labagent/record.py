@@ -111,6 +111,9 @@ class Snapshot:
     # A recording's end after its process exited: when the reading and the maps kept were taken.
     reading_t: Optional[float] = _omit()
     maps_t: Optional[float] = _omit()
+    # Every per-phase capture taken (captures.py, EACH_PHASE): its name -> its raw file (raw/free-b-baseline.txt).
+    # Older runs lack it: their texts are the inline fields above (maps, free_h, free_b), from the same declarations.
+    captures: Optional[Dict[str, str]] = _omit()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from . import captures, children, hostfacts, maps_growth, parsers, procfs, resul
 from .clock import SystemClock
 from .errors import LabError
 from .params import MIN_INTERVAL, Params
-from .run_record import Run, prepare_out_dir, read_sar_capture
+from .run_record import Run, prepare_out_dir
 from .sampler import PeriodicThread, Sampler
 from .vocab import RECORDING_END, RECORDING_KIND, RECORDING_START
 
@@ -149,8 +149,8 @@ class Child:
 
     def __init__(self, command: Tuple[str, ...], raw_dir: str) -> None:
         self.command = command
-        with open(os.path.join(raw_dir, "program.log"), "w", encoding="utf-8") as out, \
-                open(os.path.join(raw_dir, "program.stderr"), "w", encoding="utf-8") as err:
+        with open(os.path.join(raw_dir, vocab.PROGRAM_LOG), "w", encoding="utf-8") as out, \
+                open(os.path.join(raw_dir, vocab.PROGRAM_STDERR), "w", encoding="utf-8") as err:
             try:
                 # The user's environment, not the capture locale: the program is theirs, not a tool of ours.
                 self.proc = children.spawn(list(command), stdin=subprocess.DEVNULL, stdout=out, stderr=err)
@@ -192,13 +192,6 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass  # the group is gone (PermissionError: only zombies of another user's session remain)
-
-
-def _stop_sar(sar: tools.SarCapture) -> None:
-    """sar's own stop (SIGINT: it prints its Average), then its group (sadc) for good."""
-    sar.stop()
-    if sar.proc is not None:
-        _signal_group(sar.proc.pid, signal.SIGKILL)
 
 
 def check_target(pid: int, proc_root: str) -> None:
@@ -262,9 +255,9 @@ class Recorder:
         run = self.run
         live = procfs.read_process(self.pid, run.proc_root, with_rollup=False) is not None
         try:
-            snap = run.snapshot(name, self.pid, with_maps=live)
+            snap = run.snapshot(name, self.pid, with_process=live)
         except (FileNotFoundError, ProcessLookupError):  # it exited between the two reads
-            snap = run.snapshot(name, self.pid, with_maps=False)
+            snap = run.snapshot(name, self.pid, with_process=False)
             live = False
         if not live and self.last_live:  # the process's figures as the last sample saw them
             last = self.last_live["reading"]
@@ -275,6 +268,7 @@ class Recorder:
             snap["maps"] = self.kept_maps["text"]
             snap["maps_t"] = self.kept_maps["t"]
             run.write_raw(captures.MAPS.raw_name(name), str(self.kept_maps["text"]))
+            snap["captures"][captures.MAPS.name] = vocab.raw_path(captures.MAPS.raw_name(name))  # type: ignore[index]
             run.record_data["notes"].append({  # type: ignore[union-attr]
                 "en": f"The process had exited at the {name} snapshot: raw/maps-{name}.txt is the last maps "
                       f"the sampler read, at {self.kept_maps['t']:.1f} s, and its VSZ, RSS and faults are the "
@@ -313,7 +307,7 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
     else:
         check_command(params.command)
     prepare_out_dir(out_dir, params.force)
-    raw_dir = os.path.join(out_dir, "raw")
+    raw_dir = os.path.join(out_dir, vocab.RAW_DIR)
 
     run = Run(Params(sample_interval_s=params.sample_interval_s), out_dir, clock, proc_root, progress, argv or [])
     data = run.record_data
@@ -337,8 +331,7 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
     try:
         data["host"] = hostfacts.read_host_facts(host_root, ask_imds=params.ask_imds)
         data["tools"] = {"versions": tools.tool_versions()}
-        for argv_, name in ((["uname", "-a"], "uname-a.txt"), (["cat", "/etc/os-release"], "os-release.txt")):
-            run.capture(argv_, name)
+        run.capture_once()  # uname -a, os-release
         child = Child(params.command, raw_dir) if params.command else None
     except LabError:
         for sig, handler in previous.items():
@@ -352,7 +345,6 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
     recorder = Recorder(params, run, pid, child)
     threads: List[PeriodicThread] = []
     stop = threading.Event()
-    sar: Optional[tools.SarCapture] = None
     inbox: Optional[MarkInbox] = None
     previous_wakeup = -1
     try:
@@ -362,24 +354,15 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
         run.begin_phase(RECORDING_START)
         snap = recorder.snapshot(RECORDING_START)
         sampler = Sampler(clock, params.sample_interval_s, run.origin, recorder.sample, run.on_sample)
-        threads.append(PeriodicThread("sampler", sampler.run))
-        if tools.which("ps"):
-            threads.append(PeriodicThread("ps-loop", tools.ps_loop(clock, run.origin, run.params.sample_interval_s, pid,
-                                                                   os.path.join(raw_dir, captures.PS_LOOP.raw_name()))))
-        for thread in threads:
+        # the captures declared in captures.py: those of the process (the ps loop, ps u), then the
+        # system-wide ones (sar -r 1), each from its declaration
+        for thread in [PeriodicThread("sampler", sampler.run)] + run.start_continuous(pid):
             thread.start()
-        if run.capture(captures.PS_U.argv(pid), captures.PS_U.raw_name()) is not None:
-            data["tools"][captures.PS_U.name] = {"available": True, "raw": vocab.raw_path(captures.PS_U.raw_name()),  # type: ignore[index]
-                                                 "command": " ".join(captures.PS_U.argv(pid))}
-        if tools.which("sar"):
-            sar = tools.SarCapture(os.path.join(raw_dir, captures.SAR_R.raw_name()))
-            sar.start()
-            data["tools"]["sar"] = {"available": True, "raw": vocab.raw_path(captures.SAR_R.raw_name()),  # type: ignore[index]
-                                    "command": " ".join(captures.SAR_R.argv()),
-                                    "locale": dict(tools.CAPTURE_LOCALE), "started_wall": round(clock.wall(), 3),
-                                    "pid": sar.proc.pid if sar.proc is not None else None}
-        else:
-            data["tools"]["sar"] = {"available": False, "reason": f"sar not found: {tools.INSTALL_HINTS['sar']}"}  # type: ignore[index]
+            threads.append(thread)
+        run.capture_once(pid)
+        for thread in run.start_continuous(None):
+            thread.start()
+            threads.append(thread)
         run.save()
         inbox = MarkInbox(out_dir)  # after results.json: a mark can be taken once the FIFO is there
         previous_wakeup = signal.set_wakeup_fd(inbox.wake_w, warn_on_full_buffer=False)
@@ -406,18 +389,7 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
             data["recording"]["exit_status"] = returncode if returncode is not None and returncode >= 0 else None  # type: ignore[index]
             data["recording"]["signal"] = signal.Signals(-returncode).name if returncode and returncode < 0 else None  # type: ignore[index]
         stop.set()
-        for thread in threads:
-            result = thread.stop()
-            if thread.name == "sampler":
-                data["ticks"] = result.as_dict() if result is not None else {}  # type: ignore[attr-defined]
-                target = data["ticks"]
-            else:
-                target = data["tools"]["ps_loop"] = {  # type: ignore[index]
-                    "available": True, "raw": vocab.raw_path(captures.PS_LOOP.raw_name()), "ticks": result}
-            if thread.error is not None:
-                target["error"] = f"{type(thread.error).__name__}: {thread.error}"  # type: ignore[index]
-        if sar is not None:
-            _stop_sar(sar)
+        run.stop_captures(threads)
         run.close()
         run.end_phases()
         finish(run)
@@ -477,7 +449,7 @@ def finish(run: Run) -> None:
     count, huge_peak = results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV),
                                                  results.iter_samples(jsonl))
     data["samples_count"] = count
-    read_sar_capture(run)
+    run.parse_continuous()
     data["summary"] = summarize(results.iter_samples(jsonl), data["snapshots"], huge_peak)  # type: ignore[arg-type]
     run.save()  # the samples stay in samples.jsonl (results.load_run reads them), as a run's do
 

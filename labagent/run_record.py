@@ -10,10 +10,11 @@ import threading
 from dataclasses import asdict
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, captures, procfs, record, results, tools, vocab
+from . import __version__, captures, children, procfs, record, results, tools, vocab
 from .errors import LabError
 from .params import Params
 from .progress import Progress, ProgressFile
+from .sampler import PeriodicThread
 
 
 def prepare_out_dir(out_dir: str, force: bool) -> None:
@@ -84,6 +85,8 @@ class Run:
         self._tick_reader: Optional[procfs.TickReader] = None  # the sampler's kept-open /proc files
         self._pending: List[Dict[str, object]] = []  # ticks not yet in samples.jsonl (on_sample)
         self._flushed_t = float("-inf")
+        self._polled: Dict[str, captures.Capture] = {}  # thread name -> its polled capture
+        self._processes: List[tools.ProcessCapture] = []  # continuous captures running
         self.lock = threading.Lock()
 
     # -- time and phases
@@ -152,36 +155,133 @@ class Run:
             self._tick_reader.close()
             self._tick_reader = None
 
-    def snapshot(self, name: str, pid: Optional[int], with_maps: bool = True) -> Dict[str, object]:
-        """The state at a phase boundary, taken while the workload waits for its next command."""
+    def snapshot(self, name: str, pid: Optional[int], with_process: bool = True) -> Dict[str, object]:
+        """The state at a phase boundary, taken while the workload waits for its next command: the
+        reading and every EACH_PHASE capture of captures.py (those of the process itself only while it
+        lives: with_process), listed under `captures` (name -> raw file)."""
         snap: Dict[str, object] = {"t": self.elapsed(), "reading": self.reading(pid)}
-        if with_maps and pid is not None:
-            maps = procfs.read_maps(pid, self.proc_root)
-            snap["maps"] = maps
-            self.write_raw(captures.MAPS.raw_name(name), maps)
-        for free in captures.FREE_CAPTURES:  # -h for the writeup, then -b: its numbers are exact
-            text = self.capture(free.argv(), free.raw_name(name))
-            if text is not None:
-                snap[free.name] = text
-        if text is not None:
-            snap["free"] = asdict(captures.FREE_B.parser(text))  # type: ignore[misc]
+        taken: Dict[str, str] = {}
+        for capture in captures.scheduled(captures.EACH_PHASE):
+            if capture.needs_pid and (pid is None or not with_process):
+                continue
+            raw_name = capture.raw_name(name)
+            if capture.read is not None:
+                text: Optional[str] = capture.read(pid, self.proc_root)  # type: ignore[arg-type]
+                self.write_raw(raw_name, text)  # type: ignore[arg-type]
+            else:
+                text = self.capture(capture, raw_name, pid)
+            if text is None:
+                continue
+            taken[capture.name] = vocab.raw_path(raw_name)
+            if capture.inline:
+                snap[capture.name] = text
+            if capture.parsed_as is not None and capture.parser is not None:
+                snap[capture.parsed_as] = asdict(capture.parser(text))
+        snap["captures"] = taken
         self.record_data["snapshots"][name] = snap  # type: ignore[index]
         reading = snap["reading"]
         if reading.get("rss_kib") is not None:  # type: ignore[attr-defined]  (exited: keep the last reading)
             self.progress_file.update(rss_kib=reading.get("rss_kib"), min_flt=reading.get("min_flt"), t=snap["t"])  # type: ignore[attr-defined]
         return snap
 
-    def capture(self, argv: List[str], raw_name: str) -> Optional[str]:
-        if tools.which(argv[0]) is None:
-            self.record_data["tools"].setdefault(argv[0], {"available": False, "reason": tools.INSTALL_HINTS.get(argv[0])})  # type: ignore[union-attr]
+    def capture(self, capture: captures.Capture, raw_name: str, pid: Optional[int] = None) -> Optional[str]:
+        """Runs a capture's command into raw/raw_name and returns its text; None, said in tools.<name>,
+        when its program is missing or fails."""
+        argv = capture.argv(pid)
+        if not self._has_program(capture):
             return None
         try:
             text = tools.run_text(argv)
         except (OSError, subprocess.SubprocessError) as exc:
-            self.record_data["tools"].setdefault(argv[0], {"available": True, "error": str(exc)})  # type: ignore[union-attr]
+            self.record_data["tools"].setdefault(capture.name, {"available": True, "error": str(exc)})  # type: ignore[union-attr]
             return None
         self.write_raw(raw_name, text)
         return text
+
+    def _has_program(self, capture: captures.Capture) -> bool:
+        program = capture.program
+        if program is None or tools.which(program.name) is not None:
+            return True
+        self.record_data["tools"].setdefault(capture.name, {  # type: ignore[union-attr]
+            "available": False, "reason": f"{program.name} not found: {program.hint}"})
+        return False
+
+    def capture_once(self, pid: Optional[int] = None) -> None:
+        """The ONCE captures of captures.py: those that need no PID (pid None: before the workload
+        starts), or those that do (at baseline); each listed in tools.<name>."""
+        for capture in captures.scheduled(captures.ONCE, needs_pid=pid is not None):
+            if self.capture(capture, capture.raw_name(), pid) is not None:
+                self.record_data["tools"][capture.name] = {  # type: ignore[index]
+                    "available": True, "raw": vocab.raw_path(capture.raw_name()), "command": " ".join(capture.argv(pid))}
+
+    def start_continuous(self, pid: Optional[int], spawn: Callable[..., subprocess.Popen] = children.spawn
+                         ) -> List[PeriodicThread]:
+        """Starts the CONTINUOUS captures of captures.py that wait for a PID (pid given) or not (pid
+        None): a process now, listed in tools.<name>; a polled one as a thread returned for the caller
+        to start beside the sampler (stop_captures lists it)."""
+        threads: List[PeriodicThread] = []
+        for capture in captures.scheduled(captures.CONTINUOUS, needs_pid=pid is not None):
+            if not self._has_program(capture):
+                continue
+            path = os.path.join(self.raw_dir, capture.raw_name())
+            if capture.polled:
+                self._polled[capture.name] = capture
+                threads.append(PeriodicThread(capture.name, tools.poll_loop(
+                    capture, self.clock, self.origin, self.params.sample_interval_s, int(pid or 0), path)))
+                continue
+            process = tools.ProcessCapture(capture, path, pid)
+            process.start(spawn)
+            self._processes.append(process)
+            self.record_data["tools"][capture.name] = {  # type: ignore[index]
+                "available": True, "raw": vocab.raw_path(capture.raw_name()), "command": " ".join(process.argv),
+                "locale": dict(tools.CAPTURE_LOCALE), "started_wall": round(self.clock.wall(), 3),
+                "pid": process.proc.pid if process.proc is not None else None}
+        return threads
+
+    def stop_captures(self, threads: List[PeriodicThread]) -> None:
+        """Stops the sampler and the polled captures (their ticks into ticks and tools.<name>), then the
+        continuous processes."""
+        for thread in threads:
+            result = thread.stop()
+            if thread.name in self._polled:
+                capture = self._polled[thread.name]
+                target = self.record_data["tools"][capture.name] = {  # type: ignore[index]
+                    "available": True, "raw": vocab.raw_path(capture.raw_name()), "ticks": result}
+            else:  # the sampler
+                self.record_data["ticks"] = result.as_dict() if result is not None else {}  # type: ignore[attr-defined]
+                target = self.record_data["ticks"]
+            if thread.error is not None:
+                target["error"] = f"{type(thread.error).__name__}: {thread.error}"  # type: ignore[index]
+        for process in self._processes:
+            process.stop()
+        self._processes = []
+
+    def parse_continuous(self) -> None:
+        """Each continuous capture's rows (captures.Capture.to_rows) into results.json, and whether its
+        text parsed into tools.<name>.parse: a capture that does not parse is said so in the results and
+        in a note for the writeup, never left empty."""
+        for capture in captures.scheduled(captures.CONTINUOUS):
+            tool = self.record_data["tools"].get(capture.name)  # type: ignore[union-attr]
+            path = os.path.join(self.raw_dir, capture.raw_name())
+            if capture.to_rows is None or capture.parser is None or not os.path.exists(path) \
+                    or not (tool or {}).get("available"):
+                continue
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+            raw = vocab.raw_path(capture.raw_name())
+            try:
+                rows = capture.to_rows(capture.parser(text))
+            except ValueError as exc:
+                tool["parse"] = {"ok": False, "rows": 0, "error": str(exc)}
+                self.record_data["notes"].append({  # type: ignore[union-attr]
+                    "en": f"{raw} could not be parsed, so the writeup shows no {capture.name} figures ({exc}).",
+                    "ja": f"{raw} を解析できなかったため、{capture.name} の数値は載せていない ({exc})。"})
+                continue
+            if capture.rows_field is not None:
+                self.record_data[capture.rows_field] = rows
+            else:
+                tool["rows"] = rows
+            tool["parse"] = {"ok": True, "rows": len(rows), "error": None}
 
     def write_raw(self, name: str, text: str) -> None:
         with open(os.path.join(self.raw_dir, name), "w", encoding="utf-8") as handle:
@@ -218,24 +318,3 @@ class Run:
 
     def wait(self, seconds: float, stop: threading.Event) -> None:
         self.clock.wait_until(self.clock.monotonic() + seconds, stop)
-
-
-def read_sar_capture(run: Run) -> None:
-    """sar -r 1's rows into the run's `sar`, and whether its text parsed into tools.sar.parse: a capture
-    that does not parse is said so in the results and in a note for the writeup, never left empty."""
-    sar_path = os.path.join(run.raw_dir, captures.SAR_R.raw_name())
-    tool = run.record_data["tools"].get("sar")  # type: ignore[union-attr]
-    if not os.path.exists(sar_path) or not (tool or {}).get("available"):
-        return
-    with open(sar_path, encoding="utf-8") as handle:
-        text = handle.read()
-    try:
-        report = captures.SAR_R.parser(text)  # type: ignore[misc]
-    except ValueError as exc:
-        tool["parse"] = {"ok": False, "rows": 0, "error": str(exc)}  # type: ignore[index]
-        run.record_data["notes"].append({  # type: ignore[union-attr]
-            "en": f"raw/sar-r.txt could not be parsed, so the writeup shows no sar figures ({exc}).",
-            "ja": f"raw/sar-r.txt を解析できなかったため、sar の数値は載せていない ({exc})。"})
-    else:
-        run.record_data["sar"] = [{"time": r.time, "seconds": r.seconds, **r.values} for r in report.rows]
-        tool["parse"] = {"ok": True, "rows": len(report.rows), "error": None}  # type: ignore[index]

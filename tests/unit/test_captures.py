@@ -1,6 +1,7 @@
 """The capture tools' declarations (labagent/captures.py) against a real agent run's raw/ directory,
 and `what does this host lack` with an injected PATH lookup."""
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,30 @@ def test_a_program_whose_probe_fails_is_missing():
     assert not captures._works(program(("false",)), _which_without())
     assert captures._works(program(("true",)), _which_without())
     assert not captures._works(program(("true",)), _which_without("gcc"))
+
+
+def test_each_schedule_runs_its_declared_captures_in_order():
+    assert [c.name for c in captures.scheduled(captures.CONTINUOUS)] == ["sar", "ps_loop"]
+    assert [c.name for c in captures.scheduled(captures.CONTINUOUS, needs_pid=False)] == ["sar"]
+    assert [c.name for c in captures.scheduled(captures.EACH_PHASE)] == ["maps", "free_h", "free_b"]
+    # gcc is run by workload.build_workload, not by a schedule
+    assert [c.name for c in captures.scheduled(captures.ONCE, needs_pid=False)] == ["uname", "os_release"]
+    assert [c.name for c in captures.scheduled(captures.ONCE, needs_pid=True)] == ["ps_aux"]
+
+
+def test_the_programs_a_host_needs_are_the_captures_and_the_playbooks():
+    assert [p.name for p in captures.PROGRAMS] == ["gcc", "sar", "ps", "free", "uname", "cat", "tar"]
+
+
+def test_a_continuous_process_capture_runs_its_declared_command_and_stops_on_sigint(tmp_path):
+    # a stand-in for sar: a real command that prints and waits until ^C
+    ticker = captures.Capture("ticker", ("sh", "-c", "echo started {pid}; exec sleep 30"), captures.CONTINUOUS,
+                              lambda _p: "ticker.txt", None, None)
+    assert ticker.needs_pid and ticker.text == "sh -c echo started {pid}; exec sleep 30"
+    process = tools.ProcessCapture(ticker, str(tmp_path / "ticker.txt"), pid=7)
+    process.start()
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "ticker.txt").read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.stop() == -2  # SIGINT, as ^C
+    assert (tmp_path / "ticker.txt").read_text() == "started 7\n"
