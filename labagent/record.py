@@ -54,9 +54,9 @@ class Outcome:
 
 @dataclass(frozen=True)
 class AgentInfo:
-    version: str
+    version: Optional[str]  # None: a run rebuilt from a lab note (tests/fixtures/seedrun.py), no agent ran
     argv: Tuple[str, ...]
-    python: str
+    python: Optional[str]
     command: Optional[Tuple[str, ...]] = _omit()  # the interpreter's command line as typed
 
 
@@ -68,12 +68,12 @@ class RunParams:
     step_bytes: int
     step_interval_s: float
     sample_interval_s: float
-    pause_s: float
-    tail_s: float
+    pause_s: Optional[float]  # None (and timeout_s): not known, in a run rebuilt from a lab note
+    tail_s: Optional[float]
     variant: str = field(metadata={"schema": {"enum": list(variants.NAMES)}})
     force: bool
     ask_imds: bool
-    timeout_s: float
+    timeout_s: Optional[float]
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,8 @@ class Step:
     index: int
     bytes: int  # written so far
     t: float
-    late_ms: float
-    ms: float
+    late_ms: Optional[float]  # None (and ms): not timed, in a run rebuilt from a lab note
+    ms: Optional[float]
     rss_kib: Optional[int]
     min_flt: Optional[int]
     maj_flt: Optional[int] = _omit()
