@@ -1,6 +1,7 @@
 """results.json as typed records: frozen dataclasses with to_json/from_json at the file boundary,
-including the schema_version check. The agent writes results.json through RunRecord; the report is to
-read it through the same records (docs/results.schema.json is generated from them).
+including the schema_version check. The agent builds results.json as a RunRecord (run_record.Run); the
+report reads it through the same records (results.load_record); docs/results.schema.json is generated
+from them.
 
 A field whose metadata says OMIT is left out of the JSON when it is None (older runs and partial runs
 lack it); any other None is written as null. Open-ended parts (host facts, tool records, readings,

@@ -1,12 +1,13 @@
 """The capture tools' declarations (labagent/captures.py) against a real agent run's raw/ directory,
 and `what does this host lack` with an injected PATH lookup."""
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import pytest
 
-from labagent import captures, tools, vocab
+from labagent import captures, record, tools, vocab
 
 RUN = Path(__file__).resolve().parents[1] / "fixtures" / "runs" / "debian12-madvise"  # see its NOTE.md
 
@@ -106,3 +107,18 @@ def test_a_continuous_process_capture_runs_its_declared_command_and_stops_on_sig
         time.sleep(0.01)
     assert process.stop() == -2  # SIGINT, as ^C
     assert (tmp_path / "ticker.txt").read_text() == "started 7\n"
+
+
+def test_what_a_per_phase_capture_keeps_in_the_snapshot_is_a_field_of_the_record():
+    # `inline` and `parsed_as` name fields of record.Snapshot; any other per-phase capture is listed
+    # in Snapshot.captures only, so a new one needs no new field
+    fields = {f.name for f in dataclasses.fields(record.Snapshot)}
+    for capture in captures.scheduled(captures.EACH_PHASE):
+        if capture.inline:
+            assert capture.name in fields, capture.name
+        if capture.parsed_as is not None:
+            assert capture.parsed_as in fields and capture.parser is not None, capture.name
+    assert "captures" in fields
+    # the continuous captures whose rows go to a field of their own: only sar, from before
+    rows_fields = {c.rows_field for c in captures.CAPTURES if c.rows_field}
+    assert rows_fields == {"sar"} <= {f.name for f in dataclasses.fields(record.RunRecord)}
