@@ -251,7 +251,7 @@ class Run:
             if capture.polled:
                 self._polled[capture.name] = capture
                 threads.append(PeriodicThread(capture.name, tools.poll_loop(
-                    capture, self.clock, self.origin, self.params.sample_interval_s, int(pid or 0), path)))
+                    capture, self.clock, self.origin, self.params.sample_interval_s, pid, path)))
                 continue
             process = tools.ProcessCapture(capture, path, pid)
             process.start(spawn)

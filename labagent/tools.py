@@ -59,7 +59,7 @@ def version_line(argv: List[str]) -> Optional[str]:
     return next((line.strip() for line in out.splitlines() if line.strip()), None)
 
 
-def capture_line(capture: Capture, pid: int, wall: float) -> Optional[str]:
+def capture_line(capture: Capture, pid: Optional[int], wall: float) -> Optional[str]:
     """One capture.sh line of a polled capture for pid (the date, then the command's output), or None
     once the command no longer finds it."""
     done = children.run(capture.argv(pid), stdout=subprocess.PIPE,
@@ -75,7 +75,7 @@ def finished_line(wall: float) -> str:
     return f"{time.strftime(DATE_FORMAT, time.localtime(wall))}: target process seems to be finished"
 
 
-def poll_loop(capture: Capture, clock, origin: float, sample_interval_s: float, pid: int,
+def poll_loop(capture: Capture, clock, origin: float, sample_interval_s: float, pid: Optional[int],
               path: str) -> Callable[[threading.Event], object]:
     """A polled capture as capture.sh runs ps: a line per second (or per sample interval, if longer), on
     deadlines from origin (clock.monotonic()), into path; the loop for a PeriodicThread, returning its

@@ -2,7 +2,8 @@
 repo is accepted by the CLI, the validation and the lab role's argument_specs (after
 scripts/sync-roles.py, whose --check first names the stale line), with no other edit; a capture tool
 (`vmstat 1`) added to labagent/captures.py is run, kept in raw/, parsed and listed in results.json by a
-live run and a live recording, with no other edit."""
+live run and a live recording, and a per-phase capture (/proc/PID/status) is listed in every snapshot
+that had the process, with no new field in the record."""
 import json
 import shutil
 import subprocess
@@ -135,5 +136,34 @@ def test_a_new_capture_tool_needs_only_its_declaration(tmp_path):
                              "print(captures.PROGRAMS[-2].name, tools.INSTALL_HINTS['vmstat'])")
     assert words.stdout.split()[:3] == ["vmstat", "install", "procps"], words.stderr
     # and the recorded file validates against the published schema (tools are open-ended JSON)
+    schema = json.loads((ROOT / "docs" / "results.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(data)
+
+
+PROC_STATUS = ('    Capture("proc_status", ("cat", "/proc/{pid}/status"), EACH_PHASE, lambda phase: f"status-{phase}.txt",\n'
+               '            parsers.parse_proc_status, CAT),\n')
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_a_new_per_phase_capture_needs_no_new_field_in_the_record(tmp_path):
+    # /proc/PID/status at every phase boundary: one declaration; each snapshot lists its raw file under
+    # `captures` (record.Snapshot has no field for it), and a phase without the process has none
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "labagent", copy / "labagent", ignore=shutil.ignore_patterns("__pycache__"))
+    path = copy / "labagent" / "captures.py"
+    text = path.read_text()
+    assert text.count(", PS_U)\n") == 1
+    path.write_text(text.replace(", PS_U)\n", ", PS_U,\n" + PROC_STATUS.rstrip(",\n") + ")\n"))
+    ran = _run(copy, "-m", "labagent", "run", "--out", str(tmp_path / "run"), "--variant", "free", *RUN_FAST)
+    assert ran.returncode == 0, ran.stderr
+    data = json.loads((tmp_path / "run" / "results.json").read_text())
+    for phase, snap in data["snapshots"].items():
+        if phase == "exited":
+            assert "proc_status" not in snap["captures"]
+            continue
+        assert snap["captures"]["proc_status"] == f"raw/status-{phase}.txt"
+        status = (tmp_path / "run" / "raw" / f"status-{phase}.txt").read_text()
+        assert f"Pid:\t{data['workload']['pid']}" in status  # the workload's own, at that boundary
+    assert set(data["snapshots"]) == {"baseline", "allocated", "touched", "freed", "exited"}
     schema = json.loads((ROOT / "docs" / "results.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(data)
