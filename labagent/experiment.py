@@ -113,8 +113,8 @@ def _set_workload(run: Run, **fields: object) -> None:
 def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: List[PeriodicThread],
                  spawn: Callable[..., subprocess.Popen] = children.spawn) -> None:
     """The run's phases, each a command to the workload, its answer, and a snapshot: baseline (the
-    sampler and the captures of the workload start: the ps loop, ps u), allocated, touching (one timed step per --step-interval), touched,
-    freed (variants that free), exited. WorkloadDied when the workload stops answering."""
+    sampler and the captures of the workload start: the ps loop, ps u), allocated, touching (one timed
+    step per --step-interval), touched, freed (variants that free), exited. WorkloadDied when the workload stops answering."""
     params = run.params
     pid = client.pid
 

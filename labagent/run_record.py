@@ -235,8 +235,8 @@ class Run:
         starts), or those that do (at baseline); each listed in tools.<name>."""
         for capture in captures.scheduled(captures.ONCE, needs_pid=pid is not None):
             if self.capture(capture, capture.raw_name(), pid) is not None:
-                self.record.tools[capture.name] = {
-                    "available": True, "raw": vocab.raw_path(capture.raw_name()), "command": " ".join(capture.argv(pid))}
+                self.record.tools[capture.name] = {"available": True, "raw": vocab.raw_path(capture.raw_name()),
+                                                   "command": " ".join(capture.argv(pid))}
 
     def start_continuous(self, pid: Optional[int], spawn: Callable[..., subprocess.Popen] = children.spawn
                          ) -> List[PeriodicThread]:

@@ -140,8 +140,8 @@ def test_a_new_capture_tool_needs_only_its_declaration(tmp_path):
     jsonschema.Draft202012Validator(schema).validate(data)
 
 
-PROC_STATUS = ('    Capture("proc_status", ("cat", "/proc/{pid}/status"), EACH_PHASE, lambda phase: f"status-{phase}.txt",\n'
-               '            parsers.parse_proc_status, CAT),\n')
+PROC_STATUS = ('    Capture("proc_status", ("cat", "/proc/{pid}/status"), EACH_PHASE,\n'
+               '            lambda phase: f"status-{phase}.txt", parsers.parse_proc_status, CAT),\n')
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")

@@ -41,7 +41,8 @@ def test_a_live_run_is_a_valid_record(tmp_path, variant):
                     if name != "exited" or not c.needs_pid}
         assert snap.captures == expected
         assert all((out / raw).is_file() for raw in snap.captures.values())
-    assert data["tools"]["uname"]["raw"] == "raw/uname-a.txt" and data["tools"]["ps_aux"]["command"].startswith("ps u -p ")
+    assert data["tools"]["uname"]["raw"] == "raw/uname-a.txt"
+    assert data["tools"]["ps_aux"]["command"].startswith("ps u -p ")
     freed = rec.summary["vsz_freed_delta_kib"]
     if variant == "free":
         assert freed is not None and freed < 0  # free() unmapped the block
