@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .. import analysis, parsers, vocab
+from .. import captures as declared  # the capture tools' declarations: their commands, as the writeup shows them
 from ..record import RunParams, RunRecord
 from ..vocab import PHASES
 from ..units import format_size
@@ -282,7 +283,7 @@ def _phases_view(rec: RunRecord, raw: Mapping[str, str], windows: Sequence[Phase
     sample_counts: Dict[str, int] = {}
     for sample in samples:
         sample_counts[sample.get("phase")] = sample_counts.get(sample.get("phase"), 0) + 1
-    sar_cmd = (tools.get("sar") or {}).get("command") or "sar -r 1"
+    sar_cmd = (tools.get("sar") or {}).get("command") or declared.SAR_R.text
     maps_text: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
     phases = []
     for window in windows:
@@ -299,8 +300,8 @@ def _phases_view(rec: RunRecord, raw: Mapping[str, str], windows: Sequence[Phase
             "clock_start": clock_text(window.start_wall, offset), "clock_end": clock_text(window.end_wall, offset),
             "samples": sample_counts.get(name, 0), "snapshot": bool(snap),
             "maps": code_block(maps, "", maps_src or f"results.json snapshots.{name}.maps",
-                               f"cat /proc/{pid}/maps") if maps else None,
-            "free_h": code_block(free_h, "", free_src or f"results.json snapshots.{name}.free_h", "free -h")
+                               " ".join(declared.MAPS.argv(pid))) if maps else None,
+            "free_h": code_block(free_h, "", free_src or f"results.json snapshots.{name}.free_h", declared.FREE_H.text)
             if free_h else None,
             "sar": code_block(sar_part, "", vocab.raw_path(vocab.SAR_R), sar_cmd) if sar_part else None,
             "sar_rows": sar_split["rows"].get(name, 0),
@@ -601,11 +602,12 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         maps_ex["allocated"] = code_block(maps_excerpt(before_text, after_text, (), removed=False), "diff", None)
 
     # ---- the original's tools, verbatim
-    ps_cmd = (tools.get("ps_aux") or {}).get("command") or (f"ps u -p {pid}" if pid else "ps u")
+    ps_cmd = (tools.get("ps_aux") or {}).get("command") or (" ".join(declared.PS_U.argv(pid)) if pid else "ps u")
     command = " ".join(workload.command if workload else ()) or "./allocate"
     captures = {
-        "uname": code_block(raw.get(vocab.UNAME), "sh", vocab.raw_path(vocab.UNAME), "uname -a"),
-        "os_release": code_block(raw.get(vocab.OS_RELEASE), "sh", vocab.raw_path(vocab.OS_RELEASE), "cat /etc/os-release"),
+        "uname": code_block(raw.get(vocab.UNAME), "sh", vocab.raw_path(vocab.UNAME), declared.UNAME_A.text),
+        "os_release": code_block(raw.get(vocab.OS_RELEASE), "sh", vocab.raw_path(vocab.OS_RELEASE),
+                                 declared.OS_RELEASE.text),
         "gcc": code_block(raw.get(vocab.GCC_LOG), "sh", vocab.raw_path(vocab.GCC_LOG)),
         "source": code_block(inp.source, "c", vocab.WORKLOAD_SOURCE),
         "ps_aux": code_block(raw.get(vocab.PS_AUX), "sh", vocab.raw_path(vocab.PS_AUX), ps_cmd),

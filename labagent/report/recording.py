@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jinja2
 
+from .. import captures as declared  # the capture tools' declarations
 from .. import maps_growth, parsers, vocab
 from ..record import RecordedPhase, RecordingRecord, Snapshot
 from ..vocab import RECORDING_END, RECORDING_START
@@ -133,7 +134,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
     for name in (RECORDING_START, RECORDING_END):
         snap = snaps.get(name)
         text, src = _raw_or(raw, vocab.free_h_file(name), snap.free_h if snap else None)
-        free_h[name] = model.code_block(text, "", src or f"results.json snapshots.{name}.free_h", "free -h")
+        free_h[name] = model.code_block(text, "", src or f"results.json snapshots.{name}.free_h", declared.FREE_H.text)
     sar = tools.get("sar") or {}
     return {
         "name": inp.name,
