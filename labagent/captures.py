@@ -38,6 +38,8 @@ class Program:
     # A command that must also succeed (fed probe_input on stdin): gcc is not enough without libc headers.
     probe: Tuple[str, ...] = ()
     probe_input: str = ""
+    # The command whose first line says its version: results.json tools.versions.<package>.
+    version: Tuple[str, ...] = ()
 
     def packages_for(self, os_family: Optional[str]) -> Tuple[str, ...]:
         return self.packages.get(os_family or DEFAULT_FAMILY, self.packages[DEFAULT_FAMILY])
@@ -54,10 +56,11 @@ def _same(*names: str) -> Dict[str, Tuple[str, ...]]:
 
 
 GCC = Program("gcc", "gcc", {REDHAT: ("gcc", "glibc-devel"), DEBIAN: ("gcc", "libc6-dev"), DEFAULT_FAMILY: ("gcc",)},
-              "building allocate.c", probe=("gcc", "-E", "-x", "c", "-"), probe_input="#include <stdio.h>\n")
-SAR = Program("sar", "sysstat", _same("sysstat"), "sar -r 1")
+              "building allocate.c", probe=("gcc", "-E", "-x", "c", "-"), probe_input="#include <stdio.h>\n",
+              version=("gcc", "--version"))
+SAR = Program("sar", "sysstat", _same("sysstat"), "sar -r 1", version=("sar", "-V"))
 PS = Program("ps", "procps", {REDHAT: ("procps-ng",), DEBIAN: ("procps",), DEFAULT_FAMILY: ("procps",)},
-             "the capture.sh ps loop and ps u")
+             "the capture.sh ps loop and ps u", version=("ps", "--version"))
 FREE = Program("free", "procps", {REDHAT: ("procps-ng",), DEBIAN: ("procps",), DEFAULT_FAMILY: ("procps",)},
                "free -h and free -b at every phase")
 UNAME = Program("uname", "coreutils", _same("coreutils"), "uname -a")

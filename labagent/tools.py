@@ -15,7 +15,7 @@ import time
 from typing import Callable, Dict, List, Mapping, Optional
 
 from . import children
-from .captures import Capture, install_hints
+from .captures import PROGRAMS, Capture, install_hints
 from .sampler import Sampler
 
 # Every tool the agent runs (gcc, sar, ps, free, uname, the workload) runs in this locale, whatever the
@@ -140,9 +140,11 @@ class ProcessCapture:
 
 
 def tool_versions() -> Dict[str, Optional[str]]:
-    return {
-        "gcc": version_line(["gcc", "--version"]),
-        "sysstat": version_line(["sar", "-V"]),
-        "procps": version_line(["ps", "--version"]),
-        "python": version_line(["python3", "--version"]),
-    }
+    """results.json tools.versions: each declared program's version line by its package (gcc, sysstat,
+    procps: captures.Program.version), and the host's python3; None where it cannot run."""
+    versions: Dict[str, Optional[str]] = {}
+    for program in PROGRAMS:
+        if program.version and program.package not in versions:
+            versions[program.package] = version_line(list(program.version))
+    versions["python"] = version_line(["python3", "--version"])
+    return versions

@@ -122,3 +122,15 @@ def test_what_a_per_phase_capture_keeps_in_the_snapshot_is_a_field_of_the_record
     # the continuous captures whose rows go to a field of their own: only sar, from before
     rows_fields = {c.rows_field for c in captures.CAPTURES if c.rows_field}
     assert rows_fields == {"sar"} <= {f.name for f in dataclasses.fields(record.RunRecord)}
+
+
+def test_tool_versions_come_from_the_declared_programs():
+    versions = tools.tool_versions()
+    assert list(versions) == ["gcc", "sysstat", "procps", "python"]  # results.json's keys, as before
+    for package, word in (("gcc", "gcc"), ("sysstat", "sysstat"), ("procps", "procps")):
+        program = next(p for p in captures.PROGRAMS if p.package == package)
+        if tools.which(program.name):
+            assert word in versions[package], versions[package]
+        else:
+            assert versions[package] is None
+    assert versions["python"].startswith("Python 3.")
