@@ -2,17 +2,19 @@
 file, its parser, and the package that provides it on each OS family. The agent, its error hints,
 `labagent check-tools` and the lab_prepare role (through check-tools) read this.
 
-Adding a capture (say `vmstat 1`): a Program if it needs a new package, a Capture here, its parser in
-parsers.py with tests, and its raw name in vocab.py.
+Adding a capture (say `vmstat 1`): one Capture here (with its Program), its parser in parsers.py with
+tests. The phase script and the recorder run it from the declaration and list it in results.json
+(tests/integration/test_one_declaration.py shows it).
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from . import parsers, vocab
+from . import parsers, procfs, vocab
 
 # OS families as Ansible's ansible_facts['os_family'] names them; DEFAULT_FAMILY for any other.
 REDHAT = "RedHat"
@@ -36,6 +38,8 @@ class Program:
     # A command that must also succeed (fed probe_input on stdin): gcc is not enough without libc headers.
     probe: Tuple[str, ...] = ()
     probe_input: str = ""
+    # The command whose first line says its version: results.json tools.versions.<package>.
+    version: Tuple[str, ...] = ()
 
     def packages_for(self, os_family: Optional[str]) -> Tuple[str, ...]:
         return self.packages.get(os_family or DEFAULT_FAMILY, self.packages[DEFAULT_FAMILY])
@@ -52,22 +56,34 @@ def _same(*names: str) -> Dict[str, Tuple[str, ...]]:
 
 
 GCC = Program("gcc", "gcc", {REDHAT: ("gcc", "glibc-devel"), DEBIAN: ("gcc", "libc6-dev"), DEFAULT_FAMILY: ("gcc",)},
-              "building allocate.c", probe=("gcc", "-E", "-x", "c", "-"), probe_input="#include <stdio.h>\n")
-SAR = Program("sar", "sysstat", _same("sysstat"), "sar -r 1")
+              "building allocate.c", probe=("gcc", "-E", "-x", "c", "-"), probe_input="#include <stdio.h>\n",
+              version=("gcc", "--version"))
+SAR = Program("sar", "sysstat", _same("sysstat"), "sar -r 1", version=("sar", "-V"))
 PS = Program("ps", "procps", {REDHAT: ("procps-ng",), DEBIAN: ("procps",), DEFAULT_FAMILY: ("procps",)},
-             "the capture.sh ps loop and ps u")
+             "the capture.sh ps loop and ps u", version=("ps", "--version"))
 FREE = Program("free", "procps", {REDHAT: ("procps-ng",), DEBIAN: ("procps",), DEFAULT_FAMILY: ("procps",)},
                "free -h and free -b at every phase")
 UNAME = Program("uname", "coreutils", _same("coreutils"), "uname -a")
 CAT = Program("cat", "coreutils", _same("coreutils"), "cat /etc/os-release")
 TAR = Program("tar", "tar", _same("tar"), "the playbook packs a run's directory with tar to fetch it")
 
-PROGRAMS: Tuple[Program, ...] = (GCC, SAR, PS, FREE, UNAME, CAT, TAR)
-
 
 @dataclass(frozen=True)
 class Capture:
-    """One tool's output kept verbatim in raw/ and parsed for the numbers."""
+    """One tool's output kept verbatim in raw/ and parsed for the numbers. The phase script and the
+    recorder (run_record.Run) run every capture from its declaration, by its schedule:
+
+    - CONTINUOUS: started before the workload (at baseline when its command names "{pid}"), stopped
+      after it exits. A process (sar -r 1) writes its stdout to the raw file and is stopped with SIGINT
+      like ^C in a terminal; a `polled` one (capture.sh's ps line) is run once a second by the agent.
+      Listed in results.json's tools.<name>; its parsed rows (to_rows) go to tools.<name>.rows, or to
+      results.json's top-level `rows_field` (sar, from before captures were generic).
+    - EACH_PHASE: at every phase boundary; the snapshot lists its raw file under captures.<name>
+      (`inline`: its text also in the snapshot under its name; `parsed_as`: the snapshot field its
+      parsed record goes to).
+    - ONCE: once per run, before the workload starts (at baseline when its command names "{pid}");
+      listed in tools.<name>. `automatic` False: run by its own code (gcc: workload.build_workload).
+    """
 
     name: str  # its key in results.json (tools, snapshots)
     command: Tuple[str, ...]  # as typed; "{pid}" is the workload's PID
@@ -75,6 +91,13 @@ class Capture:
     raw: Callable[[str], str]  # the raw/ file name, given the phase ("" when not per phase)
     parser: Optional[Callable[[str], Any]]  # text -> typed record (parsers.py)
     program: Optional[Program]  # what provides it; None: the agent reads /proc itself
+    read: Optional[Callable[[int, str], str]] = None  # (pid, proc root) -> text, read by the agent itself
+    polled: bool = False
+    to_rows: Optional[Callable[[Any], List[Dict[str, Any]]]] = None  # parsed -> JSON rows (as_rows)
+    rows_field: Optional[str] = None
+    inline: bool = False
+    parsed_as: Optional[str] = None
+    automatic: bool = True
 
     def argv(self, pid: Optional[int] = None) -> List[str]:
         return [part.replace("{pid}", str(pid)) for part in self.command]
@@ -82,32 +105,70 @@ class Capture:
     def raw_name(self, phase: str = "") -> str:
         return self.raw(phase)
 
+    @property
+    def needs_pid(self) -> bool:
+        """Whether it captures the workload (or recorded process) itself: it waits for its PID."""
+        return any("{pid}" in part for part in self.command)
+
+    @property
+    def text(self) -> str:
+        """The command as results.json and the writeup name it: sar -r 1."""
+        return " ".join(self.command)
+
 
 def _fixed(name: str) -> Callable[[str], str]:
     return lambda _phase: name
 
 
+def as_rows(parsed: Any) -> List[Dict[str, Any]]:
+    """A parser's rows (frozen dataclasses) as JSON objects, one per row."""
+    return [dataclasses.asdict(row) for row in parsed]
+
+
+def _sar_rows(report: parsers.SarMemReport) -> List[Dict[str, Any]]:
+    return [{"time": r.time, "seconds": r.seconds, **r.values} for r in report.rows]
+
+
 # capture.sh's ps line: `date` output, then ps with its own column widths.
 PS_FIELDS = "pid=,comm=,vsz=,rss=,maj_flt=,min_flt="
 
+GCC_BUILD = Capture("gcc", ("gcc", vocab.WORKLOAD_SOURCE, "-o", vocab.WORKLOAD_BINARY), ONCE, _fixed(vocab.GCC_LOG),
+                    None, GCC, automatic=False)
+SAR_R = Capture("sar", ("sar", "-r", "1"), CONTINUOUS, _fixed(vocab.SAR_R), parsers.parse_sar_r, SAR,
+                to_rows=_sar_rows, rows_field="sar")
 PS_LOOP = Capture("ps_loop", ("ps", "-o", PS_FIELDS, "-p", "{pid}"), CONTINUOUS, _fixed(vocab.CAPTURE_LOG),
-                  parsers.parse_capture, PS)
-SAR_R = Capture("sar", ("sar", "-r", "1"), CONTINUOUS, _fixed(vocab.SAR_R), parsers.parse_sar_r, SAR)
-MAPS = Capture("maps", ("cat", "/proc/{pid}/maps"), EACH_PHASE, vocab.maps_file, parsers.parse_maps, None)
-FREE_H = Capture("free_h", ("free", "-h"), EACH_PHASE, vocab.free_h_file, parsers.parse_free, FREE)
-FREE_B = Capture("free_b", ("free", "-b"), EACH_PHASE, vocab.free_b_file, parsers.parse_free, FREE)
-PS_U = Capture("ps_aux", ("ps", "u", "-p", "{pid}"), ONCE, _fixed(vocab.PS_AUX), parsers.parse_ps_aux, PS)
+                  parsers.parse_capture, PS, polled=True)
+MAPS = Capture("maps", ("cat", "/proc/{pid}/maps"), EACH_PHASE, vocab.maps_file, parsers.parse_maps, None,
+               read=procfs.read_maps, inline=True)
+FREE_H = Capture("free_h", ("free", "-h"), EACH_PHASE, vocab.free_h_file, parsers.parse_free, FREE, inline=True)
+FREE_B = Capture("free_b", ("free", "-b"), EACH_PHASE, vocab.free_b_file, parsers.parse_free, FREE, inline=True,
+                 parsed_as="free")
 UNAME_A = Capture("uname", ("uname", "-a"), ONCE, _fixed(vocab.UNAME), parsers.parse_uname, UNAME)
 OS_RELEASE = Capture("os_release", ("cat", "/etc/os-release"), ONCE, _fixed(vocab.OS_RELEASE),
                      parsers.parse_os_release, CAT)
-GCC_BUILD = Capture("gcc", ("gcc", vocab.WORKLOAD_SOURCE, "-o", vocab.WORKLOAD_BINARY), ONCE, _fixed(vocab.GCC_LOG),
-                    None, GCC)
+PS_U = Capture("ps_aux", ("ps", "u", "-p", "{pid}"), ONCE, _fixed(vocab.PS_AUX), parsers.parse_ps_aux, PS)
 
-CAPTURES: Tuple[Capture, ...] = (PS_LOOP, SAR_R, MAPS, FREE_H, FREE_B, PS_U, UNAME_A, OS_RELEASE, GCC_BUILD)
-# Captured once before the workload starts, for the writeup's Setup section.
-HOST_CAPTURES: Tuple[Capture, ...] = (UNAME_A, OS_RELEASE)
-# free at every phase boundary: -h for the writeup, -b (exact) for the numbers.
-FREE_CAPTURES: Tuple[Capture, ...] = (FREE_H, FREE_B)
+# Every capture, in the order each schedule runs them (free -h before free -b at a phase boundary).
+CAPTURES: Tuple[Capture, ...] = (GCC_BUILD, SAR_R, PS_LOOP, MAPS, FREE_H, FREE_B, UNAME_A, OS_RELEASE, PS_U)
+
+
+def scheduled(schedule: str, needs_pid: Optional[bool] = None) -> Tuple[Capture, ...]:
+    """The automatic captures of a schedule, in declaration order; with needs_pid, only those that
+    do (True) or do not (False) wait for the process's PID."""
+    return tuple(c for c in CAPTURES if c.schedule == schedule and c.automatic
+                 and (needs_pid is None or c.needs_pid == needs_pid))
+
+
+def _programs() -> Tuple[Program, ...]:
+    out: List[Program] = []
+    for program in [c.program for c in CAPTURES] + [TAR]:
+        if program is not None and program.name not in [p.name for p in out]:
+            out.append(program)
+    return tuple(out)
+
+
+# Every program a host needs: the captures' (in their order), then the playbook's own.
+PROGRAMS: Tuple[Program, ...] = _programs()
 
 
 def install_hints() -> Dict[str, str]:

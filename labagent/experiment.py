@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Callable, Dict, List, Optional
 
-from . import analysis, captures, children, hostfacts, parsers, procfs, results, tools, vocab, workload
+from . import analysis, children, hostfacts, parsers, procfs, results, tools, vocab, workload
 from .clock import SystemClock
 from .errors import LabError  # noqa: F401  (re-exported)
 from .params import MIN_INTERVAL, Params, check_memory, validate  # noqa: F401  (re-exported)
-from .run_record import _MEMINFO, SAMPLES_FLUSH_S, Run, prepare_out_dir, read_sar_capture  # noqa: F401  (re-exported)
+from .record import Outcome, RunRecord, Step, Timing
+from .record import Workload as WorkloadRecord
+from .run_record import _MEMINFO, SAMPLES_FLUSH_S, Run, prepare_out_dir  # noqa: F401  (re-exported)
 from .sampler import PeriodicThread, Sampler
 from .units import format_size
 from .vocab import PHASES, VARIANTS  # noqa: F401  (re-exported for callers of experiment)
@@ -40,10 +43,9 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
     binary = workload.build_workload(out_dir, raw_dir)
 
     run = Run(params, out_dir, clock, proc_root, progress, argv or [])
-    run.record_data["host"] = hostfacts.read_host_facts(host_root, ask_imds=params.ask_imds)
-    run.record_data["tools"] = {"versions": tools.tool_versions()}
-    for capture in captures.HOST_CAPTURES:
-        run.capture(capture.argv(), capture.raw_name())
+    run.update(host=hostfacts.read_host_facts(host_root, ask_imds=params.ask_imds),
+               tools={"versions": tools.tool_versions()})
+    run.capture_once()  # uname -a, os-release: what needs no workload
     run.save()
 
     stop = threading.Event()
@@ -54,40 +56,31 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
 
     for sig in previous:
         signal.signal(sig, interrupted)
-    sar = tools.SarCapture(os.path.join(raw_dir, captures.SAR_R.raw_name())) if tools.which("sar") else None
-    if sar is None:
-        run.record_data["tools"]["sar"] = {"available": False, "reason": f"sar not found: {tools.INSTALL_HINTS['sar']}"}  # type: ignore[index]
     threads: List[PeriodicThread] = []
     client: Optional[Workload] = None
     started = children.Children()  # ended in `finally`; a death signal covers the exits that skip it
     try:
-        if sar is not None:
-            sar.start(started.spawn)
-            run.record_data["tools"]["sar"] = {  # type: ignore[index]
-                "available": True, "raw": vocab.raw_path(captures.SAR_R.raw_name()),
-                "command": " ".join(captures.SAR_R.argv()), "locale": dict(tools.CAPTURE_LOCALE),
-                "started_wall": round(clock.wall(), 3)}
+        for thread in run.start_continuous(None, started.spawn):  # sar -r 1: from before the workload
+            thread.start()
+            threads.append(thread)
         with open(os.path.join(raw_dir, vocab.PROGRAM_LOG), "w", encoding="utf-8") as out, \
                 open(os.path.join(raw_dir, vocab.PROGRAM_STDERR), "w", encoding="utf-8") as err:
             client = workload.start(binary, params.size_bytes, params.step_bytes, params.variant,
                                     timeout_s=params.timeout_s, spawn=started.spawn, cwd=out_dir, stdout=out,
                                     stderr=err, env=tools.capture_env())
-        run.record_data["workload"] = {
-            "pid": client.pid, "command": [f"./{vocab.WORKLOAD_BINARY}"] + client.command[1:],
+        run.update(workload=WorkloadRecord(
+            pid=client.pid, command=tuple([f"./{vocab.WORKLOAD_BINARY}"] + client.command[1:]),
             # glibc's malloc tunables change the mmap threshold the writeup explains.
-            "malloc_env": {k: v for k, v in os.environ.items()
-                           if k == "GLIBC_TUNABLES" or k.startswith("MALLOC_")},
-        }
-        drive_phases(run, client, stop, threads)
-        run.record_data["outcome"] = {"status": "complete", "reason": None, "signal": None, "phase": None}
-        run.record_data["complete"] = True
+            malloc_env={k: v for k, v in os.environ.items() if k == "GLIBC_TUNABLES" or k.startswith("MALLOC_")}))
+        drive_phases(run, client, stop, threads, started.spawn)
+        run.update(outcome=Outcome(status="complete", reason=None, signal=None, phase=None), complete=True)
     except (WorkloadDied, Interrupted) as exc:
         status = "interrupted" if isinstance(exc, Interrupted) else "failed"
         sig = None
         if client is not None and client.proc.poll() is not None and client.proc.returncode < 0:
             sig = signal.Signals(-client.proc.returncode).name
         reason = str(exc) if sig is None else f"the workload was killed by {sig} during {run.phase}"
-        run.record_data["outcome"] = {"status": status, "reason": reason, "signal": sig, "phase": run.phase}
+        run.update(outcome=Outcome(status=status, reason=reason, signal=sig, phase=run.phase))
         progress(f"run {status}: {reason}")
     finally:
         for sig, handler in previous.items():
@@ -95,62 +88,61 @@ def run_experiment(params: Params, out_dir: str, *, clock=None, proc_root: str =
         if client is not None:
             client.close()
         stop.set()
-        for thread in threads:
-            result = thread.stop()
-            if thread.name == "sampler":
-                run.record_data["ticks"] = result.as_dict() if result is not None else {}  # type: ignore[attr-defined]
-                target = run.record_data["ticks"]
-            else:
-                target = run.record_data["tools"]["ps_loop"] = {  # type: ignore[index]
-                    "available": True, "raw": vocab.raw_path(captures.PS_LOOP.raw_name()), "ticks": result}
-            if thread.error is not None:
-                target["error"] = f"{type(thread.error).__name__}: {thread.error}"  # type: ignore[index]
-        if sar is not None:
-            sar.stop()
+        run.stop_captures(threads)
         started.end()
         run.close()
         run.end_phases()
         finish_run(run)
-    return run.record_data
+    return run.record.to_json()
 
 
-def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: List[PeriodicThread]) -> None:
+def _record(run: Run) -> RunRecord:
+    """The run's record, a run's (not a recording's)."""
+    rec = run.record
+    assert isinstance(rec, RunRecord)
+    return rec
+
+
+def _set_workload(run: Run, **fields: object) -> None:
+    """Fields of the workload's part of the record (its pointer, its exit status)."""
+    workload = _record(run).workload
+    if workload is not None:
+        run.update(workload=replace(workload, **fields))
+
+
+def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: List[PeriodicThread],
+                 spawn: Callable[..., subprocess.Popen] = children.spawn) -> None:
     """The run's phases, each a command to the workload, its answer, and a snapshot: baseline (the
-    sampler and the ps loop start), allocated, touching (one timed step per --step-interval), touched,
-    freed (variants that free), exited. WorkloadDied when the workload stops answering."""
+    sampler and the captures of the workload start: the ps loop, ps u), allocated, touching (one timed
+    step per --step-interval), touched, freed (variants that free), exited. WorkloadDied when the workload stops answering."""
     params = run.params
     pid = client.pid
 
     client.wait_baseline()
     run.begin_phase("baseline")
     sampler = Sampler(run.clock, params.sample_interval_s, run.origin, lambda: run.sample(pid), run.on_sample)
-    threads.append(PeriodicThread("sampler", sampler.run))
-    if tools.which("ps"):
-        threads.append(PeriodicThread("ps-loop", tools.ps_loop(run.clock, run.origin, params.sample_interval_s, pid,
-                                                               os.path.join(run.raw_dir, captures.PS_LOOP.raw_name()))))
-    for thread in threads:
+    started = [PeriodicThread("sampler", sampler.run)] + run.start_continuous(pid, spawn)
+    threads.extend(started)
+    for thread in started:
         thread.start()
     base = run.snapshot("baseline", pid)
-    if run.capture(captures.PS_U.argv(pid), captures.PS_U.raw_name()) is not None:
-        run.record_data["tools"][captures.PS_U.name] = {  # type: ignore[index]
-            "available": True, "raw": vocab.raw_path(captures.PS_U.raw_name()), "command": " ".join(captures.PS_U.argv(pid))}
-    run.progress(f"baseline: VSZ {base['reading']['vsz_kib']} KiB, RSS {base['reading']['rss_kib']} KiB")  # type: ignore[index]
+    run.capture_once(pid)  # ps u
+    run.progress(f"baseline: VSZ {base.reading['vsz_kib']} KiB, RSS {base.reading['rss_kib']} KiB")
     run.save()
     run.wait(params.pause_s, stop)
 
     pointer = client.alloc()
     run.begin_phase("allocated")
-    run.record_data["workload"]["pointer"] = pointer  # type: ignore[index]
+    _set_workload(run, pointer=pointer)
     snap = run.snapshot("allocated", pid)
-    run.progress(f"allocated {format_size(params.size_bytes)} at 0x{pointer}: VSZ {snap['reading']['vsz_kib']} KiB, "  # type: ignore[index]
-                 f"RSS {snap['reading']['rss_kib']} KiB")  # type: ignore[index]
+    run.progress(f"allocated {format_size(params.size_bytes)} at 0x{pointer}: VSZ {snap.reading['vsz_kib']} KiB, "
+                 f"RSS {snap.reading['rss_kib']} KiB")
     run.save()
     run.wait(params.pause_s, stop)
 
     run.begin_phase("touching")
     run.save()  # a run killed while touching says it got that far
     start = run.clock.monotonic()
-    steps = run.record_data["steps"]
     for index in range(params.steps):
         deadline = start + index * params.step_interval_s
         run.clock.wait_until(deadline, threading.Event())
@@ -158,18 +150,18 @@ def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: Lis
         step_index, touched = client.touch()
         took = run.clock.monotonic() - sent
         reading = procfs.read_process(pid, run.proc_root) or {}
-        steps.append({"index": step_index, "bytes": touched, "t": round(sent - run.origin, 6),  # type: ignore[union-attr]
-                      "late_ms": round((sent - deadline) * 1000, 3), "ms": round(took * 1000, 3),
-                      "rss_kib": reading.get("rss_kib"), "min_flt": reading.get("min_flt"),
-                      "maj_flt": reading.get("maj_flt"),
-                      "anon_huge_kib": reading.get("anon_huge_kib")})
+        step = Step(index=step_index, bytes=touched, t=round(sent - run.origin, 6),
+                    late_ms=round((sent - deadline) * 1000, 3), ms=round(took * 1000, 3),
+                    rss_kib=reading.get("rss_kib"), min_flt=reading.get("min_flt"), maj_flt=reading.get("maj_flt"),
+                    anon_huge_kib=reading.get("anon_huge_kib"))
+        run.update(steps=_record(run).steps + (step,))
         run.progress_file.update(touched_bytes=touched, step=index + 1, rss_kib=reading.get("rss_kib"),
                                  min_flt=reading.get("min_flt"), t=run.elapsed())
         run.progress(f"touched {format_size(touched)} ({index + 1}/{params.steps}): RSS {reading.get('rss_kib')} KiB, "
                      f"min_flt {reading.get('min_flt')}")
     timing = client.finish_touching()
     if timing is not None:
-        run.record_data["timing"] = {"first_touch_ns": timing[0], "second_pass_ns": timing[1]}
+        run.update(timing=Timing(first_touch_ns=timing[0], second_pass_ns=timing[1]))
     run.begin_phase("touched")
     run.snapshot("touched", pid)
     run.save()
@@ -184,10 +176,10 @@ def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: Lis
 
     status = client.exit()
     run.begin_phase("exited")
-    run.record_data["workload"]["exit_status"] = status  # type: ignore[index]
+    _set_workload(run, exit_status=status)
     if status != 0:
         raise WorkloadDied(f"the workload exited with status {status}")
-    run.snapshot("exited", None, with_maps=False)
+    run.snapshot("exited", None)
     run.progress("workload exited")
     run.wait(params.tail_s, stop)
 
@@ -197,21 +189,21 @@ def finish_run(run: Run) -> None:
     jsonl = os.path.join(run.out_dir, results.SAMPLES_JSONL)
     count, huge_peak = results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV),
                                                  results.iter_samples(jsonl))
-    snaps = run.record_data["snapshots"]
-    read_sar_capture(run)
-    maps_before = parsers.parse_maps(snaps["baseline"]["maps"]) if "baseline" in snaps else ()  # type: ignore[index,operator]
-    maps_after = parsers.parse_maps(snaps["allocated"]["maps"]) if "allocated" in snaps else ()  # type: ignore[index,operator]
-    pointer_hex = (run.record_data.get("workload") or {}).get("pointer")  # type: ignore[union-attr]
-    steps = run.record_data["steps"]
-    touched = max((s["bytes"] for s in steps), default=0)  # type: ignore[union-attr]
-    host = run.record_data["host"]
-    run.record_data["summary"] = analysis.summarize(
-        snapshots={k: v["reading"] for k, v in snaps.items()},  # type: ignore[union-attr]
+    run.parse_continuous()
+    rec = _record(run)
+    snaps = rec.snapshots
+    maps_before = parsers.parse_maps(snaps["baseline"].maps or "") if "baseline" in snaps else ()
+    maps_after = parsers.parse_maps(snaps["allocated"].maps or "") if "allocated" in snaps else ()
+    pointer_hex = rec.workload.pointer if rec.workload is not None else None
+    steps = [asdict(step) for step in rec.steps]  # the analysis reads them as results.json has them
+    host = rec.host
+    summary = analysis.summarize(
+        snapshots={k: v.reading for k, v in snaps.items()},
         maps_before=maps_before, maps_after=maps_after,
         pointer=int(pointer_hex, 16) if pointer_hex else None,
-        size_bytes=run.params.size_bytes, touched_bytes=touched,
-        thp_enabled=host.get("thp_enabled"), page_size=int(host.get("page_size") or 4096),  # type: ignore[union-attr]
-        anon_huge_peak_kib=huge_peak, steps=steps, timing=run.record_data.get("timing"))  # type: ignore[arg-type]
-    run.record_data["step_deltas"] = analysis.step_deltas(steps, (snaps.get("allocated") or {}).get("reading") or {})  # type: ignore[arg-type,union-attr]
-    run.record_data["samples_count"] = count
+        size_bytes=run.params.size_bytes, touched_bytes=max((step.bytes for step in rec.steps), default=0),
+        thp_enabled=host.get("thp_enabled"), page_size=int(host.get("page_size") or 4096),
+        anon_huge_peak_kib=huge_peak, steps=steps, timing=asdict(rec.timing) if rec.timing is not None else None)
+    allocated = snaps["allocated"].reading if "allocated" in snaps else {}
+    run.update(summary=summary, step_deltas=tuple(analysis.step_deltas(steps, allocated)), samples_count=count)
     run.save()

@@ -314,6 +314,38 @@ def parse_sar_r(text: str) -> SarMemReport:
     return SarMemReport(header=header, rows=tuple(rows), average=average)
 
 
+# --------------------------------------------------------------------------- vmstat 1
+
+@dataclass(frozen=True)
+class VmstatRow:
+    """One line of `vmstat N`: each column by vmstat's own header name (r, b, swpd, free, buff, cache,
+    si, so, bi, bo, in, cs, us, sy, id, wa, st, and gu in newer procps). Memory columns are in KiB
+    (vmstat's default unit), si/so in KiB/s, bi/bo in blocks/s, the CPU columns in percent."""
+    values: Dict[str, int]
+
+
+def parse_vmstat(text: str) -> Tuple[VmstatRow, ...]:
+    """`vmstat N` output (its two header lines, repeated or not) -> one VmstatRow per line of numbers."""
+    kind = "vmstat"
+    columns: Optional[List[str]] = None
+    rows = []
+    for lineno, line in _lines(text):
+        tokens = line.split()
+        if not tokens or tokens[0] == "procs":
+            continue
+        if tokens[:2] == ["r", "b"]:
+            columns = tokens
+            continue
+        if columns is None:
+            raise _error(kind, lineno, line, "a row before the 'r b swpd ...' header")
+        if len(tokens) != len(columns) or not all(t.isdigit() for t in tokens):
+            raise _error(kind, lineno, line, f"expected {len(columns)} whole numbers")
+        rows.append(VmstatRow({name: int(token) for name, token in zip(columns, tokens)}))
+    if columns is None:
+        raise ValueError("vmstat: no header line with 'r b swpd' (run with LC_ALL=C)")
+    return tuple(rows)
+
+
 def _is_number(token: str) -> bool:
     try:
         float(token)

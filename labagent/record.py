@@ -1,6 +1,7 @@
 """results.json as typed records: frozen dataclasses with to_json/from_json at the file boundary,
-including the schema_version check. The agent writes results.json through RunRecord; the report is to
-read it through the same records (docs/results.schema.json is generated from them).
+including the schema_version check. The agent builds results.json as a RunRecord (run_record.Run); the
+report reads it through the same records (results.load_record); docs/results.schema.json is generated
+from them.
 
 A field whose metadata says OMIT is left out of the JSON when it is None (older runs and partial runs
 lack it); any other None is written as null. Open-ended parts (host facts, tool records, readings,
@@ -54,9 +55,9 @@ class Outcome:
 
 @dataclass(frozen=True)
 class AgentInfo:
-    version: str
+    version: Optional[str]  # None: a run rebuilt from a lab note (tests/fixtures/seedrun.py), no agent ran
     argv: Tuple[str, ...]
-    python: str
+    python: Optional[str]
     command: Optional[Tuple[str, ...]] = _omit()  # the interpreter's command line as typed
 
 
@@ -68,12 +69,12 @@ class RunParams:
     step_bytes: int
     step_interval_s: float
     sample_interval_s: float
-    pause_s: float
-    tail_s: float
+    pause_s: Optional[float]  # None (and timeout_s): not known, in a run rebuilt from a lab note
+    tail_s: Optional[float]
     variant: str = field(metadata={"schema": {"enum": list(variants.NAMES)}})
     force: bool
     ask_imds: bool
-    timeout_s: float
+    timeout_s: Optional[float]
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ class Step:
     index: int
     bytes: int  # written so far
     t: float
-    late_ms: float
-    ms: float
+    late_ms: Optional[float]  # None (and ms): not timed, in a run rebuilt from a lab note
+    ms: Optional[float]
     rss_kib: Optional[int]
     min_flt: Optional[int]
     maj_flt: Optional[int] = _omit()
@@ -111,6 +112,9 @@ class Snapshot:
     # A recording's end after its process exited: when the reading and the maps kept were taken.
     reading_t: Optional[float] = _omit()
     maps_t: Optional[float] = _omit()
+    # Every per-phase capture taken (captures.py, EACH_PHASE): its name -> its raw file (raw/free-b-baseline.txt).
+    # Older runs lack it: their texts are the inline fields above (maps, free_h, free_b), from the same declarations.
+    captures: Optional[Dict[str, str]] = _omit()
 
 
 @dataclass(frozen=True)

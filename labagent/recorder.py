@@ -12,16 +12,17 @@ import signal
 import stat
 import subprocess
 import threading
-from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import captures, children, hostfacts, maps_growth, parsers, procfs, results, tools, vocab
 from .clock import SystemClock
 from .errors import LabError
 from .params import MIN_INTERVAL, Params
-from .run_record import Run, prepare_out_dir, read_sar_capture
+from .record import Outcome, RecordingRecord, Snapshot
+from .run_record import Run, prepare_out_dir
 from .sampler import PeriodicThread, Sampler
-from .vocab import RECORDING_END, RECORDING_KIND, RECORDING_START
+from .vocab import RECORDING_END, RECORDING_START
 
 # The control file `labagent mark` writes a mark's name to, one line per mark (see MarkInbox).
 MARK_FIFO = "marks.fifo"
@@ -149,8 +150,8 @@ class Child:
 
     def __init__(self, command: Tuple[str, ...], raw_dir: str) -> None:
         self.command = command
-        with open(os.path.join(raw_dir, "program.log"), "w", encoding="utf-8") as out, \
-                open(os.path.join(raw_dir, "program.stderr"), "w", encoding="utf-8") as err:
+        with open(os.path.join(raw_dir, vocab.PROGRAM_LOG), "w", encoding="utf-8") as out, \
+                open(os.path.join(raw_dir, vocab.PROGRAM_STDERR), "w", encoding="utf-8") as err:
             try:
                 # The user's environment, not the capture locale: the program is theirs, not a tool of ours.
                 self.proc = children.spawn(list(command), stdin=subprocess.DEVNULL, stdout=out, stderr=err)
@@ -194,13 +195,6 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass  # the group is gone (PermissionError: only zombies of another user's session remain)
 
 
-def _stop_sar(sar: tools.SarCapture) -> None:
-    """sar's own stop (SIGINT: it prints its Average), then its group (sadc) for good."""
-    sar.stop()
-    if sar.proc is not None:
-        _signal_group(sar.proc.pid, signal.SIGKILL)
-
-
 def check_target(pid: int, proc_root: str) -> None:
     """A PID to attach to must exist, be a live process and let us read its maps."""
     if not os.path.isdir(os.path.join(proc_root, str(pid))):
@@ -232,16 +226,16 @@ class Recorder:
         self.pid = pid
         self.child = child
         self.marks: List[Dict[str, object]] = []
-        self.kept_maps: Dict[str, object] = {}
+        self.kept_maps: Optional[Tuple[str, float]] = None  # the last maps text read, and when
         self._maps_due = 0.0
-        self.last_live: Dict[str, object] = {}  # the last sample taken while the process lived
+        self.last_live: Optional[Tuple[Dict[str, Any], float]] = None  # the last sample while the process lived
 
-    def sample(self) -> Dict[str, object]:
+    def sample(self) -> Dict[str, Any]:
         """A sampler tick, and every MAPS_KEEP_EVERY_S a copy of the maps kept for the end snapshot."""
         record = self.run.sample(self.pid)
         now = self.run.clock.monotonic()
         if record.get("vsz_kib") is not None:
-            self.last_live = {"reading": dict(record), "t": self.run.elapsed()}
+            self.last_live = (dict(record), self.run.elapsed())
         if now >= self._maps_due and record.get("vsz_kib") is not None:
             self._maps_due = now + MAPS_KEEP_EVERY_S
             try:
@@ -249,7 +243,7 @@ class Recorder:
             except (FileNotFoundError, ProcessLookupError):
                 text = ""
             if text:
-                self.kept_maps = {"text": text, "t": self.run.elapsed()}
+                self.kept_maps = (text, self.run.elapsed())
         return record
 
     def alive(self) -> bool:
@@ -257,32 +251,34 @@ class Recorder:
             return self.child.poll() is None
         return procfs.read_process(self.pid, self.run.proc_root, with_rollup=False) is not None
 
-    def snapshot(self, name: str) -> Dict[str, object]:
+    def snapshot(self, name: str) -> Snapshot:
         """run.snapshot with maps while the process lives; after it, the last maps the sampler kept."""
         run = self.run
         live = procfs.read_process(self.pid, run.proc_root, with_rollup=False) is not None
         try:
-            snap = run.snapshot(name, self.pid, with_maps=live)
+            snap = run.snapshot(name, self.pid, with_process=live)
         except (FileNotFoundError, ProcessLookupError):  # it exited between the two reads
-            snap = run.snapshot(name, self.pid, with_maps=False)
+            snap = run.snapshot(name, self.pid, with_process=False)
             live = False
-        if not live and self.last_live:  # the process's figures as the last sample saw them
-            last = self.last_live["reading"]
-            for key in procfs.PROCESS_FIELDS:
-                snap["reading"][key] = last.get(key)  # type: ignore[index,union-attr]
-            snap["reading_t"] = self.last_live["t"]
-        if not snap.get("maps") and self.kept_maps:
-            snap["maps"] = self.kept_maps["text"]
-            snap["maps_t"] = self.kept_maps["t"]
-            run.write_raw(captures.MAPS.raw_name(name), str(self.kept_maps["text"]))
-            run.record_data["notes"].append({  # type: ignore[union-attr]
+        if not live and self.last_live is not None:  # the process's figures as the last sample saw them
+            last, last_t = self.last_live
+            reading = dict(snap.reading, **{key: last.get(key) for key in procfs.PROCESS_FIELDS})
+            snap = replace(snap, reading=reading, reading_t=last_t)
+        if not snap.maps and self.kept_maps is not None:
+            text, kept_t = self.kept_maps
+            raw_name = captures.MAPS.raw_name(name)
+            run.write_raw(raw_name, text)
+            snap = replace(snap, maps=text, maps_t=kept_t,
+                           captures=dict(snap.captures or {}, **{captures.MAPS.name: vocab.raw_path(raw_name)}))
+            run.add_note({
                 "en": f"The process had exited at the {name} snapshot: raw/maps-{name}.txt is the last maps "
-                      f"the sampler read, at {self.kept_maps['t']:.1f} s, and its VSZ, RSS and faults are the "
+                      f"the sampler read, at {kept_t:.1f} s, and its VSZ, RSS and faults are the "
                       f"last sample's.",
                 "ja": f"{name} の時点でプロセスは終了していたため、raw/maps-{name}.txt はサンプラーが "
-                      f"{self.kept_maps['t']:.1f} 秒に読んだ最後の maps であり、VSZ・RSS・fault は最後のサンプルの値である。"})
+                      f"{kept_t:.1f} 秒に読んだ最後の maps であり、VSZ・RSS・fault は最後のサンプルの値である。"})
         elif live:
-            self.kept_maps = {"text": snap.get("maps") or "", "t": snap["t"]}
+            self.kept_maps = (snap.maps or "", snap.t)
+        run.put_snapshot(name, snap)
         return snap
 
     def mark(self, name: str, by: str) -> None:
@@ -294,15 +290,15 @@ class Recorder:
         run = self.run
         run.begin_phase(unique)
         snap = self.snapshot(unique)
-        self.marks.append({"name": unique, "t": snap["t"], "by": by})
-        run.record_data["recording"]["marks"] = self.marks  # type: ignore[index]
-        reading = snap["reading"]
-        run.progress(f"mark {unique} at {snap['t']:.1f}s: VSZ {reading['vsz_kib']} KiB, RSS {reading['rss_kib']} KiB")  # type: ignore[index]
+        self.marks.append({"name": unique, "t": snap.t, "by": by})
+        _recording(run)["marks"] = self.marks
+        reading = snap.reading
+        run.progress(f"mark {unique} at {snap.t:.1f}s: VSZ {reading['vsz_kib']} KiB, RSS {reading['rss_kib']} KiB")
         run.save()
 
 
 def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "/proc", host_root: str = "/",
-           progress: Callable[[str], None] = lambda _m: None, argv: Optional[List[str]] = None) -> Dict[str, object]:
+           progress: Callable[[str], None] = lambda _m: None, argv: Optional[List[str]] = None) -> Dict[str, Any]:
     """Records until the command exits, the PID is gone, --duration passes or a stop signal comes, and
     returns results.json's content. Raises LabError before anything runs for bad input, a command that
     cannot start, or a PID that is not there. Must run in the main thread (it handles signals)."""
@@ -313,21 +309,17 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
     else:
         check_command(params.command)
     prepare_out_dir(out_dir, params.force)
-    raw_dir = os.path.join(out_dir, "raw")
+    raw_dir = os.path.join(out_dir, vocab.RAW_DIR)
 
     run = Run(Params(sample_interval_s=params.sample_interval_s), out_dir, clock, proc_root, progress, argv or [])
-    data = run.record_data
-    data["kind"] = RECORDING_KIND
-    data["params"] = dict(asdict(params), command=list(params.command))
-    for key in ("steps", "samples"):
-        data[key] = []
-    state: Dict[str, object] = {"stop": None, "signal_marks": 0}
+    run.as_recording(dict(asdict(params), command=list(params.command)))
+    state: Dict[str, Any] = {"stop": None, "signal_marks": 0}
 
     def on_stop(signum, _frame):
         state["stop"] = signal.Signals(signum).name
 
     def on_mark(_signum, _frame):
-        state["signal_marks"] = int(state["signal_marks"]) + 1  # type: ignore[arg-type]
+        state["signal_marks"] = int(state["signal_marks"]) + 1
 
     # From here a Ctrl-C or a mark is ours: before the command starts, a Ctrl-C makes a short recording.
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS + (MARK_SIGNAL,)}
@@ -335,24 +327,22 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
         signal.signal(sig, on_stop)
     signal.signal(MARK_SIGNAL, on_mark)
     try:
-        data["host"] = hostfacts.read_host_facts(host_root, ask_imds=params.ask_imds)
-        data["tools"] = {"versions": tools.tool_versions()}
-        for argv_, name in ((["uname", "-a"], "uname-a.txt"), (["cat", "/etc/os-release"], "os-release.txt")):
-            run.capture(argv_, name)
+        run.update(host=hostfacts.read_host_facts(host_root, ask_imds=params.ask_imds),
+                   tools={"versions": tools.tool_versions()})
+        run.capture_once()  # uname -a, os-release
         child = Child(params.command, raw_dir) if params.command else None
     except LabError:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         run.close()
         raise
-    pid = child.pid if child is not None else int(params.pid)  # type: ignore[arg-type]
-    data["recording"] = {"mode": "command" if child else "pid", "pid": pid, "command": list(params.command),
-                         "agent_pid": os.getpid(), "marks": [], "exit_status": None, "signal": None,
-                         "mark_fifo": MARK_FIFO}
+    pid = child.pid if child is not None else int(params.pid or 0)  # validate: a command or a PID
+    run.update(recording={"mode": "command" if child else "pid", "pid": pid, "command": list(params.command),
+                              "agent_pid": os.getpid(), "marks": [], "exit_status": None, "signal": None,
+                              "mark_fifo": MARK_FIFO})
     recorder = Recorder(params, run, pid, child)
     threads: List[PeriodicThread] = []
     stop = threading.Event()
-    sar: Optional[tools.SarCapture] = None
     inbox: Optional[MarkInbox] = None
     previous_wakeup = -1
     try:
@@ -362,40 +352,31 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
         run.begin_phase(RECORDING_START)
         snap = recorder.snapshot(RECORDING_START)
         sampler = Sampler(clock, params.sample_interval_s, run.origin, recorder.sample, run.on_sample)
-        threads.append(PeriodicThread("sampler", sampler.run))
-        if tools.which("ps"):
-            threads.append(PeriodicThread("ps-loop", tools.ps_loop(clock, run.origin, run.params.sample_interval_s, pid,
-                                                                   os.path.join(raw_dir, captures.PS_LOOP.raw_name()))))
-        for thread in threads:
+        # the captures declared in captures.py: those of the process (the ps loop, ps u), then the
+        # system-wide ones (sar -r 1), each from its declaration
+        for thread in [PeriodicThread("sampler", sampler.run)] + run.start_continuous(pid):
             thread.start()
-        if run.capture(captures.PS_U.argv(pid), captures.PS_U.raw_name()) is not None:
-            data["tools"][captures.PS_U.name] = {"available": True, "raw": vocab.raw_path(captures.PS_U.raw_name()),  # type: ignore[index]
-                                                 "command": " ".join(captures.PS_U.argv(pid))}
-        if tools.which("sar"):
-            sar = tools.SarCapture(os.path.join(raw_dir, captures.SAR_R.raw_name()))
-            sar.start()
-            data["tools"]["sar"] = {"available": True, "raw": vocab.raw_path(captures.SAR_R.raw_name()),  # type: ignore[index]
-                                    "command": " ".join(captures.SAR_R.argv()),
-                                    "locale": dict(tools.CAPTURE_LOCALE), "started_wall": round(clock.wall(), 3),
-                                    "pid": sar.proc.pid if sar.proc is not None else None}
-        else:
-            data["tools"]["sar"] = {"available": False, "reason": f"sar not found: {tools.INSTALL_HINTS['sar']}"}  # type: ignore[index]
+            threads.append(thread)
+        run.capture_once(pid)
+        for thread in run.start_continuous(None):
+            thread.start()
+            threads.append(thread)
         run.save()
         inbox = MarkInbox(out_dir)  # after results.json: a mark can be taken once the FIFO is there
         previous_wakeup = signal.set_wakeup_fd(inbox.wake_w, warn_on_full_buffer=False)
-        progress(f"recording PID {pid} into {out_dir}: VSZ {snap['reading']['vsz_kib']} KiB, "  # type: ignore[index]
-                 f"RSS {snap['reading']['rss_kib']} KiB; mark a phase with `kill -USR1 {os.getpid()}` "
+        progress(f"recording PID {pid} into {out_dir}: VSZ {snap.reading['vsz_kib']} KiB, "
+                 f"RSS {snap.reading['rss_kib']} KiB; mark a phase with `kill -USR1 {os.getpid()}` "
                  f"or `labagent mark {out_dir} NAME`")
         stopped = _watch(recorder, inbox, state, params, clock)
         run.end_phases()  # the last phase ends where the end snapshot is taken
         recorder.snapshot(RECORDING_END)
-        data["recording"]["stop"] = stopped  # type: ignore[index]
-        data["outcome"] = {"status": "complete", "reason": stop_text(stopped), "signal": None, "phase": None}
-        data["complete"] = True
+        _recording(run)["stop"] = stopped
+        run.update(outcome=Outcome(status="complete", reason=stop_text(stopped), signal=None, phase=None),
+                   complete=True)
     finally:
-        if not data["complete"]:
-            data["outcome"] = {"status": "failed", "reason": "the recorder stopped on an error", "signal": None,
-                               "phase": run.phase}
+        if not run.record.complete:
+            run.update(outcome=Outcome(status="failed", reason="the recorder stopped on an error", signal=None,
+                                       phase=run.phase))
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if inbox is not None:
@@ -403,26 +384,23 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
             inbox.close()
         if child is not None:
             returncode = child.stop()
-            data["recording"]["exit_status"] = returncode if returncode is not None and returncode >= 0 else None  # type: ignore[index]
-            data["recording"]["signal"] = signal.Signals(-returncode).name if returncode and returncode < 0 else None  # type: ignore[index]
+            _recording(run).update(
+                exit_status=returncode if returncode is not None and returncode >= 0 else None,
+                signal=signal.Signals(-returncode).name if returncode and returncode < 0 else None)
         stop.set()
-        for thread in threads:
-            result = thread.stop()
-            if thread.name == "sampler":
-                data["ticks"] = result.as_dict() if result is not None else {}  # type: ignore[attr-defined]
-                target = data["ticks"]
-            else:
-                target = data["tools"]["ps_loop"] = {  # type: ignore[index]
-                    "available": True, "raw": vocab.raw_path(captures.PS_LOOP.raw_name()), "ticks": result}
-            if thread.error is not None:
-                target["error"] = f"{type(thread.error).__name__}: {thread.error}"  # type: ignore[index]
-        if sar is not None:
-            _stop_sar(sar)
+        run.stop_captures(threads)
         run.close()
         run.end_phases()
         finish(run)
-    progress(f"recording stopped: {data['outcome']['reason']}")  # type: ignore[index]
-    return data
+    progress(f"recording stopped: {run.record.outcome.reason}")
+    return run.record.to_json()
+
+
+def _recording(run: Run) -> Dict[str, Any]:
+    """The recording's own part of the record (mode, pid, command, marks, how it stopped), filled in place."""
+    rec = run.record
+    assert isinstance(rec, RecordingRecord)
+    return rec.recording
 
 
 def stop_text(stop: Dict[str, object]) -> str:
@@ -439,7 +417,7 @@ def stop_text(stop: Dict[str, object]) -> str:
     return f"--duration {stop['duration_s']:g}s reached"
 
 
-def _watch(recorder: Recorder, inbox: MarkInbox, state: Dict[str, object], params: RecordParams,
+def _watch(recorder: Recorder, inbox: MarkInbox, state: Dict[str, Any], params: RecordParams,
            clock) -> Dict[str, object]:
     """Takes marks until something stops the recording; returns what did: {"by": signal, exit, killed,
     gone or duration, and the signal, status, pid or duration_s}."""
@@ -449,7 +427,7 @@ def _watch(recorder: Recorder, inbox: MarkInbox, state: Dict[str, object], param
     while True:
         wait = POLL_S if deadline is None else min(POLL_S, deadline - clock.monotonic())
         names = inbox.read(wait)
-        while signal_marks < int(state["signal_marks"]):  # type: ignore[arg-type]
+        while signal_marks < int(state["signal_marks"]):
             signal_marks += 1
             recorder.mark(f"mark{len(recorder.marks) + 1}", "signal")
         for name in names:
@@ -472,28 +450,27 @@ def _watch(recorder: Recorder, inbox: MarkInbox, state: Dict[str, object], param
 
 def finish(run: Run) -> None:
     """samples.csv, sar's rows, the recording's summary, results.json: also after an error."""
-    data = run.record_data
     jsonl = os.path.join(run.out_dir, results.SAMPLES_JSONL)
     count, huge_peak = results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV),
                                                  results.iter_samples(jsonl))
-    data["samples_count"] = count
-    read_sar_capture(run)
-    data["summary"] = summarize(results.iter_samples(jsonl), data["snapshots"], huge_peak)  # type: ignore[arg-type]
+    run.update(samples_count=count)
+    run.parse_continuous()
+    run.update(summary=summarize(results.iter_samples(jsonl), run.record.snapshots, huge_peak))
     run.save()  # the samples stay in samples.jsonl (results.load_run reads them), as a run's do
 
 
-def summarize(samples, snapshots: Dict[str, Dict[str, object]], huge_peak: Optional[int]) -> Dict[str, object]:
+def summarize(samples, snapshots: Mapping[str, Snapshot], huge_peak: Optional[int]) -> Dict[str, object]:
     """Peaks over every reading (the samples and the snapshots at start, marks and end: a snapshot
     can catch a peak between two ticks), start-to-end changes, and which kinds of mapping grew."""
     peaks: Dict[str, Optional[int]] = {"vsz_kib": None, "rss_kib": None}
-    first: Dict[str, object] = {}
-    last: Dict[str, object] = {}
+    first: Dict[str, Any] = {}
+    last: Dict[str, Any] = {}
 
-    def take_peaks(reading: Dict[str, object]) -> None:
+    def take_peaks(reading: Mapping[str, Any]) -> None:
         for key in peaks:
-            value = reading.get(key)
-            if value is not None and (peaks[key] is None or int(value) > int(peaks[key])):  # type: ignore[arg-type]
-                peaks[key] = int(value)  # type: ignore[arg-type]
+            value, peak = reading.get(key), peaks[key]
+            if value is not None and (peak is None or int(value) > peak):
+                peaks[key] = int(value)
 
     for sample in samples:
         if sample.get("vsz_kib") is None:
@@ -502,12 +479,11 @@ def summarize(samples, snapshots: Dict[str, Dict[str, object]], huge_peak: Optio
         last = sample
         take_peaks(sample)
     for snapshot in snapshots.values():
-        take_peaks(snapshot.get("reading") or {})  # type: ignore[arg-type]
-    start = snapshots.get(RECORDING_START) or {}
-    end = snapshots.get(RECORDING_END) or {}
-    before = parsers.parse_maps(str(start.get("maps") or ""))
-    after = parsers.parse_maps(str(end.get("maps") or ""))
-    faults = {key: (int(last[key]) - int(first[key])  # type: ignore[arg-type]
+        take_peaks(snapshot.reading)
+    start, end = snapshots.get(RECORDING_START), snapshots.get(RECORDING_END)
+    before = parsers.parse_maps((start.maps if start else None) or "")
+    after = parsers.parse_maps((end.maps if end else None) or "")
+    faults = {key: (int(last[key]) - int(first[key])
                     if first.get(key) is not None and last.get(key) is not None else None)
               for key in ("min_flt", "maj_flt")}
     return {"vsz_kib_peak": peaks["vsz_kib"], "rss_kib_peak": peaks["rss_kib"], "anon_huge_kib_peak": huge_peak,

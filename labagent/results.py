@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from . import record, vocab
 from .record import write_json_atomic  # noqa: F401  (the primitive; record.write uses it)
@@ -72,6 +72,13 @@ def write_samples_csv(path: str, samples: Iterable[Dict[str, object]]) -> Tuple[
             if huge is not None and (peak is None or int(huge) > peak):  # type: ignore[arg-type]
                 peak = int(huge)  # type: ignore[arg-type]
     return rows, peak
+
+
+def load_record(out_dir: str) -> Union[record.RunRecord, record.RecordingRecord]:
+    """results.json as its typed record (record.from_json), with its samples as load_run reads them:
+    what the report reads. RecordError when the file is not a run record, LabError when it is from a
+    newer malloc-lab."""
+    return record.from_json(load_run(out_dir))
 
 
 def load_run(out_dir: str) -> Dict[str, object]:

@@ -1,19 +1,23 @@
-"""The record of one run as it goes: results.json (written through record.py's typed records at every
-phase boundary), samples.jsonl (the sampler's ticks), raw/ (the tools' verbatim output), progress.json.
-The phase script (experiment.py) and the recorder (recorder.py) fill it."""
+"""The record of one run as it goes: results.json (record.py's typed record, built field by field and
+written at every phase boundary), samples.jsonl (the sampler's ticks), raw/ (the tools' verbatim
+output), progress.json. The phase script (experiment.py) and the recorder (recorder.py) fill it."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 import threading
 from dataclasses import asdict
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
-from . import __version__, captures, procfs, record, results, tools, vocab
+from . import __version__, captures, children, procfs, record, results, tools, vocab
 from .errors import LabError
 from .params import Params
 from .progress import Progress, ProgressFile
+from .record import (AgentInfo, JsonObject, Outcome, Phase, RecordedPhase, RecordingRecord, RunParams, RunRecord,
+                     Snapshot)
+from .sampler import PeriodicThread, TickStats
 
 
 def prepare_out_dir(out_dir: str, force: bool) -> None:
@@ -40,8 +44,10 @@ SAMPLES_FLUSH_S = 0.1  # samples.jsonl is written at least this often (every tic
 
 
 class Run:
-    """The state of one run, written out as it goes. record_data is results.json's content as it builds
-    up, checked against record.RunRecord at every save; elapsed() is the run's clock."""
+    """The state of one run, written out as it goes. `record` is results.json's content as it builds up:
+    a frozen record.RunRecord (a RecordingRecord for `labagent record`, as_recording) whose fields are
+    replaced as the run goes (update); its open-ended JSON parts (tools, the recording's own) are
+    filled in place. elapsed() is the run's clock."""
 
     def __init__(self, params: Params, out_dir: str, clock, proc_root: str,
                  progress: Callable[[str], None], argv: List[str]) -> None:
@@ -54,27 +60,16 @@ class Run:
         self.phase = "starting"
         self.origin = clock.monotonic()
         self.origin_wall = clock.wall()
-        self.record_data: Dict[str, object] = {
-            "schema_version": results.SCHEMA_VERSION,
-            "complete": False,
-            "outcome": {"status": "running", "reason": None, "signal": None, "phase": None},
-            "agent": {"version": __version__, "argv": argv, "python": sys.version.split()[0],
-                      "command": list(getattr(sys, "orig_argv", [sys.executable] + sys.argv))},
-            "params": asdict(params),
-            "host": {},
-            "phases": [],
-            "steps": [],
-            "snapshots": {},
-            "tools": {},
-            "capture_locale": dict(tools.CAPTURE_LOCALE),
-            "ticks": {},
+        self.record: Union[RunRecord, RecordingRecord] = RunRecord(
+            schema_version=results.SCHEMA_VERSION, complete=False,
+            outcome=Outcome(status="running", reason=None, signal=None, phase=None),
+            agent=AgentInfo(version=__version__, argv=tuple(argv), python=sys.version.split()[0],
+                            command=tuple(getattr(sys, "orig_argv", [sys.executable] + sys.argv))),
+            params=RunParams(**asdict(params)), host={}, phases=(), steps=(), snapshots={}, tools={},
+            capture_locale=dict(tools.CAPTURE_LOCALE), ticks={},
             # The samples live in samples.jsonl only (results.load_run reads them): results.json,
             # rewritten at every phase boundary, costs the same however many ticks the run takes.
-            "samples_file": results.SAMPLES_JSONL,
-            "summary": {},
-            "notes": [],
-            "started_wall": self.origin_wall,
-        }
+            samples_file=results.SAMPLES_JSONL, summary={}, notes=(), started_wall=self.origin_wall)
         self.sample_log = results.SampleLog(os.path.join(out_dir, results.SAMPLES_JSONL))
         self.progress_file = ProgressFile(out_dir, Progress(params.variant, self.phase, params.size_bytes, 0, 0,
                                                             params.steps, None, None, 0.0))
@@ -82,9 +77,40 @@ class Run:
         self._rollup_due = 0.0
         self._anon_huge_kib: Optional[int] = None
         self._tick_reader: Optional[procfs.TickReader] = None  # the sampler's kept-open /proc files
-        self._pending: List[Dict[str, object]] = []  # ticks not yet in samples.jsonl (on_sample)
+        self._pending: List[Dict[str, Any]] = []  # ticks not yet in samples.jsonl (on_sample)
         self._flushed_t = float("-inf")
+        self._polled: Dict[str, captures.Capture] = {}  # thread name -> its polled capture
+        self._processes: List[tools.ProcessCapture] = []  # continuous captures running
         self.lock = threading.Lock()
+
+    # -- the record
+    def update(self, **fields: Any) -> None:
+        """Replaces fields of the record (dataclasses.replace: it stays a frozen record)."""
+        with self.lock:
+            self.record = dataclasses.replace(self.record, **fields)
+
+    def as_recording(self, params: JsonObject) -> None:
+        """Makes the record a recording's (`labagent record`): the same parts where they mean the same,
+        its own params, and no steps."""
+        rec = self.record
+        self.record = RecordingRecord(
+            schema_version=rec.schema_version, complete=rec.complete, outcome=rec.outcome, agent=rec.agent,
+            params=params, host=rec.host, phases=(), steps=(), snapshots={}, tools=rec.tools,
+            capture_locale=rec.capture_locale, ticks=rec.ticks, samples=(), samples_file=rec.samples_file,
+            summary=rec.summary, notes=rec.notes, started_wall=rec.started_wall, kind=vocab.RECORDING_KIND,
+            recording={})
+
+    def add_note(self, note: Dict[str, str]) -> None:
+        """A note for the writeup, {lang: text}."""
+        self.update(notes=(self.record.notes or ()) + (note,))
+
+    def save(self) -> None:
+        """results.json from the typed record, read back through record.from_json first: a field of the
+        wrong shape fails here, in tests, not in the report."""
+        with self.lock:
+            data = self.record.to_json()
+            record.from_json(data)
+            record.write_json_atomic(os.path.join(self.out_dir, vocab.RESULTS), data)
 
     # -- time and phases
     def elapsed(self) -> float:
@@ -93,43 +119,40 @@ class Run:
 
     def begin_phase(self, name: str) -> None:
         now = self.elapsed()
-        phases = self.record_data["phases"]
-        if phases and phases[-1]["end"] is None:  # type: ignore[index]
-            phases[-1]["end"] = now  # type: ignore[index]
-            phases[-1]["end_wall"] = round(self.origin_wall + now, 3)  # type: ignore[index]
-        phases.append({"name": name, "start": now, "start_wall": round(self.origin_wall + now, 3),  # type: ignore[union-attr]
-                       "end": None, "end_wall": None})
+        kind = RecordedPhase if isinstance(self.record, RecordingRecord) else Phase
+        self.update(phases=self._closed_phases(now) + (kind(name, now, round(self.origin_wall + now, 3), None, None),))
         self.phase = name
         self.progress_file.update(phase=name, t=now)
 
     def end_phases(self) -> None:
-        phases = self.record_data["phases"]
-        if phases and phases[-1]["end"] is None:  # type: ignore[index]
-            now = self.elapsed()
-            phases[-1]["end"] = now  # type: ignore[index]
-            phases[-1]["end_wall"] = round(self.origin_wall + now, 3)  # type: ignore[index]
+        phases = self.record.phases
+        if phases and phases[-1].end is None:
+            self.update(phases=self._closed_phases(self.elapsed()))
 
-    def save(self) -> None:
-        """results.json through the typed run record (a field of the wrong shape fails here, in tests)."""
-        with self.lock:
-            record.write(self.out_dir, record.from_json(self.record_data))
+    def _closed_phases(self, now: float) -> tuple:
+        """The phases with the last one, if still open, ended at `now`."""
+        phases = self.record.phases
+        if phases and phases[-1].end is None:
+            last = dataclasses.replace(phases[-1], end=now, end_wall=round(self.origin_wall + now, 3))
+            return phases[:-1] + (last,)
+        return phases
 
     # -- readings
-    def reading(self, pid: Optional[int], with_rollup: bool = True) -> Dict[str, object]:
-        record: Dict[str, object] = {"phase": self.phase}
+    def reading(self, pid: Optional[int], with_rollup: bool = True) -> Dict[str, Any]:
+        record: Dict[str, Any] = {"phase": self.phase}
         process = procfs.read_process(pid, self.proc_root, with_rollup) if pid is not None else None
         for key in procfs.PROCESS_FIELDS:
             record[key] = process.get(key) if process else None
         record.update(procfs.read_system(self.proc_root))
         return record
 
-    def sample(self, pid: int) -> Dict[str, object]:
+    def sample(self, pid: int) -> Dict[str, Any]:
         """A sampler tick, what `reading` gives, read through kept-open files (procfs.TickReader);
         AnonHugePages (smaps_rollup, a walk of the page tables) at most once a second."""
         reader = self._tick_reader
         if reader is None:
             reader = self._tick_reader = procfs.TickReader(pid, self.proc_root)
-        record: Dict[str, object] = {"phase": self.phase}
+        record: Dict[str, Any] = {"phase": self.phase}
         process = reader.process()
         if process is None:
             record.update(_NO_PROCESS)
@@ -152,51 +175,152 @@ class Run:
             self._tick_reader.close()
             self._tick_reader = None
 
-    def snapshot(self, name: str, pid: Optional[int], with_maps: bool = True) -> Dict[str, object]:
-        """The state at a phase boundary, taken while the workload waits for its next command."""
-        snap: Dict[str, object] = {"t": self.elapsed(), "reading": self.reading(pid)}
-        if with_maps and pid is not None:
-            maps = procfs.read_maps(pid, self.proc_root)
-            snap["maps"] = maps
-            self.write_raw(captures.MAPS.raw_name(name), maps)
-        for free in captures.FREE_CAPTURES:  # -h for the writeup, then -b: its numbers are exact
-            text = self.capture(free.argv(), free.raw_name(name))
-            if text is not None:
-                snap[free.name] = text
-        if text is not None:
-            snap["free"] = asdict(captures.FREE_B.parser(text))  # type: ignore[misc]
-        self.record_data["snapshots"][name] = snap  # type: ignore[index]
-        reading = snap["reading"]
-        if reading.get("rss_kib") is not None:  # type: ignore[attr-defined]  (exited: keep the last reading)
-            self.progress_file.update(rss_kib=reading.get("rss_kib"), min_flt=reading.get("min_flt"), t=snap["t"])  # type: ignore[attr-defined]
+    def snapshot(self, name: str, pid: Optional[int], with_process: bool = True) -> Snapshot:
+        """The state at a phase boundary, taken while the workload waits for its next command: the
+        reading and every EACH_PHASE capture of captures.py (those of the process itself only while it
+        lives: with_process), listed under `captures` (name -> raw file). A capture declared `inline`
+        or `parsed_as` names a field of record.Snapshot."""
+        t, reading = self.elapsed(), self.reading(pid)
+        texts: Dict[str, Any] = {}
+        taken: Dict[str, str] = {}
+        for capture in captures.scheduled(captures.EACH_PHASE):
+            if capture.needs_pid and (pid is None or not with_process):
+                continue
+            raw_name = capture.raw_name(name)
+            if capture.read is not None and pid is not None:
+                text: Optional[str] = capture.read(pid, self.proc_root)
+                self.write_raw(raw_name, text or "")
+            else:
+                text = self.capture(capture, raw_name, pid)
+            if text is None:
+                continue
+            taken[capture.name] = vocab.raw_path(raw_name)
+            if capture.inline:
+                texts[capture.name] = text
+            if capture.parsed_as is not None and capture.parser is not None:
+                texts[capture.parsed_as] = asdict(capture.parser(text))
+        snap = Snapshot(t=t, reading=reading, captures=taken, **texts)
+        self.put_snapshot(name, snap)
+        if reading.get("rss_kib") is not None:  # (exited: keep the last reading)
+            self.progress_file.update(rss_kib=reading.get("rss_kib"), min_flt=reading.get("min_flt"), t=t)
         return snap
 
-    def capture(self, argv: List[str], raw_name: str) -> Optional[str]:
-        if tools.which(argv[0]) is None:
-            self.record_data["tools"].setdefault(argv[0], {"available": False, "reason": tools.INSTALL_HINTS.get(argv[0])})  # type: ignore[union-attr]
+    def put_snapshot(self, name: str, snap: Snapshot) -> None:
+        self.update(snapshots=dict(self.record.snapshots, **{name: snap}))
+
+    def capture(self, capture: captures.Capture, raw_name: str, pid: Optional[int] = None) -> Optional[str]:
+        """Runs a capture's command into raw/raw_name and returns its text; None, said in tools.<name>,
+        when its program is missing or fails."""
+        argv = capture.argv(pid)
+        if not self._has_program(capture):
             return None
         try:
             text = tools.run_text(argv)
         except (OSError, subprocess.SubprocessError) as exc:
-            self.record_data["tools"].setdefault(argv[0], {"available": True, "error": str(exc)})  # type: ignore[union-attr]
+            self.record.tools.setdefault(capture.name, {"available": True, "error": str(exc)})
             return None
         self.write_raw(raw_name, text)
         return text
+
+    def _has_program(self, capture: captures.Capture) -> bool:
+        program = capture.program
+        if program is None or tools.which(program.name) is not None:
+            return True
+        self.record.tools.setdefault(capture.name, {
+            "available": False, "reason": f"{program.name} not found: {program.hint}"})
+        return False
+
+    def capture_once(self, pid: Optional[int] = None) -> None:
+        """The ONCE captures of captures.py: those that need no PID (pid None: before the workload
+        starts), or those that do (at baseline); each listed in tools.<name>."""
+        for capture in captures.scheduled(captures.ONCE, needs_pid=pid is not None):
+            if self.capture(capture, capture.raw_name(), pid) is not None:
+                self.record.tools[capture.name] = {"available": True, "raw": vocab.raw_path(capture.raw_name()),
+                                                   "command": " ".join(capture.argv(pid))}
+
+    def start_continuous(self, pid: Optional[int], spawn: Callable[..., subprocess.Popen] = children.spawn
+                         ) -> List[PeriodicThread]:
+        """Starts the CONTINUOUS captures of captures.py that wait for a PID (pid given) or not (pid
+        None): a process now, listed in tools.<name>; a polled one as a thread returned for the caller
+        to start beside the sampler (stop_captures lists it)."""
+        threads: List[PeriodicThread] = []
+        for capture in captures.scheduled(captures.CONTINUOUS, needs_pid=pid is not None):
+            if not self._has_program(capture):
+                continue
+            path = os.path.join(self.raw_dir, capture.raw_name())
+            if capture.polled:
+                self._polled[capture.name] = capture
+                threads.append(PeriodicThread(capture.name, tools.poll_loop(
+                    capture, self.clock, self.origin, self.params.sample_interval_s, pid, path)))
+                continue
+            process = tools.ProcessCapture(capture, path, pid)
+            process.start(spawn)
+            self._processes.append(process)
+            self.record.tools[capture.name] = {
+                "available": True, "raw": vocab.raw_path(capture.raw_name()), "command": " ".join(process.argv),
+                "locale": dict(tools.CAPTURE_LOCALE), "started_wall": round(self.clock.wall(), 3),
+                "pid": process.proc.pid if process.proc is not None else None}
+        return threads
+
+    def stop_captures(self, threads: List[PeriodicThread]) -> None:
+        """Stops the sampler and the polled captures (their ticks into ticks and tools.<name>), then the
+        continuous processes."""
+        for thread in threads:
+            result = thread.stop()
+            target: JsonObject = result.as_dict() if isinstance(result, TickStats) else {}
+            if thread.name in self._polled:
+                capture = self._polled[thread.name]
+                target = self.record.tools[capture.name] = {
+                    "available": True, "raw": vocab.raw_path(capture.raw_name()), "ticks": result}
+            else:  # the sampler
+                self.update(ticks=target)
+            if thread.error is not None:
+                target["error"] = f"{type(thread.error).__name__}: {thread.error}"
+        for process in self._processes:
+            process.stop()
+        self._processes = []
+
+    def parse_continuous(self) -> None:
+        """Each continuous capture's rows (captures.Capture.to_rows) into results.json, and whether its
+        text parsed into tools.<name>.parse: a capture that does not parse is said so in the results and
+        in a note for the writeup, never left empty."""
+        for capture in captures.scheduled(captures.CONTINUOUS):
+            tool = self.record.tools.get(capture.name)
+            path = os.path.join(self.raw_dir, capture.raw_name())
+            if capture.to_rows is None or capture.parser is None or not os.path.exists(path) \
+                    or tool is None or not tool.get("available"):
+                continue
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+            raw = vocab.raw_path(capture.raw_name())
+            try:
+                rows = capture.to_rows(capture.parser(text))
+            except ValueError as exc:
+                tool["parse"] = {"ok": False, "rows": 0, "error": str(exc)}
+                self.add_note({
+                    "en": f"{raw} could not be parsed, so the writeup shows no {capture.name} figures ({exc}).",
+                    "ja": f"{raw} を解析できなかったため、{capture.name} の数値は載せていない ({exc})。"})
+                continue
+            if capture.rows_field is not None:
+                self.update(**{capture.rows_field: tuple(rows)})
+            else:
+                tool["rows"] = rows
+            tool["parse"] = {"ok": True, "rows": len(rows), "error": None}
 
     def write_raw(self, name: str, text: str) -> None:
         with open(os.path.join(self.raw_dir, name), "w", encoding="utf-8") as handle:
             handle.write(text)
 
-    def on_sample(self, record: Dict[str, object]) -> None:
+    def on_sample(self, record: Dict[str, Any]) -> None:
         """Queues a tick's record for samples.jsonl, written at least every SAMPLES_FLUSH_S.
 
         Sampling faster than that, the meminfo text of each tick is parsed and the lines are written
         in one go every SAMPLES_FLUSH_S: a write(2) and the parsing, done per tick, cost the sampler
         several times the reads themselves (a thread waking into cold caches every 10 ms). A kill of
         the agent loses at most the last SAMPLES_FLUSH_S of samples."""
-        record["wall"] = round(self.origin_wall + float(record["t"]), 3)  # type: ignore[arg-type]
+        record["wall"] = round(self.origin_wall + float(record["t"]), 3)
         self._pending.append(record)
-        if float(record["t"]) - self._flushed_t >= SAMPLES_FLUSH_S:  # type: ignore[arg-type]
+        if float(record["t"]) - self._flushed_t >= SAMPLES_FLUSH_S:
             self.flush_samples()
 
     def flush_samples(self) -> None:
@@ -205,37 +329,16 @@ class Run:
             return
         lines = []
         for queued in self._pending:
-            record: Dict[str, object] = {}
+            record: Dict[str, Any] = {}
             for key, value in queued.items():
                 if key == _MEMINFO:
-                    record.update(procfs.parse_tick_meminfo(value))  # type: ignore[arg-type]
+                    record.update(procfs.parse_tick_meminfo(value))
                 else:
                     record[key] = value
             lines.append(record)
-        self._flushed_t = float(self._pending[-1]["t"])  # type: ignore[arg-type]
+        self._flushed_t = float(self._pending[-1]["t"])
         self._pending = []
         self.sample_log.extend(lines)
 
     def wait(self, seconds: float, stop: threading.Event) -> None:
         self.clock.wait_until(self.clock.monotonic() + seconds, stop)
-
-
-def read_sar_capture(run: Run) -> None:
-    """sar -r 1's rows into the run's `sar`, and whether its text parsed into tools.sar.parse: a capture
-    that does not parse is said so in the results and in a note for the writeup, never left empty."""
-    sar_path = os.path.join(run.raw_dir, captures.SAR_R.raw_name())
-    tool = run.record_data["tools"].get("sar")  # type: ignore[union-attr]
-    if not os.path.exists(sar_path) or not (tool or {}).get("available"):
-        return
-    with open(sar_path, encoding="utf-8") as handle:
-        text = handle.read()
-    try:
-        report = captures.SAR_R.parser(text)  # type: ignore[misc]
-    except ValueError as exc:
-        tool["parse"] = {"ok": False, "rows": 0, "error": str(exc)}  # type: ignore[index]
-        run.record_data["notes"].append({  # type: ignore[union-attr]
-            "en": f"raw/sar-r.txt could not be parsed, so the writeup shows no sar figures ({exc}).",
-            "ja": f"raw/sar-r.txt を解析できなかったため、sar の数値は載せていない ({exc})。"})
-    else:
-        run.record_data["sar"] = [{"time": r.time, "seconds": r.seconds, **r.values} for r in report.rows]
-        tool["parse"] = {"ok": True, "rows": len(report.rows), "error": None}  # type: ignore[index]

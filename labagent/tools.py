@@ -1,4 +1,5 @@
-"""The original's tools run alongside the agent: a capture.sh-style ps loop, sar -r 1, free, ps u.
+"""How the agent runs the tools declared in captures.py: a polled capture (capture.sh's ps loop), a
+continuous process (sar -r 1) and short commands (free, ps u), all in the capture locale.
 
 Their human-readable output is kept verbatim for the writeup; numbers come from machine-readable
 forms (`free -b`, `ps -o ...=`) or from /proc.
@@ -14,7 +15,7 @@ import time
 from typing import Callable, Dict, List, Mapping, Optional
 
 from . import children
-from .captures import PS_LOOP, SAR_R, install_hints
+from .captures import PROGRAMS, Capture, install_hints
 from .sampler import Sampler
 
 # Every tool the agent runs (gcc, sar, ps, free, uname, the workload) runs in this locale, whatever the
@@ -58,9 +59,10 @@ def version_line(argv: List[str]) -> Optional[str]:
     return next((line.strip() for line in out.splitlines() if line.strip()), None)
 
 
-def capture_line(pid: int, wall: float) -> Optional[str]:
-    """One capture.sh line for pid, or None once ps no longer finds it."""
-    done = children.run(PS_LOOP.argv(pid), stdout=subprocess.PIPE,
+def capture_line(capture: Capture, pid: Optional[int], wall: float) -> Optional[str]:
+    """One capture.sh line of a polled capture for pid (the date, then the command's output), or None
+    once the command no longer finds it."""
+    done = children.run(capture.argv(pid), stdout=subprocess.PIPE,
                         stderr=subprocess.DEVNULL, universal_newlines=True, timeout=10, check=False,
                         env=capture_env())
     line = done.stdout.rstrip("\n")
@@ -73,10 +75,11 @@ def finished_line(wall: float) -> str:
     return f"{time.strftime(DATE_FORMAT, time.localtime(wall))}: target process seems to be finished"
 
 
-def ps_loop(clock, origin: float, sample_interval_s: float, pid: int,
-            path: str) -> Callable[[threading.Event], object]:
-    """capture.sh: a ps line per second (or per sample interval, if longer), on deadlines from origin
-    (clock.monotonic()), into path; the loop for a PeriodicThread, returning its ticks' record."""
+def poll_loop(capture: Capture, clock, origin: float, sample_interval_s: float, pid: Optional[int],
+              path: str) -> Callable[[threading.Event], object]:
+    """A polled capture as capture.sh runs ps: a line per second (or per sample interval, if longer), on
+    deadlines from origin (clock.monotonic()), into path; the loop for a PeriodicThread, returning its
+    ticks' record."""
     interval = max(1.0, sample_interval_s)
     handle = open(path, "w", encoding="utf-8")
     state = {"finished": False}
@@ -84,7 +87,7 @@ def ps_loop(clock, origin: float, sample_interval_s: float, pid: int,
     def read() -> Dict[str, object]:
         if not state["finished"]:
             wall = clock.wall()
-            line = capture_line(pid, wall)
+            line = capture_line(capture, pid, wall)
             if line is None:
                 line = finished_line(wall)
                 state["finished"] = True
@@ -101,17 +104,20 @@ def ps_loop(clock, origin: float, sample_interval_s: float, pid: int,
     return loop
 
 
-class SarCapture:
-    """`sar -r 1` for the whole run, stopped with SIGINT like the original's ^C (sar then prints Average)."""
+class ProcessCapture:
+    """A continuous capture's command (`sar -r 1`) for the whole run, its stdout into path, stopped with
+    SIGINT like the original's ^C (sar then prints Average), then its whole group (sadc) for good."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, capture: Capture, path: str, pid: Optional[int] = None) -> None:
+        self.capture = capture
+        self.argv = capture.argv(pid)
         self.path = path
         self.proc: Optional[subprocess.Popen] = None
         self._out = None
 
     def start(self, spawn: Callable[..., subprocess.Popen] = children.spawn) -> None:
         self._out = open(self.path, "w", encoding="utf-8")
-        self.proc = spawn(SAR_R.argv(), stdout=self._out, stderr=subprocess.STDOUT,
+        self.proc = spawn(self.argv, stdout=self._out, stderr=subprocess.STDOUT,
                           stdin=subprocess.DEVNULL, env=capture_env())
 
     def stop(self) -> Optional[int]:
@@ -126,13 +132,19 @@ class SarCapture:
                 self.proc.wait(timeout=5)
         if self._out is not None:
             self._out.close()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # what the command left behind (sar's sadc)
+        except (ProcessLookupError, PermissionError):
+            pass  # the group is gone (PermissionError: only zombies of another session remain)
         return self.proc.returncode
 
 
 def tool_versions() -> Dict[str, Optional[str]]:
-    return {
-        "gcc": version_line(["gcc", "--version"]),
-        "sysstat": version_line(["sar", "-V"]),
-        "procps": version_line(["ps", "--version"]),
-        "python": version_line(["python3", "--version"]),
-    }
+    """results.json tools.versions: each declared program's version line by its package (gcc, sysstat,
+    procps: captures.Program.version), and the host's python3; None where it cannot run."""
+    versions: Dict[str, Optional[str]] = {}
+    for program in PROGRAMS:
+        if program.version and program.package not in versions:
+            versions[program.package] = version_line(list(program.version))
+    versions["python"] = version_line(["python3", "--version"])
+    return versions

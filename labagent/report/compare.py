@@ -89,8 +89,8 @@ def _version(run: summary.RunData) -> Optional[str]:
     if meta.get("lab_version"):
         commit = meta.get("lab_commit")
         return f"{meta['lab_version']} ({commit})" if commit else str(meta["lab_version"])
-    versions = sorted({str((e.data.get("agent") or {}).get("version")) for e in run.entries
-                       if e.data is not None and (e.data.get("agent") or {}).get("version")})
+    versions = sorted({str(e.data.agent.version) for e in run.entries
+                       if e.data is not None and e.data.agent.version})
     return ", ".join(versions) or None
 
 
@@ -161,11 +161,11 @@ def _overlay(letters: Sequence[str], runs: Sequence[summary.RunData]) -> List[Tu
     for letter, run in zip(letters, runs):
         picked: Dict[Tuple[str, str], summary.Entry] = {}
         for entry in sorted(run.entries, key=lambda e: (not e.ok, e.key.repeat, e.name)):
-            if entry.data is not None and entry.data.get("samples"):
+            if entry.data is not None and entry.data.samples:
                 picked.setdefault((entry.key.host, entry.key.variant), entry)
         for (host, variant), entry in sorted(picked.items(), key=lambda kv: (
                 VARIANTS.index(kv[0][1]) if kv[0][1] in VARIANTS else len(VARIANTS), kv[0][0])):
-            lines.append((f"{letter} · {host} · {variant}", model.series(entry.data)))  # type: ignore[arg-type]
+            lines.append((f"{letter} · {host} · {variant}", model.series(entry.data)))
     return lines
 
 

@@ -11,7 +11,7 @@ from .. import variants, vocab
 from ..vocab import VARIANTS
 from . import faults
 from .formatting import code_block, mib_text, num, signed
-from .runs import huge_page_size, summary_of
+from .runs import Record, huge_page_size, summary_of, variant_of
 
 
 def _thp_text(host: Mapping[str, Any]) -> Optional[str]:
@@ -34,26 +34,26 @@ def _mode_split(summary: Mapping[str, Any], host: Mapping[str, Any], variant: st
             "measured": num(fs.measured)}
 
 
-def host_row(name: str, data: Optional[Mapping[str, Any]], status: Optional[Mapping[str, Any]],
+def host_row(name: str, rec: Optional[Record], status: Optional[Mapping[str, Any]],
              key: Optional["EntryKey"] = None) -> Dict[str, Any]:
     """One line of the comparison table, or a failed host's line. `key` places the directory in a run
     of several variants or repeats (default: from `name` and results.json, see entry_key)."""
     status = status or {}
-    key = key or entry_key(name, None, data)
+    key = key or entry_key(name, None, rec)
     where = {"host": key.host, "variant": key.variant, "repeat": key.repeat}
-    if data is None:
+    if rec is None:
         return {"name": name, "ok": False, "has_results": False, "status": status.get("status") or "failed",
                 "reason": status.get("reason") or "no results", "link": None, "split": None, "figures": {}, "facts": {},
                 **where}
-    summary = summary_of(data)
-    host = data.get("host") or {}
-    outcome = data.get("outcome") or {}
+    summary = summary_of(rec)
+    host = rec.host
+    outcome = rec.outcome
     split = _mode_split(summary, host, key.variant)
-    complete = bool(data.get("complete"))
+    complete = bool(rec.complete)
     return {
         "name": name, "ok": complete, "has_results": True, "link": f"{name}/README.md",
-        "status": "ok" if complete else (outcome.get("status") or "incomplete"),
-        "reason": None if complete else (outcome.get("reason") or status.get("reason") or "incomplete"),
+        "status": "ok" if complete else (outcome.status or "incomplete"),
+        "reason": None if complete else (outcome.reason or status.get("reason") or "incomplete"),
         "hostname": host.get("hostname"), "instance_type": host.get("ec2_instance_type"),
         "arch": host.get("arch"), "kernel": host.get("kernel"), "distro": host.get("distro"),
         "thp": _thp_text(host),
@@ -117,12 +117,12 @@ class EntryKey:
     repeat: int
 
 
-def entry_key(name: str, entries: Optional[Mapping[str, Any]], data: Optional[Mapping[str, Any]]) -> EntryKey:
+def entry_key(name: str, entries: Optional[Mapping[str, Any]], rec: Optional[Record]) -> EntryKey:
     """run.json's `entries[name]` when it has one; else a `<host>__<variant>__r<k>` directory name
     whose variant agrees with results.json; else the directory is the host, results.json's
     params.variant (malloc when unknown) its variant, and this its first repeat."""
     meta = (entries or {}).get(name)
-    recorded = ((data or {}).get("params") or {}).get("variant")
+    recorded = variant_of(rec)
     if isinstance(meta, Mapping):
         try:
             repeat = int(meta.get("repeat") or 1)

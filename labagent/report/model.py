@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .. import analysis, parsers, vocab
+from .. import captures as declared  # the capture tools' declarations: their commands, as the writeup shows them
+from ..record import RunParams, RunRecord
 from ..vocab import PHASES
 from ..units import format_size
 from . import faults, source
@@ -22,8 +24,8 @@ from .formatting import (clock_text, code_block, hexaddr, mib_text, num, seconds
                          size_text)
 from .index import (FIGURES, EntryKey, entry_key, host_row, index_view, is_grouped, repeats_view,  # noqa: F401
                     spread, spread_text, variant_order)
-from .runs import (PROCESS_SERIES, SYSTEM_SERIES, _delta, _int, _phase_t, _windows, expected_faults,  # noqa: F401
-                   huge_page_size, series, summary_of)
+from .runs import (PROCESS_SERIES, SYSTEM_SERIES, Record, _delta, _int, _phase_t, _windows,  # noqa: F401
+                   expected_faults, huge_page_size, knob, maps_of, reading_of, series, summary_of, variant_of)
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -43,9 +45,10 @@ RSS_STILL_SHARE = 0.05
 
 @dataclass(frozen=True)
 class HostInput:
-    """One host's run as render.py read it: results.json (samples filled), raw/ texts, allocate.c."""
+    """One host's run as render.py read it: results.json as its typed record (samples filled), raw/
+    texts, allocate.c."""
     name: str
-    data: Mapping[str, Any]
+    data: Record
     raw: Mapping[str, str] = field(default_factory=dict)
     source: Optional[str] = None
     status: Optional[Mapping[str, Any]] = None  # run.json's entry for this host, when there is one
@@ -78,19 +81,19 @@ def agent_command(argv: Sequence[str]) -> Optional[str]:
     return " ".join([prog] + [shlex.quote(a) for a in argv[1:]])
 
 
-def equivalent_command(params: Mapping[str, Any]) -> Optional[str]:
+def equivalent_command(params: RunParams) -> Optional[str]:
     """The agent command that repeats a run with these parameters."""
-    if not params.get("size_bytes"):
+    if not params.size_bytes:
         return None
-    parts = ["python3 -m labagent run", f"--size {format_size(int(params['size_bytes']))}"]
-    if params.get("step_bytes"):
-        parts.append(f"--step {format_size(int(params['step_bytes']))}")
-    for key, flag in (("step_interval_s", "--step-interval"), ("sample_interval_s", "--sample-interval"),
-                      ("pause_s", "--pause"), ("tail_s", "--tail")):
-        if params.get(key) is not None:
-            parts.append(f"{flag} {seconds_text(float(params[key]))}")
-    if params.get("variant") and params["variant"] != "malloc":
-        parts.append(f"--variant {params['variant']}")
+    parts = ["python3 -m labagent run", f"--size {format_size(int(params.size_bytes))}"]
+    if params.step_bytes:
+        parts.append(f"--step {format_size(int(params.step_bytes))}")
+    for value, flag in ((params.step_interval_s, "--step-interval"), (params.sample_interval_s, "--sample-interval"),
+                        (params.pause_s, "--pause"), (params.tail_s, "--tail")):
+        if value is not None:
+            parts.append(f"{flag} {seconds_text(float(value))}")
+    if params.variant and params.variant != "malloc":
+        parts.append(f"--variant {params.variant}")
     parts.append("--out DIR")
     return " ".join(parts)
 
@@ -108,23 +111,24 @@ def note_texts(notes: Any, lang: str) -> List[str]:
     return out
 
 
-def _steps_view(data: Mapping[str, Any], allocated: Mapping[str, Any], step_bytes: Optional[int]) -> List[Dict[str, Any]]:
+def _steps_view(rec: RunRecord, allocated: Mapping[str, Any], step_bytes: Optional[int]) -> List[Dict[str, Any]]:
     rows = []
-    prev: Mapping[str, Any] = allocated
+    prev = {"rss_kib": allocated.get("rss_kib"), "min_flt": allocated.get("min_flt")}
     prev_bytes = 0
-    for step in data.get("steps") or []:
-        written = int(step["bytes"])
-        d_rss = _delta(step, prev, "rss_kib")
-        d_flt = _delta(step, prev, "min_flt")
+    for step in rec.steps:
+        written = int(step.bytes)
+        now = {"rss_kib": step.rss_kib, "min_flt": step.min_flt}
+        d_rss = _delta(now, prev, "rss_kib")
+        d_flt = _delta(now, prev, "min_flt")
         chunk = written - prev_bytes
         rows.append({
-            "index": step.get("index"), "written": mib_text(written), "chunk_kib": num(chunk / KIB),
-            "rss_kib": num(step.get("rss_kib")), "rss_delta_kib": signed(d_rss),
-            "min_flt": num(step.get("min_flt")), "min_flt_delta": signed(d_flt),
+            "index": step.index, "written": mib_text(written), "chunk_kib": num(chunk / KIB),
+            "rss_kib": num(step.rss_kib), "rss_delta_kib": signed(d_rss),
+            "min_flt": num(step.min_flt), "min_flt_delta": signed(d_flt),
             "kib_per_fault": num(chunk / KIB / d_flt, 1) if d_flt else None,
-            "anon_huge_kib": num(step.get("anon_huge_kib")), "ms": num(step.get("ms"), 2) if step.get("ms") is not None else None,
+            "anon_huge_kib": num(step.anon_huge_kib), "ms": num(step.ms, 2) if step.ms is not None else None,
         })
-        prev, prev_bytes = step, written
+        prev, prev_bytes = now, written
     return rows
 
 
@@ -138,17 +142,12 @@ def _covered_bytes(start: int, end: int, maps: Sequence[parsers.Mapping]) -> int
     return sum(max(0, min(end, m.end) - max(start, m.start)) for m in maps)
 
 
-def variant_view(variant: str, data: Mapping[str, Any], summary: Mapping[str, Any], size_bytes: Optional[int],
+def variant_view(variant: str, rec: RunRecord, summary: Mapping[str, Any], size_bytes: Optional[int],
                  page_size: int, freed_maps: Sequence[parsers.Mapping] = ()) -> Dict[str, Any]:
     """What the run's variant shows, with its own numbers: the figures the writeup's paragraph on the
     variant needs (allocate.c's variants: malloc, calloc, mmap, mmap-populate, madv-hugepage,
     madv-nohugepage, small-mallocs, free, fullspeed)."""
-    snaps = data.get("snapshots") or {}
-
-    def reading(name: str) -> Dict[str, Any]:
-        return dict((snaps.get(name) or {}).get("reading") or {})
-
-    base_r, touched_r, freed_r = reading("baseline"), reading("touched"), reading("freed")
+    base_r, touched_r, freed_r = reading_of(rec, "baseline"), reading_of(rec, "touched"), reading_of(rec, "freed")
     size = int(size_bytes or 0)
     region = summary.get("region") or {}
     heap = summary.get("heap") or {}
@@ -243,8 +242,7 @@ def variant_view(variant: str, data: Mapping[str, Any], summary: Mapping[str, An
         }
     out["freed"] = freed
     # fullspeed: one timed write of the block, then a second over the same, mapped pages
-    timing = data.get("timing") or {}
-    first_ns, second_ns = timing.get("first_touch_ns"), timing.get("second_pass_ns")
+    first_ns, second_ns = (rec.timing.first_touch_ns, rec.timing.second_pass_ns) if rec.timing else (None, None)
     faults = summary.get("min_flt_touch")
     out["timing"] = {
         "first_ms": num(first_ns / 1e6, 3), "second_ms": num(second_ns / 1e6, 3),
@@ -273,28 +271,28 @@ def _entry_of(inp: HostInput) -> Optional[Dict[str, Any]]:
             "repeats": int(repeats) if isinstance(repeats, (int, str)) and str(repeats).isdigit() else None}
 
 
-def _phases_view(data: Mapping[str, Any], raw: Mapping[str, str], windows: Sequence[PhaseWindow], offset: int,
+def _phases_view(rec: RunRecord, raw: Mapping[str, str], windows: Sequence[PhaseWindow], offset: int,
                  pid: Any) -> Tuple[List[Dict[str, Any]], Dict[str, Tuple[Optional[str], Optional[str]]], Dict[str, Any]]:
     """Each phase with its times, sample count and verbatim captures (maps, free -h, its sar rows);
     the maps texts by phase; sar's split by phase."""
-    snaps = data.get("snapshots") or {}
-    samples = data.get("samples") or []
-    tools = data.get("tools") or {}
+    snaps = rec.snapshots
+    samples = rec.samples or ()
+    tools = rec.tools
     sar_text = raw.get(vocab.SAR_R)
     sar_split = sar_by_phase(sar_text, windows, offset) if sar_text else {"phases": {}, "rows": {}, "before": 0, "after": 0}
     sample_counts: Dict[str, int] = {}
     for sample in samples:
         sample_counts[sample.get("phase")] = sample_counts.get(sample.get("phase"), 0) + 1
-    sar_cmd = (tools.get("sar") or {}).get("command") or "sar -r 1"
+    sar_cmd = (tools.get("sar") or {}).get("command") or declared.SAR_R.text
     maps_text: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
     phases = []
     for window in windows:
         name = window.name
-        snap = snaps.get(name) or {}
-        start, end = _phase_t(data, window)
-        maps, maps_src = _raw_or(raw, vocab.maps_file(name), snap.get("maps"))
+        snap = snaps.get(name)
+        start, end = _phase_t(rec, window)
+        maps, maps_src = _raw_or(raw, vocab.maps_file(name), snap.maps if snap else None)
         maps_text[name] = (maps, maps_src)
-        free_h, free_src = _raw_or(raw, vocab.free_h_file(name), snap.get("free_h"))
+        free_h, free_src = _raw_or(raw, vocab.free_h_file(name), snap.free_h if snap else None)
         sar_part = sar_split["phases"].get(name)
         phases.append({
             "name": name, "start": seconds_text(start), "end": seconds_text(end),
@@ -302,8 +300,8 @@ def _phases_view(data: Mapping[str, Any], raw: Mapping[str, str], windows: Seque
             "clock_start": clock_text(window.start_wall, offset), "clock_end": clock_text(window.end_wall, offset),
             "samples": sample_counts.get(name, 0), "snapshot": bool(snap),
             "maps": code_block(maps, "", maps_src or f"results.json snapshots.{name}.maps",
-                               f"cat /proc/{pid}/maps") if maps else None,
-            "free_h": code_block(free_h, "", free_src or f"results.json snapshots.{name}.free_h", "free -h")
+                               " ".join(declared.MAPS.argv(pid))) if maps else None,
+            "free_h": code_block(free_h, "", free_src or f"results.json snapshots.{name}.free_h", declared.FREE_H.text)
             if free_h else None,
             "sar": code_block(sar_part, "", vocab.raw_path(vocab.SAR_R), sar_cmd) if sar_part else None,
             "sar_rows": sar_split["rows"].get(name, 0),
@@ -379,18 +377,22 @@ def _split_view(region: Optional[Mapping[str, Any]], host: Mapping[str, Any], su
     return split_v
 
 
-def _commit_view(data: Mapping[str, Any], raw: Mapping[str, str], summary: Mapping[str, Any],
+def _commit_view(rec: RunRecord, raw: Mapping[str, str], summary: Mapping[str, Any],
                  windows: Sequence[PhaseWindow], offset: int, size_bytes: Optional[int]) -> Dict[str, Any]:
     """The commit charge and the machine's used memory at the call and after the exit: the
     snapshots' figures, sar's rows around the call, free's used cells (whole-machine figures all)."""
-    snaps = data.get("snapshots") or {}
+    snaps = rec.snapshots
 
     def reading(name: str) -> Dict[str, Any]:
-        return dict((snaps.get(name) or {}).get("reading") or {})
+        return reading_of(rec, name)
+
+    def free_h(name: str) -> Optional[str]:
+        snap = snaps.get(name)
+        return raw.get(vocab.free_h_file(name)) or (snap.free_h if snap else None)
 
     base_r, alloc_r, touched_r, exited_r = reading("baseline"), reading("allocated"), reading("touched"), reading("exited")
     freed_r = reading("freed")
-    sar_rows = data.get("sar") or []
+    sar_rows = rec.sar or ()
     sar_commit = _sar_around(sar_rows, windows, offset, "allocated", "kbcommit")
     sar_used = _sar_around(sar_rows, windows, offset, "allocated", "kbmemused")
     commit_delta = summary.get("committed_as_delta_kib")
@@ -410,8 +412,8 @@ def _commit_view(data: Mapping[str, Any], raw: Mapping[str, str], summary: Mappi
         "sar_delta": signed(sar_commit[1] - sar_commit[0]) if None not in sar_commit else None,
         "sar_used_before": num(sar_used[0]), "sar_used_after": num(sar_used[1]),
         "sar_used_delta": signed(sar_used[1] - sar_used[0]) if None not in sar_used else None,
-        "free_used_before": free_cell(raw.get(vocab.free_h_file("baseline")) or (snaps.get("baseline") or {}).get("free_h"), "used"),
-        "free_used_after": free_cell(raw.get(vocab.free_h_file("allocated")) or (snaps.get("allocated") or {}).get("free_h"), "used"),
+        "free_used_before": free_cell(free_h("baseline"), "used"),
+        "free_used_after": free_cell(free_h("allocated"), "used"),
         "exited": num(exited_r.get("committed_as_kib")),
         "exited_delta": signed(_delta(exited_r, last_r, "committed_as_kib")),
         "exited_vs_baseline": signed(_delta(exited_r, base_r, "committed_as_kib")),
@@ -434,33 +436,31 @@ def _commit_view(data: Mapping[str, Any], raw: Mapping[str, str], summary: Mappi
 
 def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     """Everything host.md.j2 shows for one host."""
-    data, raw = inp.data, inp.raw
-    host = data.get("host") or {}
-    params = data.get("params") or {}
-    snaps = data.get("snapshots") or {}
-    workload = data.get("workload") or {}
-    tools = data.get("tools") or {}
+    rec, raw = inp.data, inp.raw
+    assert isinstance(rec, RunRecord), "a recording has its own view (recording.recording_view)"
+    host = rec.host
+    params = rec.params
+    snaps = rec.snapshots
+    workload = rec.workload
+    tools = rec.tools
     versions = tools.get("versions") or {}
-    outcome = data.get("outcome") or {}
-    summary = summary_of(data)
-    samples = data.get("samples") or []
+    outcome = rec.outcome
+    summary = summary_of(rec)
+    samples = rec.samples or ()
     page_size = int(host.get("page_size") or summary.get("page_size") or 4096)
     offset = int(host.get("utc_offset_s") or 0)
-    pid = workload.get("pid")
-    size_bytes = _int(params.get("size_bytes")) or _int(summary.get("size_bytes"))
+    pid = workload.pid if workload else None
+    size_bytes = _int(params.size_bytes) or _int(summary.get("size_bytes"))
 
-    def reading(name: str) -> Dict[str, Any]:
-        return dict((snaps.get(name) or {}).get("reading") or {})
-
-    base_r, alloc_r = reading("baseline"), reading("allocated")
-    variant = params.get("variant") or "malloc"
+    base_r, alloc_r = reading_of(rec, "baseline"), reading_of(rec, "allocated")
+    variant = params.variant or "malloc"
 
     # ---- phases, with the verbatim captures of each
-    windows = _windows(data)
-    phases, maps_text, sar_split = _phases_view(data, raw, windows, offset, pid)
+    windows = _windows(rec)
+    phases, maps_text, sar_split = _phases_view(rec, raw, windows, offset, pid)
     sar_text = raw.get(vocab.SAR_R)
     phase_names = [p["name"] for p in phases]
-    expected = [p for p in PHASES if p != "freed" or params.get("variant") == "free"]
+    expected = [p for p in PHASES if p != "freed" or params.variant == "free"]
     missing = [p for p in expected if p not in phase_names]
     missing_snaps = [p for p in expected if p != "touching" and p not in snaps]
 
@@ -532,7 +532,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     }
 
     # ---- commit charge and used memory at malloc
-    commit_v = _commit_view(data, raw, summary, windows, offset, size_bytes)
+    commit_v = _commit_view(rec, raw, summary, windows, offset, size_bytes)
 
     # ---- touching: RSS per byte written, faults and their granularity
     touched_bytes = int(summary.get("touched_bytes") or 0)
@@ -543,9 +543,9 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         exp = expected_faults(int(region["start"], 16), int(region["end"], 16), int(region["pointer"], 16),
                               touched_bytes, page_size)
     huge = huge_page_size(page_size)
-    huge_values = sorted({int(s["anon_huge_kib"]) for s in data.get("steps") or [] if s.get("anon_huge_kib") is not None})
+    huge_values = sorted({int(s.anon_huge_kib) for s in rec.steps if s.anon_huge_kib is not None})
     # fullspeed writes the whole block in one step, whatever --step said
-    step_bytes = size_bytes if variant == "fullspeed" and size_bytes else _int(params.get("step_bytes"))
+    step_bytes = size_bytes if variant == "fullspeed" and size_bytes else _int(params.step_bytes)
     touch_v = {
         "bytes": num(touched_bytes), "text": mib_text(touched_bytes), "kib": num(touched_bytes / KIB),
         "partial": bool(size_bytes and 0 < touched_bytes < size_bytes), "none": touched_bytes == 0,
@@ -580,12 +580,12 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "step_ms_median": num(summary.get("step_ms_median"), 2) if summary.get("step_ms_median") is not None else None,
         "step_ms_min": num(summary.get("step_ms_min"), 2) if summary.get("step_ms_min") is not None else None,
         "step_ms_max": num(summary.get("step_ms_max"), 2) if summary.get("step_ms_max") is not None else None,
-        "steps": _steps_view(data, alloc_r, step_bytes),
+        "steps": _steps_view(rec, alloc_r, step_bytes),
         "from_step": bool(summary.get("touch_from_step")),
         "src": "`results.json` snapshots.allocated and the last of steps" if summary.get("touch_from_step")
         else "`results.json` summary",
-        "steps_have_huge": any(s.get("anon_huge_kib") is not None for s in data.get("steps") or []),
-        "steps_have_ms": any(s.get("ms") is not None for s in data.get("steps") or []),
+        "steps_have_huge": any(s.anon_huge_kib is not None for s in rec.steps),
+        "steps_have_ms": any(s.ms is not None for s in rec.steps),
     }
 
     # ---- how the touch faults split (pages resident before, huge pages, head and tail, the rest)
@@ -602,11 +602,12 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         maps_ex["allocated"] = code_block(maps_excerpt(before_text, after_text, (), removed=False), "diff", None)
 
     # ---- the original's tools, verbatim
-    ps_cmd = (tools.get("ps_aux") or {}).get("command") or (f"ps u -p {pid}" if pid else "ps u")
-    command = " ".join(workload.get("command") or []) or "./allocate"
+    ps_cmd = (tools.get("ps_aux") or {}).get("command") or (" ".join(declared.PS_U.argv(pid)) if pid else "ps u")
+    command = " ".join(workload.command if workload else ()) or "./allocate"
     captures = {
-        "uname": code_block(raw.get(vocab.UNAME), "sh", vocab.raw_path(vocab.UNAME), "uname -a"),
-        "os_release": code_block(raw.get(vocab.OS_RELEASE), "sh", vocab.raw_path(vocab.OS_RELEASE), "cat /etc/os-release"),
+        "uname": code_block(raw.get(vocab.UNAME), "sh", vocab.raw_path(vocab.UNAME), declared.UNAME_A.text),
+        "os_release": code_block(raw.get(vocab.OS_RELEASE), "sh", vocab.raw_path(vocab.OS_RELEASE),
+                                 declared.OS_RELEASE.text),
         "gcc": code_block(raw.get(vocab.GCC_LOG), "sh", vocab.raw_path(vocab.GCC_LOG)),
         "source": code_block(inp.source, "c", vocab.WORKLOAD_SOURCE),
         "ps_aux": code_block(raw.get(vocab.PS_AUX), "sh", vocab.raw_path(vocab.PS_AUX), ps_cmd),
@@ -617,10 +618,10 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         if raw.get(vocab.CAPTURE_LOG) else None,
     }
     highlights = capture_highlights(raw.get(vocab.CAPTURE_LOG))
-    sampler = data.get("ticks") or {}
+    sampler = rec.ticks or {}
     ps_loop = tools.get("ps_loop") or {}
 
-    reason = outcome.get("reason") or (inp.status or {}).get("reason")
+    reason = outcome.reason or (inp.status or {}).get("reason")
     alloc_v = {
         "variant": variant, "call": VARIANT_CALLS.get(variant, variant),
         # glibc's allocator decided where the block went (the original's case)
@@ -634,12 +635,12 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "lang": lang,
         "name": inp.name,
         "hostname": host.get("hostname") or inp.name,
-        "complete": bool(data.get("complete")),
-        "outcome": {"status": outcome.get("status"), "reason": reason, "signal": outcome.get("signal"),
+        "complete": bool(rec.complete),
+        "outcome": {"status": outcome.status, "reason": reason, "signal": outcome.signal,
                     # the phase, unless the reason already names it
-                    "phase": outcome.get("phase") if outcome.get("phase") and outcome["phase"] not in (reason or "") else None},
+                    "phase": outcome.phase if outcome.phase and outcome.phase not in (reason or "") else None},
         "phases_present": phase_names, "phases_missing": missing, "snapshots_missing": missing_snaps,
-        "notes": note_texts(data.get("notes"), lang),
+        "notes": note_texts(rec.notes, lang),
         # captures the agent ran but could not parse (results.json tools.<name>.parse.ok false):
         # their figures are missing for that reason, which the writeup says instead of leaving gaps
         "unparsed": [{"tool": name, "error": (tool.get("parse") or {}).get("error"),
@@ -648,18 +649,18 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
                      if isinstance(tool, Mapping) and isinstance(tool.get("parse"), Mapping)
                      and tool["parse"].get("ok") is False],
         "alloc": alloc_v,
-        "variant": variant_view(variant, data, summary, size_bytes, page_size,
+        "variant": variant_view(variant, rec, summary, size_bytes, page_size,
                                 parsers.parse_maps(freed_text) if freed_text else ()),
         "params": {
             "size": f"{size_text(size_bytes)} ({num(size_bytes)} bytes)" if size_bytes else None,
             "step": f"{size_text(step_bytes)} ({num(step_bytes)} bytes)" if step_bytes else None,
             "steps": num(-(-size_bytes // step_bytes)) if size_bytes and step_bytes else None,
-            "step_interval": seconds_text(params.get("step_interval_s")),
-            "sample_interval": seconds_text(params.get("sample_interval_s")),
-            "pause": seconds_text(params.get("pause_s")), "tail": seconds_text(params.get("tail_s")),
-            "variant": params.get("variant"),
+            "step_interval": seconds_text(params.step_interval_s),
+            "sample_interval": seconds_text(params.sample_interval_s),
+            "pause": seconds_text(params.pause_s), "tail": seconds_text(params.tail_s),
+            "variant": params.variant,
         },
-        "workload": {"pid": pid, "command": command, "exit_status": workload.get("exit_status")},
+        "workload": {"pid": pid, "command": command, "exit_status": workload.exit_status if workload else None},
         "host": {
             "hostname": host.get("hostname"), "instance_type": host.get("ec2_instance_type"),
             "on_ec2": host.get("on_ec2"), "arch": host.get("arch"), "kernel": host.get("kernel"),
@@ -691,10 +692,10 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             "controller_command": (inp.run or {}).get("command") or None,
             "lab_version": (inp.run or {}).get("lab_version"),
             "lab_commit": (inp.run or {}).get("lab_commit"),
-            "agent_version": (data.get("agent") or {}).get("version"),
-            "agent_command": agent_command((data.get("agent") or {}).get("argv") or []),
+            "agent_version": rec.agent.version,
+            "agent_command": agent_command(rec.agent.argv),
             "equivalent": equivalent_command(params),
-            "python": (data.get("agent") or {}).get("python"),
+            "python": rec.agent.python,
             "sampler": {"interval": seconds_text(sampler.get("interval_s")), "ticks": num(sampler.get("ticks")),
                         "late": num(sampler.get("late")), "missed": num(sampler.get("missed")),
                         "late_ms_max": num(sampler.get("lateness_ms_max"), 1)

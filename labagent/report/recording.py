@@ -11,7 +11,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jinja2
 
+from .. import captures as declared  # the capture tools' declarations
 from .. import maps_growth, parsers, vocab
+from ..record import RecordedPhase, RecordingRecord, Snapshot
 from ..vocab import RECORDING_END, RECORDING_START
 from . import model, plots
 
@@ -45,38 +47,39 @@ def _delta(after: Mapping[str, Any], before: Mapping[str, Any], key: str) -> Opt
     return int(after[key]) - int(before[key])
 
 
-def _phase_end(phase: Mapping[str, Any], samples: Sequence[Mapping[str, Any]]) -> Optional[float]:
+def _phase_end(phase: RecordedPhase, samples: Sequence[Mapping[str, Any]]) -> Optional[float]:
     """A phase's end; the last sample's time when the recorder was killed inside it."""
-    if phase.get("end") is not None:
-        return float(phase["end"])
+    if phase.end is not None:
+        return float(phase.end)
     last = samples[-1].get("t") if samples else None
-    return float(last) if last is not None else phase.get("start")
+    return float(last) if last is not None else phase.start
 
 
-def series(data: Mapping[str, Any]) -> Dict[str, Any]:
+def series(rec: RecordingRecord) -> Dict[str, Any]:
     """The columns plots.Plotter.host draws, with the marks as its phases."""
-    samples = data.get("samples") or []
+    samples = rec.samples or ()
     out: Dict[str, Any] = {"t": [s.get("t") for s in samples]}
     for key in model.PROCESS_SERIES + model.SYSTEM_SERIES:
         out[key] = [s.get(key) for s in samples]
-    out["phases"] = [(p["name"], float(p["start"]), float(_phase_end(p, samples) or p["start"]))
-                     for p in data.get("phases") or [] if p.get("start") is not None]
+    out["phases"] = [(p.name, float(p.start), float(_phase_end(p, samples) or p.start))
+                     for p in rec.phases if p.start is not None]
     return out
 
 
-def _reading_row(name: str, snap: Mapping[str, Any], by: str, t: Optional[float]) -> Dict[str, Any]:
-    reading = snap.get("reading") or {}
+def _reading_row(name: str, snap: Optional[Snapshot], by: str, t: Optional[float]) -> Dict[str, Any]:
+    reading = snap.reading if snap is not None else {}
     row = {"name": name, "by": by, "t": model.seconds_text(t)}
     for key in READING_KEYS:
         row[key] = model.num(reading.get(key))
     return row
 
 
-def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Any], pid: Any) -> Optional[Dict[str, Any]]:
+def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Snapshot], pid: Any) -> Optional[Dict[str, Any]]:
     """Growth by kind and the mappings that changed, from the start and end maps as captured."""
     texts = {}
     for name in (RECORDING_START, RECORDING_END):
-        texts[name] = _raw_or(raw, vocab.maps_file(name), (snaps.get(name) or {}).get("maps"))
+        snap = snaps.get(name)
+        texts[name] = _raw_or(raw, vocab.maps_file(name), snap.maps if snap else None)
     (before_text, before_src), (after_text, after_src) = texts[RECORDING_START], texts[RECORDING_END]
     if not before_text or not after_text:
         return None
@@ -95,7 +98,7 @@ def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Any], pid: Any) -> Op
         "more": max(0, len(changes) - CHANGES_SHOWN), "count": len(changes), "src": src,
         "diff": model.code_block(model.maps_diff(before_text, after_text), "diff",
                                  f"{before_src or 'start'} -> {after_src or 'end'}"),
-        "end_from_t": model.seconds_text((snaps.get(RECORDING_END) or {}).get("maps_t")),
+        "end_from_t": model.seconds_text(snaps[RECORDING_END].maps_t if RECORDING_END in snaps else None),
         "pid": pid,
     }
 
@@ -103,54 +106,56 @@ def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Any], pid: Any) -> Op
 def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
     """Everything recording.md.j2 shows."""
     data, raw = inp.data, inp.raw
-    rec = data.get("recording") or {}
-    host = data.get("host") or {}
-    snaps = data.get("snapshots") or {}
-    summary = data.get("summary") or {}
-    samples = data.get("samples") or []
-    tools = data.get("tools") or {}
-    ticks = data.get("ticks") or {}
+    assert isinstance(data, RecordingRecord), "a run has its own view (model.host_view)"
+    rec = data.recording
+    host = data.host
+    snaps = data.snapshots
+    summary = data.summary
+    samples = data.samples or ()
+    tools = data.tools
+    ticks = data.ticks
     offset = int(host.get("utc_offset_s") or 0)
-    phases = data.get("phases") or []
+    phases = data.phases
     by = {m.get("name"): m.get("by") for m in rec.get("marks") or []}
     rows = []
     for phase in phases:
-        name = phase["name"]
-        rows.append(dict(_reading_row(name, snaps.get(name) or {}, by.get(name, "start"), phase.get("start")),
+        name = phase.name
+        rows.append(dict(_reading_row(name, snaps.get(name), by.get(name, "start"), phase.start),
                          end=model.seconds_text(_phase_end(phase, samples)),
-                         clock=model.clock_text(phase.get("start_wall"), offset)))
+                         clock=model.clock_text(phase.start_wall, offset)))
     if RECORDING_END in snaps:
         end = snaps[RECORDING_END]
-        rows.append(dict(_reading_row(RECORDING_END, end, "end", end.get("t")), end=None, clock=None))
-    start_r = (snaps.get(RECORDING_START) or {}).get("reading") or {}
-    end_r = (snaps.get(RECORDING_END) or {}).get("reading") or {}
+        rows.append(dict(_reading_row(RECORDING_END, end, "end", end.t), end=None, clock=None))
+    start_r = model.reading_of(data, RECORDING_START)
+    end_r = model.reading_of(data, RECORDING_END)
     last = next((s for s in reversed(samples) if s.get("rss_kib") is not None), {})
     command = rec.get("command") or []
     free_h = {}
     for name in (RECORDING_START, RECORDING_END):
-        text, src = _raw_or(raw, vocab.free_h_file(name), (snaps.get(name) or {}).get("free_h"))
-        free_h[name] = model.code_block(text, "", src or f"results.json snapshots.{name}.free_h", "free -h")
+        snap = snaps.get(name)
+        text, src = _raw_or(raw, vocab.free_h_file(name), snap.free_h if snap else None)
+        free_h[name] = model.code_block(text, "", src or f"results.json snapshots.{name}.free_h", declared.FREE_H.text)
     sar = tools.get("sar") or {}
     return {
         "name": inp.name,
         "hostname": host.get("hostname") or inp.name,
-        "complete": bool(data.get("complete")),
-        "outcome": data.get("outcome") or {},
+        "complete": bool(data.complete),
+        "outcome": data.outcome,
         "stop": dict({"by": None, "status": None, "signal": None}, **(rec.get("stop") or {})),
         "mode": rec.get("mode"),
         "pid": rec.get("pid"),
         "command": " ".join(shlex.quote(str(a)) for a in command) if command else None,
-        "agent_command": model.agent_command(data.get("agent", {}).get("argv") or []),
+        "agent_command": model.agent_command(data.agent.argv),
         "exit_status": rec.get("exit_status"),
         "signal": rec.get("signal"),
-        "started": model.clock_text(data.get("started_wall"), offset),
+        "started": model.clock_text(data.started_wall, offset),
         "duration": model.seconds_text((rec.get("stop") or {}).get("duration_s")),
         "length": model.seconds_text(_phase_end(phases[-1], samples) if phases else None),
         "marks": [{"name": m.get("name"), "by": m.get("by"), "t": model.seconds_text(m.get("t"))}
                   for m in rec.get("marks") or []],
         "phases": rows,
-        "samples": model.num(data.get("samples_count", len(samples))),
-        "interval": model.seconds_text((data.get("params") or {}).get("sample_interval_s")),
+        "samples": model.num(data.samples_count if data.samples_count is not None else len(samples)),
+        "interval": model.seconds_text(data.params.get("sample_interval_s")),
         "ticks": {"late": model.num(ticks.get("late")), "missed": model.num(ticks.get("missed")),
                   "p99": ticks.get("lateness_ms_p99")},
         "peaks": {"vsz": model.num(summary.get("vsz_kib_peak")), "rss": model.num(summary.get("rss_kib_peak")),
@@ -171,7 +176,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         "sar_rows": (sar.get("parse") or {}).get("rows"),
         "host": {"kernel": host.get("kernel"), "distro": host.get("distro"), "arch": host.get("arch"),
                  "page_size": model.num(host.get("page_size")), "thp_pmd": model.size_text(host.get("thp_pmd_size"))},
-        "notes": model.note_texts(data.get("notes"), lang),
+        "notes": model.note_texts(data.notes, lang),
         "raw_files": sorted(raw),
     }
 
@@ -182,6 +187,7 @@ def render_recording(envs: Dict[str, jinja2.Environment], plotter: Optional[plot
     (shared by both languages) in the recording's directory; no plots when `plotter` is None."""
     from .render import PLOTS, READMES  # render imports this module lazily: no cycle at import
 
+    assert isinstance(inp.data, RecordingRecord)
     written = plotter.host(inp.name, series(inp.data), os.path.join(out_dir, PLOTS)) if plotter else []
     pages = []
     for lang, env in envs.items():

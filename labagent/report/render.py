@@ -13,7 +13,7 @@ import jinja2
 
 from .. import results, vocab
 from ..errors import LabError
-from ..vocab import RECORDING_KIND
+from ..record import RecordError, RecordingRecord
 from . import model, plots
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -64,8 +64,9 @@ def _read_text(path: str) -> str:
 
 def read_host(host_dir: str, name: str, status: Optional[Dict[str, Any]] = None,
               run: Optional[Dict[str, Any]] = None) -> model.HostInput:
-    """One agent directory: results.json (samples from samples.jsonl when incomplete), raw/, allocate.c."""
-    data = results.load_run(host_dir)
+    """One agent directory: results.json as its typed record (samples from samples.jsonl), raw/,
+    allocate.c."""
+    data = results.load_record(host_dir)
     raw_dir = os.path.join(host_dir, vocab.RAW_DIR)
     raw: Dict[str, str] = {}
     if os.path.isdir(raw_dir):
@@ -116,7 +117,7 @@ def _render_chunk(jobs: List[Tuple[str, str, Optional[Dict[str, Any]], Optional[
         entries = (meta or {}).get("entries")
         try:
             inp = read_host(host_dir, name, status, meta)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecordError) as exc:
             out.append(([], None, model.host_row(name, None, {"status": "failed",
                                                              "reason": f"results.json is unreadable: {exc}"},
                                                  model.entry_key(name, entries, None))))
@@ -184,7 +185,7 @@ def render_run(path: str, lang: Union[str, Sequence[str]] = "en", templates: Opt
     if os.path.isfile(os.path.join(path, results.RESULTS)):
         inp = read_host(path, os.path.basename(path))
         plotter = plots.Plotter() if draw else None
-        if inp.data.get("kind") == RECORDING_KIND:  # `labagent record`: its own writeup
+        if isinstance(inp.data, RecordingRecord):  # `labagent record`: its own writeup
             from .recording import render_recording
             return render_recording(envs, plotter, inp, path)
         written, _series = render_host(envs, plotter, inp, path)

@@ -2,10 +2,16 @@
 early), its phases as time windows, and the columns the plots draw."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+import dataclasses
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from .. import analysis, parsers
+from ..record import RecordingRecord, RunRecord
 from .captures import PhaseWindow
+
+# results.json as the report reads it: record.from_json's typed records, samples filled in
+# (results.load_record).
+Record = Union[RunRecord, RecordingRecord]
 
 KIB = 1024
 # Sample columns the plots draw.
@@ -54,82 +60,110 @@ def _delta(after: Optional[Mapping[str, Any]], before: Optional[Mapping[str, Any
     return int(after[key]) - int(before[key])
 
 
-def summary_of(data: Mapping[str, Any]) -> Dict[str, Any]:
+def reading_of(rec: Record, name: str) -> Dict[str, Any]:
+    """The reading of the snapshot `name` (procfs fields and the phase), {} when it was not taken."""
+    snap = rec.snapshots.get(name)
+    return dict(snap.reading) if snap is not None else {}
+
+
+def maps_of(rec: Record, name: str) -> Optional[str]:
+    """The maps text results.json keeps for the snapshot `name` (raw/maps-<name>.txt is the same)."""
+    snap = rec.snapshots.get(name)
+    return snap.maps if snap is not None else None
+
+
+def variant_of(rec: Optional[Record]) -> Optional[str]:
+    """The variant a run ran; None for a recording (or no record)."""
+    return rec.params.variant if isinstance(rec, RunRecord) else None
+
+
+def knob(rec: Record, name: str) -> Any:
+    """A recorded parameter by name (RunParams' fields; a recording's own params), None when absent."""
+    return getattr(rec.params, name, None) if isinstance(rec, RunRecord) else rec.params.get(name)
+
+
+def pointer_of(rec: Record) -> Optional[str]:
+    """The block's address as allocate.c printed it (hex), when the run got that far."""
+    workload = rec.workload if isinstance(rec, RunRecord) else None
+    return workload.pointer if workload is not None else None
+
+
+def summary_of(rec: Record) -> Dict[str, Any]:
     """results.json's summary. When the run stopped before its `touched` snapshot, the same analysis
     with the last step's reading (taken right after that step) standing in for it, and
     `touch_from_step` set; when the agent was killed before its analysis, that analysis."""
-    snaps = data.get("snapshots") or {}
-    steps = data.get("steps") or []
+    snaps = rec.snapshots
+    steps = [dataclasses.asdict(s) if dataclasses.is_dataclass(s) else dict(s) for s in rec.steps]
     from_step = "touched" not in snaps and bool(steps) and steps[-1].get("rss_kib") is not None
-    if data.get("summary") and not from_step:
-        return dict(data["summary"], touch_from_step=False)
-    host = data.get("host") or {}
-    params = data.get("params") or {}
-    pointer = (data.get("workload") or {}).get("pointer")
-    readings = {k: v.get("reading") or {} for k, v in snaps.items()}
+    if rec.summary and not from_step:
+        return dict(rec.summary, touch_from_step=False)
+    host = rec.host
+    pointer = pointer_of(rec)
+    readings = {k: dict(v.reading) for k, v in snaps.items()}
     if from_step:
         last = steps[-1]
         readings["touched"] = {key: last.get(key) for key in ("rss_kib", "min_flt", "anon_huge_kib")}
+    maps_before, maps_after = maps_of(rec, "baseline"), maps_of(rec, "allocated")
     summary = analysis.summarize(
         snapshots=readings,
-        maps_before=parsers.parse_maps(snaps["baseline"]["maps"]) if (snaps.get("baseline") or {}).get("maps") else (),
-        maps_after=parsers.parse_maps(snaps["allocated"]["maps"]) if (snaps.get("allocated") or {}).get("maps") else (),
-        pointer=int(pointer, 16) if pointer else None, size_bytes=int(params.get("size_bytes") or 0),
+        maps_before=parsers.parse_maps(maps_before) if maps_before else (),
+        maps_after=parsers.parse_maps(maps_after) if maps_after else (),
+        pointer=int(pointer, 16) if pointer else None, size_bytes=int(knob(rec, "size_bytes") or 0),
         touched_bytes=max((int(s["bytes"]) for s in steps), default=0), thp_enabled=host.get("thp_enabled"),
-        page_size=int(host.get("page_size") or 4096), samples=data.get("samples") or [], steps=steps)
+        page_size=int(host.get("page_size") or 4096), samples=list(rec.samples or ()), steps=steps)
     summary["touch_from_step"] = from_step
     return summary
 
 
-def _windows(data: Mapping[str, Any]) -> List[PhaseWindow]:
+def _windows(rec: Record) -> List[PhaseWindow]:
     """The phases as epoch intervals; a phase the agent never closed lasts until the next one or the
     last sample."""
-    phases = data.get("phases") or []
-    samples = data.get("samples") or []
+    phases = rec.phases
+    samples = rec.samples or ()
     windows = []
     for index, phase in enumerate(phases):
-        start = phase.get("start_wall")
-        end = phase.get("end_wall")
+        start = phase.start_wall
+        end = phase.end_wall
         if start is None:
             continue
         if end is None:  # the agent was killed inside this phase: it lasted until the last sample
-            nxt = phases[index + 1].get("start_wall") if index + 1 < len(phases) else None
+            nxt = phases[index + 1].start_wall if index + 1 < len(phases) else None
             last = samples[-1].get("wall") if samples else None
             end = nxt if nxt is not None else (last if last is not None and last >= start else start)
-        windows.append(PhaseWindow(phase["name"], float(start), float(end)))
+        windows.append(PhaseWindow(phase.name, float(start), float(end)))
     return windows
 
 
-def _phase_t(data: Mapping[str, Any], window: PhaseWindow) -> Tuple[Optional[float], Optional[float]]:
-    phase = next((p for p in data.get("phases") or [] if p.get("name") == window.name), {})
-    start, end = phase.get("start"), phase.get("end")
+def _phase_t(rec: Record, window: PhaseWindow) -> Tuple[Optional[float], Optional[float]]:
+    phase = next((p for p in rec.phases if p.name == window.name), None)
+    start, end = (phase.start, phase.end) if phase is not None else (None, None)
     if end is None and start is not None:
         end = start + (window.end_wall - window.start_wall)
     return start, end
 
 
-def series(data: Mapping[str, Any]) -> Dict[str, Any]:
+def series(rec: Record) -> Dict[str, Any]:
     """Columns for the plots: t (s since the run began) and the sample keys, None where not captured;
     phases as (name, start, end) in the same seconds."""
-    samples = data.get("samples") or []
+    samples = rec.samples or ()
     out: Dict[str, Any] = {"t": [s.get("t") for s in samples]}
     for key in PROCESS_SERIES + SYSTEM_SERIES:
         out[key] = [s.get(key) for s in samples]
-    windows = _windows(data)
+    windows = _windows(rec)
     phases = []
     for window in windows:
-        start, end = _phase_t(data, window)
+        start, end = _phase_t(rec, window)
         if start is not None:
             phases.append((window.name, float(start), float(end if end is not None else start)))
     out["phases"] = phases
     touching = next((p for p in phases if p[0] == "touching"), None)
     out["touch_start"] = touching[1] if touching else None
-    summary = summary_of(data)
+    summary = summary_of(rec)
     out["fault_mode"] = summary.get("fault_mode")
     # the faults plot's reference lines over the touch phase: one fault per page, one per huge page
-    host = data.get("host") or {}
+    host = rec.host
     page = int(host.get("page_size") or 4096)
-    allocated = ((data.get("snapshots") or {}).get("allocated") or {}).get("reading") or {}
+    allocated = reading_of(rec, "allocated")
     touched = int(summary.get("touched_bytes") or 0)
     out["reference"] = {
         "start": touching[1], "end": touching[2], "min_flt": allocated.get("min_flt"),

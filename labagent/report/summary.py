@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .. import results, vocab
 from ..errors import LabError
+from ..record import RecordError
 from ..vocab import VARIANTS
 from . import model
 
@@ -55,18 +56,18 @@ class Entry:
     name: str
     key: model.EntryKey
     status: Mapping[str, Any]
-    data: Optional[Mapping[str, Any]]
+    data: Optional[model.Record]
     error: Optional[str] = None
 
     @property
     def ok(self) -> bool:
-        return self.data is not None and bool(self.data.get("complete"))
+        return self.data is not None and bool(self.data.complete)
 
     @property
     def state(self) -> str:
         """ok, or why not: the agent's outcome, the controller's status, or `failed`."""
         if self.data is not None:
-            return "ok" if self.ok else str((self.data.get("outcome") or {}).get("status") or "incomplete")
+            return "ok" if self.ok else str(self.data.outcome.status or "incomplete")
         if self.error:
             return "failed"  # whatever the controller recorded, its results cannot be read
         recorded = self.status.get("status")
@@ -79,7 +80,7 @@ class Entry:
         if self.error:
             return self.error
         if self.data is not None:
-            return (self.data.get("outcome") or {}).get("reason") or self.status.get("reason") or "incomplete"
+            return self.data.outcome.reason or self.status.get("reason") or "incomplete"
         return self.status.get("reason") or "no results"
 
 
@@ -103,12 +104,12 @@ def _load_json(path: str) -> Dict[str, Any]:
 
 
 def _entry(path: str, name: str, status: Mapping[str, Any], entries: Optional[Mapping[str, Any]]) -> Entry:
-    data: Optional[Dict[str, Any]] = None
+    data: Optional[model.Record] = None
     error = None
     if os.path.isfile(os.path.join(path, results.RESULTS)):
         try:
-            data = results.load_run(path)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = results.load_record(path)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecordError) as exc:
             error = f"results.json is unreadable: {exc}"
     return Entry(name, model.entry_key(name, entries, data), status, data, error)
 
@@ -154,13 +155,12 @@ def summary_row(run_id: str, entry: Entry) -> Dict[str, Any]:
                repeat=entry.key.repeat, status=entry.state, reason=entry.reason)
     if entry.data is None:
         return row
-    data = entry.data
-    host = data.get("host") or {}
-    params = data.get("params") or {}
-    summary = model.summary_of(data)
-    row["started_utc"] = _utc(data.get("started_wall"))
+    rec = entry.data
+    host = rec.host
+    summary = model.summary_of(rec)
+    row["started_utc"] = _utc(rec.started_wall)
     row.update({column: host.get(FACT_KEYS.get(column, column)) for column in FACT_COLUMNS})
-    row.update({column: params.get(column) for column in KNOB_COLUMNS})
+    row.update({column: model.knob(rec, column) for column in KNOB_COLUMNS})
     row.update({column: summary.get(column) for column in FIGURE_COLUMNS})
     for column, (parent, key) in NESTED_COLUMNS.items():
         row[column] = (summary.get(parent) or {}).get(key)

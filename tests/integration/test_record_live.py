@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from labagent import record, results
+from labagent import captures, record, results
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "results.schema.json").read_text())
@@ -35,6 +35,14 @@ def test_a_live_run_is_a_valid_record(tmp_path, variant):
     assert rec.samples is None and rec.samples_file == results.SAMPLES_JSONL
     assert rec.samples_count == len(results.read_samples(str(out / rec.samples_file))) > 0
     assert (rec.timing is not None) == (variant == "fullspeed")
+    # every per-phase capture of captures.py, listed by name with its raw file, which is there
+    for name, snap in rec.snapshots.items():
+        expected = {c.name: f"raw/{c.raw_name(name)}" for c in captures.scheduled(captures.EACH_PHASE)
+                    if name != "exited" or not c.needs_pid}
+        assert snap.captures == expected
+        assert all((out / raw).is_file() for raw in snap.captures.values())
+    assert data["tools"]["uname"]["raw"] == "raw/uname-a.txt"
+    assert data["tools"]["ps_aux"]["command"].startswith("ps u -p ")
     freed = rec.summary["vsz_freed_delta_kib"]
     if variant == "free":
         assert freed is not None and freed < 0  # free() unmapped the block

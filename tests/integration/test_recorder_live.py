@@ -106,6 +106,10 @@ def drive_steps(out, ctl, recorder_pid):
     done = agent("mark", str(out), "grown")
     assert done.returncode == 0, done.stderr
     wait_for(lambda: marks_in(out) == ["grown"], "the mark `grown`")
+    # and until a sample of the phase is written: the next mark follows the second step at once, which
+    # can be sooner than one sample interval (the phase would have no sample)
+    wait_for(lambda: "grown" in {s.get("phase") for s in results.read_samples(str(out / "samples.jsonl"))},
+             "a sample in `grown`")
     (ctl / "go2").touch()
     wait_for(lambda: (ctl / "step2").exists(), "the second step")
     os.kill(recorder_pid, signal.SIGUSR1)

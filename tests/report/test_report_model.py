@@ -1,11 +1,11 @@
 """labagent.report.model: the writeup's figures, computed from the seed's and this machine's runs."""
 from __future__ import annotations
 
-import copy
+import dataclasses
 
 import pytest
 
-from labagent import parsers
+from labagent import parsers, record
 from labagent.report import model, render
 
 MIB = 1024 * 1024
@@ -153,8 +153,8 @@ def test_agent_and_equivalent_commands():
         "python3 -m labagent run --size 100MiB --out '/tmp/a b'"
     assert model.agent_command(["labagent.pyz", "run"]) == "python3 labagent.pyz run"
     assert model.agent_command([]) is None
-    params = {"size_bytes": 100 * MIB, "step_bytes": 10 * MIB, "step_interval_s": 1.0, "sample_interval_s": 0.5,
-              "pause_s": None, "tail_s": 2.0, "variant": "calloc"}
+    params = record.RunParams(size_bytes=100 * MIB, step_bytes=10 * MIB, step_interval_s=1.0, sample_interval_s=0.5,
+                              pause_s=None, tail_s=2.0, variant="calloc", force=False, ask_imds=True, timeout_s=None)
     assert model.equivalent_command(params) == ("python3 -m labagent run --size 100MiB --step 10MiB --step-interval 1 "
                                                  "--sample-interval 0.5 --tail 2 --variant calloc --out DIR")
 
@@ -251,7 +251,7 @@ def test_huge_page_size_follows_the_page_size():
 
 def test_killed_run_uses_the_last_step(killed_dir):
     inp = render.read_host(killed_dir, "debian12-killed")
-    assert inp.data["samples"], "load_run fills samples from samples.jsonl"
+    assert inp.data.samples, "load_record fills samples from samples.jsonl"
     view = model.host_view(inp)
     assert not view["complete"]
     assert view["outcome"]["reason"] == "the workload was killed by SIGKILL during touching"
@@ -264,10 +264,9 @@ def test_killed_run_uses_the_last_step(killed_dir):
 
 
 def test_summary_of_recomputes_a_missing_analysis(debian_dir):
-    data = copy.deepcopy(render.read_host(debian_dir, "h").data)
-    kept = data.pop("summary")
-    data["summary"] = {}
-    again = model.summary_of(data)
+    data = render.read_host(debian_dir, "h").data
+    kept = data.summary
+    again = model.summary_of(dataclasses.replace(data, summary={}))
     for key in ("vsz_delta_kib", "min_flt_touch", "fault_mode", "committed_as_delta_kib", "region", "heap"):
         assert again[key] == kept[key]
 

@@ -8,6 +8,7 @@ them and review the diff before committing:
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -302,3 +303,16 @@ def test_a_capture_that_could_not_be_parsed_is_named_and_old_results_still_rende
     assert "- `sar`: no header line with kbmemfree (run with LC_ALL=C)" in text and "- `ps_loop`" not in text
     render.render_run(debian_dir, lang="ja")
     assert "- `sar`: no header line with kbmemfree (LC_ALL=C で実行)" in read(os.path.join(debian_dir, "README.ja.md"))
+
+
+def test_a_results_json_that_is_not_a_run_record_is_a_failed_host(compare_dir):
+    # valid JSON, the wrong shape: the typed record (record.from_json) says where, the run still renders
+    path = os.path.join(compare_dir, "h2", "results.json")
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    data["steps"][0]["bytes"] = "lots"
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    render.render_run(compare_dir)
+    assert "| h2 | failed: results.json is unreadable: results.json.steps[0].bytes: expected int" in \
+        read(os.path.join(compare_dir, "README.md"))

@@ -67,3 +67,16 @@ def test_steps_read_the_row_after_each_touch(seed_dir):
     steps = load(seed_dir)["steps"]
     assert [(s["bytes"] // MIB, s["rss_kib"], s["min_flt"]) for s in steps][:2] == [(10, 11880, 93), (20, 22124, 98)]
     assert steps[-1]["min_flt"] == 133 and len(steps) == 9
+
+
+def test_the_seed_run_is_a_typed_record_valid_against_the_schema(seed_dir):
+    # what the note did not say (the agent's version, pauses, step timings) is null, as the schema allows
+    import jsonschema
+    from labagent import record
+    schema = json.loads(open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "results.schema.json"),
+                             encoding="utf-8").read())
+    with open(os.path.join(seed_dir, "results.json"), encoding="utf-8") as handle:
+        jsonschema.Draft202012Validator(schema).validate(json.load(handle))
+    rec = results.load_record(seed_dir)
+    assert isinstance(rec, record.RunRecord) and rec.agent.version is None and rec.params.pause_s is None
+    assert len(rec.samples) == 51 and rec.steps[0].ms is None

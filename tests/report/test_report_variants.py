@@ -8,14 +8,17 @@ Regenerate the golden files after a deliberate change, and review the diff:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import time
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from labagent import record
 from labagent.report import model, plots, render
 
+import report_runs
 from test_report_render import check_golden, read, tree_bytes
 
 VARIANTS = ("malloc", "calloc", "mmap", "mmap-populate", "madv-hugepage", "madv-nohugepage", "small-mallocs",
@@ -144,12 +147,21 @@ def test_fullspeed_shows_the_cost_of_a_fault(variant_dir):
 
 # --------------------------------------------------------------------------- entries, statistics
 
+FIXTURE_RUNS = os.path.join(report_runs.FIXTURES, "runs")
+
+
+def _ran(variant):
+    """A real run's record (the variants fixture's malloc run) as if it had run `variant`."""
+    rec = record.read(os.path.join(FIXTURE_RUNS, "variants", "malloc"))
+    return dataclasses.replace(rec, params=dataclasses.replace(rec.params, variant=variant))
+
+
 def test_entry_key_from_run_json_then_the_name_then_the_directory():
     entries = {"a__calloc__r2": {"host": "a", "variant": "calloc", "repeat": 2}}
     assert model.entry_key("a__calloc__r2", entries, None) == model.EntryKey("a", "calloc", 2)
-    data = {"params": {"variant": "mmap"}}
+    data = _ran("mmap")
     assert model.entry_key("b__mmap__r3", None, data) == model.EntryKey("b", "mmap", 3)
-    assert model.entry_key("b__mmap__r3", None, {"params": {"variant": "calloc"}}) == \
+    assert model.entry_key("b__mmap__r3", None, _ran("calloc")) == \
         model.EntryKey("b__mmap__r3", "calloc", 1)  # the name disagrees with what ran: a host's name
     assert model.entry_key("h1", None, None) == model.EntryKey("h1", "malloc", 1)
     assert model.entry_key("h1", {"h1": {"host": "h1", "variant": "malloc", "repeat": 1}}, data) == \

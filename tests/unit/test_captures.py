@@ -1,11 +1,13 @@
 """The capture tools' declarations (labagent/captures.py) against a real agent run's raw/ directory,
 and `what does this host lack` with an injected PATH lookup."""
+import dataclasses
 import json
+import time
 from pathlib import Path
 
 import pytest
 
-from labagent import captures, tools, vocab
+from labagent import captures, record, tools, vocab
 
 RUN = Path(__file__).resolve().parents[1] / "fixtures" / "runs" / "debian12-madvise"  # see its NOTE.md
 
@@ -78,3 +80,57 @@ def test_a_program_whose_probe_fails_is_missing():
     assert not captures._works(program(("false",)), _which_without())
     assert captures._works(program(("true",)), _which_without())
     assert not captures._works(program(("true",)), _which_without("gcc"))
+
+
+def test_each_schedule_runs_its_declared_captures_in_order():
+    assert [c.name for c in captures.scheduled(captures.CONTINUOUS)] == ["sar", "ps_loop"]
+    assert [c.name for c in captures.scheduled(captures.CONTINUOUS, needs_pid=False)] == ["sar"]
+    assert [c.name for c in captures.scheduled(captures.EACH_PHASE)] == ["maps", "free_h", "free_b"]
+    # gcc is run by workload.build_workload, not by a schedule
+    assert [c.name for c in captures.scheduled(captures.ONCE, needs_pid=False)] == ["uname", "os_release"]
+    assert [c.name for c in captures.scheduled(captures.ONCE, needs_pid=True)] == ["ps_aux"]
+
+
+def test_the_programs_a_host_needs_are_the_captures_and_the_playbooks():
+    assert [p.name for p in captures.PROGRAMS] == ["gcc", "sar", "ps", "free", "uname", "cat", "tar"]
+
+
+def test_a_continuous_process_capture_runs_its_declared_command_and_stops_on_sigint(tmp_path):
+    # a stand-in for sar: a real command that prints and waits until ^C
+    ticker = captures.Capture("ticker", ("sh", "-c", "echo started {pid}; exec sleep 30"), captures.CONTINUOUS,
+                              lambda _p: "ticker.txt", None, None)
+    assert ticker.needs_pid and ticker.text == "sh -c echo started {pid}; exec sleep 30"
+    process = tools.ProcessCapture(ticker, str(tmp_path / "ticker.txt"), pid=7)
+    process.start()
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "ticker.txt").read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.stop() == -2  # SIGINT, as ^C
+    assert (tmp_path / "ticker.txt").read_text() == "started 7\n"
+
+
+def test_what_a_per_phase_capture_keeps_in_the_snapshot_is_a_field_of_the_record():
+    # `inline` and `parsed_as` name fields of record.Snapshot; any other per-phase capture is listed
+    # in Snapshot.captures only, so a new one needs no new field
+    fields = {f.name for f in dataclasses.fields(record.Snapshot)}
+    for capture in captures.scheduled(captures.EACH_PHASE):
+        if capture.inline:
+            assert capture.name in fields, capture.name
+        if capture.parsed_as is not None:
+            assert capture.parsed_as in fields and capture.parser is not None, capture.name
+    assert "captures" in fields
+    # the continuous captures whose rows go to a field of their own: only sar, from before
+    rows_fields = {c.rows_field for c in captures.CAPTURES if c.rows_field}
+    assert rows_fields == {"sar"} <= {f.name for f in dataclasses.fields(record.RunRecord)}
+
+
+def test_tool_versions_come_from_the_declared_programs():
+    versions = tools.tool_versions()
+    assert list(versions) == ["gcc", "sysstat", "procps", "python"]  # results.json's keys, as before
+    for package, word in (("gcc", "gcc"), ("sysstat", "sysstat"), ("procps", "procps")):
+        program = next(p for p in captures.PROGRAMS if p.package == package)
+        if tools.which(program.name):
+            assert word in versions[package], versions[package]
+        else:
+            assert versions[package] is None
+    assert versions["python"].startswith("Python 3.")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -607,3 +608,44 @@ def test_uname_other_shapes():
     for bad in ("", "Linux host", "Linux host 6.1.0 #1 SMP GNU/Linux"):
         with pytest.raises(ValueError, match="^uname -a: line 1: "):
             p.parse_uname(bad)
+
+
+# --------------------------------------------------------------------------- vmstat 1 (procps)
+# Verbatim lines of two `vmstat 1 2` runs on the lab's Debian 12 container (procps-ng 4.0.2), joined
+# with the header repeated, as vmstat repeats it on a terminal.
+VMSTAT_3 = """\
+procs -----------memory---------- ---swap-- -----io---- -system-- ------cpu-----
+ r  b   swpd   free   buff  cache   si   so    bi    bo   in   cs us sy id wa st
+ 3  0      0 22305328 135020 1697124    0    0   356  1109  978 2088 65 16 19  0  0
+ 2  0      0 22305328 135020 1697124    0    0    12    12 1932 3360 49 15 35  0  0
+procs -----------memory---------- ---swap-- -----io---- -system-- ------cpu-----
+ r  b   swpd   free   buff  cache   si   so    bi    bo   in   cs us sy id wa st
+ 8  0      0 22183164  99564 1563668    0    0   359  1093  973 2075 64 16 19  0  0
+"""
+
+
+def test_vmstat_rows_by_column_name():
+    rows = p.parse_vmstat(VMSTAT_3)
+    assert len(rows) == 3
+    assert rows[0].values["free"] == 22305328 and rows[0].values["cs"] == 2088
+    assert rows[2].values["buff"] == 99564 and list(rows[2].values)[-1] == "st"
+
+
+@pytest.mark.skipif(not Path("/usr/bin/vmstat").exists(), reason="vmstat (procps) is not installed")
+def test_vmstat_reads_the_real_tool_and_agrees_with_meminfo():
+    text = subprocess.run(["vmstat", "1", "1"], capture_output=True, text=True, check=True,
+                          env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"}).stdout
+    [row] = p.parse_vmstat(text)
+    meminfo = p.parse_meminfo(Path("/proc/meminfo").read_text())
+    assert 0 < row.values["free"] <= meminfo.mem_total_kib  # KiB, like /proc/meminfo
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "no header line"),
+    (" 3  0      0 22305328\n", "a row before the"),
+    (VMSTAT_3.replace(" 978 2088", " 978"), "expected 17 whole numbers"),
+    (VMSTAT_3.replace("22305328", "22,305,328", 1), "expected 17 whole numbers"),
+])
+def test_vmstat_that_is_not_vmstat_says_where(text, message):
+    with pytest.raises(ValueError, match=message):
+        p.parse_vmstat(text)

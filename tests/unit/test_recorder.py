@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from labagent import recorder, results
+from labagent import record, recorder, results
 from labagent.errors import LabError
 
 STEPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "recordings", "steps")
@@ -65,7 +65,7 @@ def test_summary_of_the_steps_recording():
     with open(os.path.join(STEPS, "results.json"), encoding="utf-8") as handle:
         data = json.load(handle)
     samples = results.read_samples(os.path.join(STEPS, "samples.jsonl"))
-    summary = recorder.summarize(iter(samples), data["snapshots"], 0)
+    summary = recorder.summarize(iter(samples), record.from_json(data).snapshots, 0)
     assert summary == data["summary"]  # what the recorder wrote is what the function computes
     live = [s for s in samples if s["rss_kib"] is not None]
     assert summary["rss_kib_peak"] == max(s["rss_kib"] for s in live)
@@ -79,9 +79,9 @@ def test_peaks_include_the_snapshots_between_ticks():
     from labagent.recorder import summarize
     samples = [{"vsz_kib": 1000, "rss_kib": 500, "min_flt": 10, "maj_flt": 0},
                {"vsz_kib": 1200, "rss_kib": 700, "min_flt": 30, "maj_flt": 0}]
-    snapshots = {"start": {"reading": {"vsz_kib": 1000, "rss_kib": 500}},
-                 "grown": {"reading": {"vsz_kib": 1500, "rss_kib": 900}},
-                 "end": {"reading": {"vsz_kib": 1200, "rss_kib": 700}}}
+    snapshots = {"start": record.Snapshot(t=0.0, reading={"vsz_kib": 1000, "rss_kib": 500}),
+                 "grown": record.Snapshot(t=1.0, reading={"vsz_kib": 1500, "rss_kib": 900}),
+                 "end": record.Snapshot(t=2.0, reading={"vsz_kib": 1200, "rss_kib": 700})}
     summary = summarize(samples, snapshots, None)
     assert (summary["vsz_kib_peak"], summary["rss_kib_peak"]) == (1500, 900)
     assert summary["min_flt_recorded"] == 20  # faults still come from the samples' first and last
