@@ -14,6 +14,7 @@ import jinja2
 from .. import results, vocab
 from ..errors import LabError
 from ..record import RecordError, RecordingRecord
+from ..vocab import RECORDING_KIND
 from . import model, plots
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -257,7 +258,7 @@ def _render_recordings(path: str, meta: Dict[str, Any], names: List[str], envs: 
         if os.path.isfile(os.path.join(host_dir, results.RESULTS)):
             try:
                 inp = read_host(host_dir, name, status, meta)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecordError) as exc:
                 status = {"status": "failed", "reason": f"results.json is unreadable: {exc}"}
             else:
                 written.extend(render_recording(envs, plotter, inp, host_dir))
