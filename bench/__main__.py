@@ -9,7 +9,8 @@ import tempfile
 import time
 from typing import Callable, Dict, List, Optional
 
-from . import agent_memory, fanout, fidelity, machine, observer, orchestration, output, rendering, sampler_cost, stats
+from . import (agent_memory, fanout, fidelity, machine, observer, orchestration, output, rendering, sampler_cost,
+               stats, suite)
 from .core import REPO, BenchError, Context, Result, Row
 
 # In the order: the table follows it.
@@ -21,9 +22,11 @@ BENCHMARKS: Dict[str, Callable[[Context], Result]] = {
     "fanout": fanout.run,
     "render": rendering.run,
     "memory": agent_memory.run,
+    "suite": suite.run,
 }
 TITLES = {"sampler": "1 sampler cost", "fidelity": "2 fidelity", "observer": "3 observer effect",
-          "orchestration": "4 orchestration", "fanout": "4b fan-out", "render": "5 report rendering", "memory": "6 agent memory"}
+          "orchestration": "4 orchestration", "fanout": "4b fan-out", "render": "5 report rendering", "memory": "6 agent memory",
+          "suite": "7 test suite"}
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:

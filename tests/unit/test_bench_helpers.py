@@ -135,3 +135,15 @@ def test_lean_process_without_an_address_space_is_gone():
     status = b"Name:\tallocate\nState:\tR (running)\nTgid:\t21437\nPid:\t21437\nThreads:\t1\n"
     assert lean.parse_process(b"21437 (allocate) R 1 2 3", status, None) is None
     assert lean.parse_process(b"21437 (a) b) Z 1 2 3", b"VmSize:\t4 kB\n", None) is None
+
+
+def test_suite_bench_reads_pytests_summary_and_slowest_tests():
+    from bench import suite
+    text = ("...\n============================= slowest 5 durations =============================\n"
+            "174.65s call     tests/cloud/test_destroy_expired.py::test_destroy_in_all_regions\n"
+            "42.90s setup    tests/install/test_fresh_install.py::test_labagent_command\n"
+            "================== 1 failed, 727 passed, 2 skipped in 586.85s (0:09:46) ===================\n")
+    assert suite._counts(text) == {"failed": 1, "passed": 727, "skipped": 2}
+    assert [(m["s"], m["when"]) for m in suite.SLOWEST.finditer(text)] == [("174.65", "call"), ("42.90", "setup")]
+    with pytest.raises(suite.BenchError):
+        suite._counts("no summary here\n")
