@@ -81,20 +81,29 @@ def index_view(run_dir_name: str, run_meta: Optional[Mapping[str, Any]], rows: S
     """Everything index.md.j2 shows: the run, its hosts, the comparison. A run with several variants
     or repeats per host is compared by (host, variant) groups, with the median, min and max of the
     repeats (`grouped`)."""
-    meta = run_meta or {}
-    params = meta.get("params") or {}
+    params = (run_meta or {}).get("params") or {}
     grouped = is_grouped(rows)
     return {
         "grouped": grouped,
         "repeats": repeats_view(rows, params.get("variants")) if grouped else None,
+        **_run_view(run_dir_name, run_meta, rows, plotted),
+        "compared": [r for r in rows if r["has_results"]],
+    }
+
+
+def _run_view(run_dir_name: str, run_meta: Optional[Mapping[str, Any]], rows: Sequence[Dict[str, Any]],
+              plotted: bool) -> Dict[str, Any]:
+    """What both indexes (the experiment's and the recordings') show of the run itself: its id, the
+    command that made it, the lab's version, its knobs, and its hosts with the ones that failed."""
+    meta = run_meta or {}
+    return {
         "run_id": meta.get("run_id") or run_dir_name,
         "command": code_block(meta.get("command"), "sh", vocab.RUN_JSON, None) if meta.get("command") else None,
         "lab_version": meta.get("lab_version"), "lab_commit": meta.get("lab_commit"),
         "params": [{"name": k, "value": ", ".join(str(x) for x in v) if isinstance(v, list) else str(v)}
-                   for k, v in params.items()],
+                   for k, v in (meta.get("params") or {}).items()],
         "has_run_json": bool(run_meta),
         "hosts": list(rows),
-        "compared": [r for r in rows if r["has_results"]],
         "problems": [r for r in rows if not r["ok"]],
         "count": len(rows), "ok": sum(1 for r in rows if r["ok"]), "plots": plotted,
     }
@@ -297,18 +306,9 @@ def recordings_index_view(run_dir_name: str, run_meta: Optional[Mapping[str, Any
                           rows: Sequence[Dict[str, Any]], plotted: bool = False) -> Dict[str, Any]:
     """Everything recording_index.md.j2 shows: the command recorded, one row per host, the hosts that
     brought no complete recording back with their reasons."""
-    meta = run_meta or {}
-    params = meta.get("params") or {}
+    params = (run_meta or {}).get("params") or {}
     return {
-        "run_id": meta.get("run_id") or run_dir_name,
+        **_run_view(run_dir_name, run_meta, rows, plotted),
         "recorded": params.get("command"),
-        "command": code_block(meta.get("command"), "sh", vocab.RUN_JSON, None) if meta.get("command") else None,
-        "lab_version": meta.get("lab_version"), "lab_commit": meta.get("lab_commit"),
-        "params": [{"name": k, "value": ", ".join(str(x) for x in v) if isinstance(v, list) else str(v)}
-                   for k, v in params.items()],
-        "has_run_json": bool(run_meta),
-        "hosts": list(rows),
         "recorded_hosts": [r for r in rows if r["has_results"]],
-        "problems": [r for r in rows if not r["ok"]],
-        "count": len(rows), "ok": sum(1 for r in rows if r["ok"]), "plots": plotted,
     }
