@@ -1,8 +1,12 @@
 """Builds build/labagent.pyz: the agent as one file, allocate.c included, for hosts with only python3.
+`--json` prints {"path", "sha256"} instead of the path (what the playbook reads).
 
 Deterministic: files in sorted order with a fixed timestamp, so the same sources give the same bytes
 (and Ansible copies it only when the agent changed).
 """
+import hashlib
+import io
+import json
 import pathlib
 import sys
 import tempfile
@@ -20,29 +24,51 @@ def add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
     zf.writestr(info, data)
 
 
-def main() -> int:
-    out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "build" / "labagent.pyz")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # A temporary name of this build's own: concurrent runs in one checkout (parallel tests) each
-    # write their own file, and the rename leaves a whole zipapp at `out` whichever finishes last.
+def zipapp_bytes() -> bytes:
+    buffer = io.BytesIO()
+    buffer.write(b"#!/usr/bin/env python3\n")
+    with zipfile.ZipFile(buffer, "w") as zf:
+        add(zf, "__main__.py", MAIN)
+        pkg = ROOT / "labagent"
+        # The report renderer needs the controller's packages; hosts never run it.
+        files = sorted(p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                       and "report" not in p.relative_to(pkg).parts)
+        for path in files:
+            add(zf, path.relative_to(ROOT).as_posix(), path.read_bytes())
+    return buffer.getvalue()
+
+
+def write(out: pathlib.Path, data: bytes) -> None:
+    """Writes `out` whole: under a temporary name of this build's own, then renamed, so concurrent runs
+    in one checkout (parallel tests) never see a partial zipapp, whichever finishes last."""
     fd, name = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
     tmp = pathlib.Path(name)
     try:
         with open(fd, "wb") as raw:
-            raw.write(b"#!/usr/bin/env python3\n")
-            with zipfile.ZipFile(raw, "w") as zf:
-                add(zf, "__main__.py", MAIN)
-                pkg = ROOT / "labagent"
-                # The report renderer needs the controller's packages; hosts never run it.
-                files = sorted(p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                               and "report" not in p.relative_to(pkg).parts)
-                for path in files:
-                    add(zf, path.relative_to(ROOT).as_posix(), path.read_bytes())
+            raw.write(data)
         tmp.chmod(0o755)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)  # gone after the rename; left only by a failed build
-    print(out)
+
+
+def main() -> int:
+    args = [a for a in sys.argv[1:] if a != "--json"]
+    out = pathlib.Path(args[0] if args else ROOT / "build" / "labagent.pyz")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = zipapp_bytes()
+    write(out, data)
+    if "--json" not in sys.argv[1:]:
+        print(out)
+        return 0
+    # For the playbook: a copy named by the agent's content (labagent-<digest>.pyz, beside `out`), the
+    # name it gets on the hosts, so two checkouts (two agent versions) running on one host at once never
+    # replace each other's agent mid-run, and the same agent is copied once.
+    digest = hashlib.sha256(data).hexdigest()
+    named = out.with_name(f"{out.stem}-{digest[:16]}{out.suffix}")
+    if not named.exists():
+        write(named, data)
+    print(json.dumps({"path": str(named), "sha256": digest}))
     return 0
 
 

@@ -36,7 +36,7 @@ def _agent(out_dir: str) -> Optional[Proc]:
                 argv = handle.read().split(b"\0")
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if b"run" in argv and out_dir.encode() in argv and any(a.endswith(b"labagent.pyz") for a in argv):
+        if b"run" in argv and out_dir.encode() in argv and any(a.endswith(b".pyz") and b"labagent" in a for a in argv):
             row = stat(int(entry))
             if row is not None:
                 return int(entry), int(row["start"])  # type: ignore[arg-type]
