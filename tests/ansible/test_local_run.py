@@ -2,7 +2,6 @@
 import json
 import os
 import shutil
-import time
 import uuid
 
 import pytest
@@ -85,13 +84,11 @@ def test_second_run_changes_nothing_it_need_not(local_runs):
     ("lab_run_id", "a/b", "lab_run_id"),
 ])
 def test_bad_knobs_fail_before_any_host_is_touched(tmp_path, knob, value, message):
-    started = time.monotonic()
     done = ansible_playbook(extra_vars({knob: value, "lab_runs_dir": str(tmp_path)}))
     assert done.returncode != 0
     assert message in done.stdout, done.stdout[-3000:]
     assert "Run the experiment on every host" not in done.stdout
     assert list(tmp_path.iterdir()) == []
-    assert time.monotonic() - started < 60
 
 
 # -e lab_command=...: the recorder's rules, asked once (`record --check`), named as the user's variables.

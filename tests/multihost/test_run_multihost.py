@@ -37,8 +37,11 @@ def test_every_host_runs_in_parallel_and_gets_its_own_results(ssh_hosts, tmp_pat
         assert data["agent"]["python"].startswith("3.")
     pids = {data["workload"]["pid"] for data in results.values()}
     assert len(pids) == len(names)  # three workloads, one per host
-    starts = [data["started_wall"] for data in results.values()]
-    assert max(starts) - min(starts) < 3.0, starts  # started together, not one after another
+    # Together, not one after another: every host's experiment had started before any host's ended
+    # (an order of events on one clock, the namespaces share it; not a speed).
+    starts = [data["phases"][0]["start_wall"] for data in results.values()]
+    ends = [data["phases"][-1]["end_wall"] for data in results.values()]
+    assert max(starts) < min(ends), (starts, ends)
     assert (tmp_path / "latest").is_symlink()
 
 
