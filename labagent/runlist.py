@@ -8,9 +8,10 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .errors import LabError
+from .record import RecordError, RecordingRecord, RunRecord, from_json
 from .results import RESULTS
 from .units import format_size
 
@@ -79,17 +80,28 @@ def _from_summary(doc: Mapping[str, Any]) -> _Run:
     return _Run(tuple(entries))
 
 
-def _from_results(data: Optional[Mapping[str, Any]], host: str, variant: Optional[str],
+def _record(path: str) -> Optional[Union[RunRecord, RecordingRecord]]:
+    """An agent's typed record, or None when its results.json is missing, unreadable or no record (the
+    list shows what it can: such an entry counts as not ok)."""
+    try:
+        return from_json(_load(path))
+    except RecordError:
+        return None
+
+
+def _from_results(data: Optional[Union[RunRecord, RecordingRecord]], host: str, variant: Optional[str],
                   status: Optional[str]) -> Tuple[str, Optional[str], bool, Optional[float], Optional[int]]:
-    params = (data or {}).get("params") or {}
-    ok = bool(data.get("complete")) if data is not None else status == "ok"
-    return (host, variant or params.get("variant"), ok, (data or {}).get("started_wall"), params.get("size_bytes"))
+    if data is None:
+        return (host, variant, status == "ok", None, None)
+    if isinstance(data, RecordingRecord):
+        return (host, variant, data.complete, data.started_wall, None)
+    return (host, variant or data.params.variant, data.complete, data.started_wall, data.params.size_bytes)
 
 
 def _from_files(path: str) -> Optional[_Run]:
     """Without summary.json: run.json's statuses and entries, and each agent's results.json."""
     if os.path.isfile(os.path.join(path, RESULTS)):  # one agent directory
-        data = _load(os.path.join(path, RESULTS))
+        data = _record(os.path.join(path, RESULTS))
         return _Run((_from_results(data, os.path.basename(path), None, None),)) if data is not None else None
     meta = _load(os.path.join(path, RUN_JSON)) or {}
     statuses = meta.get("hosts") or {}
@@ -102,7 +114,7 @@ def _from_files(path: str) -> Optional[_Run]:
     entries = []
     for name in sorted(names):
         place = recorded.get(name) or {}
-        data = _load(os.path.join(path, name, RESULTS))
+        data = _record(os.path.join(path, name, RESULTS))
         entries.append(_from_results(data, str(place.get("host") or name), place.get("variant"),
                                      (statuses.get(name) or {}).get("status")))
     return _Run(tuple(entries))

@@ -15,11 +15,11 @@ import json
 import os
 import shutil
 import tarfile
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from . import batch, vocab
 from .errors import LabError
-from .record import write_json_atomic
+from .record import RecordError, RecordingRecord, RunRecord, from_json, write_json_atomic
 
 PLAN_JSON = "plan.json"  # the run settled by the lab role (its `lab_run` fact), written before any host ran
 LATEST = "latest"
@@ -124,13 +124,18 @@ def unpack_recording(run_dir: str, host: str) -> bool:
     return True
 
 
-def _results(path: str) -> Optional[Mapping[str, Any]]:
+def _results(path: str) -> Union[RunRecord, RecordingRecord, str, None]:
+    """The agent's typed record in `path`; why not, when its results.json is there but is not a record;
+    None when there is none (or it was cut short before it was whole JSON)."""
     try:
         with open(os.path.join(path, vocab.RESULTS), encoding="utf-8") as handle:
             data = json.load(handle)
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    return data if isinstance(data, dict) else None
+    try:
+        return from_json(data)
+    except RecordError as exc:
+        return f"its results.json is not a run record ({exc})"
 
 
 def judge(run_dir: str, host: str, entry: batch.BatchEntry, single: bool,
@@ -144,14 +149,15 @@ def judge(run_dir: str, host: str, entry: batch.BatchEntry, single: bool,
 def judge_dir(path: str, host_outcome: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     """One agent directory's status (see judge)."""
     data = _results(path)
+    if isinstance(data, str):
+        return {"status": "failed", "reason": data}
     if data is not None:
-        if data.get("complete"):
+        if data.complete:
             return {"status": "ok", "reason": None}
-        outcome = data.get("outcome") or {}
-        if outcome.get("status") in (None, "running"):  # killed before it could say (e.g. the async timeout)
+        if data.outcome.status == "running":  # killed before it could say (e.g. the async timeout)
             return {"status": "failed",
                     "reason": (host_outcome or {}).get("reason") or "the agent stopped before it finished this run"}
-        return {"status": "failed", "reason": outcome.get("reason") or "incomplete"}
+        return {"status": "failed", "reason": data.outcome.reason or "incomplete"}
     if host_outcome is None:
         return dict(VANISHED)
     status = str(host_outcome.get("status") or "failed")

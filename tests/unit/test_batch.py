@@ -23,8 +23,14 @@ class FakeParams:
     force: bool = False
 
 
+# A real agent's results.json (a typed run record), which the fake run below rewrites as its own.
+RECORD = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "runs" / "repeats" / "vm-a__malloc__r3"
+                     / vocab.RESULTS).read_text())
+
+
 def fake_run(outcomes):
-    """A run_one that writes a results.json (and a workload binary) and ends as `outcomes[variant]`."""
+    """A run_one that writes a results.json (a valid run record, and a workload binary) and ends as
+    `outcomes[variant]`."""
     calls = []
 
     def run_one(params, out_dir, *, progress, argv):
@@ -33,8 +39,9 @@ def fake_run(outcomes):
         status = outcomes.get(params.variant, "complete")
         if status == "refused":
             raise LabError("--size does not fit in MemAvailable")
-        data = {"complete": status == "complete", "params": {"variant": params.variant},
-                "outcome": {"status": status, "reason": None if status == "complete" else f"{params.variant} {status}"}}
+        data = dict(RECORD, complete=status == "complete", params=dict(RECORD["params"], variant=params.variant),
+                    outcome=dict(RECORD["outcome"], status=status,
+                                 reason=None if status == "complete" else f"{params.variant} {status}"))
         Path(out_dir, vocab.RESULTS).write_text(json.dumps(data))
         Path(out_dir, vocab.WORKLOAD_BINARY).write_bytes(b"\x7fELF")
         return data
@@ -163,6 +170,14 @@ def test_a_run_killed_before_it_could_say_keeps_the_hosts_reason(tmp_path):
     runrecord.record_run(str(run_dir), {"h1": {"status": "failed", "reason": "Timeout exceeded"}})
     assert json.loads((run_dir / vocab.RUN_JSON).read_text())["hosts"]["h1"] == {
         "status": "failed", "reason": "Timeout exceeded"}
+
+
+def test_a_results_json_that_is_no_run_record_is_a_failed_run_naming_the_field(tmp_path):
+    run = tmp_path / "h1"
+    run.mkdir()
+    (run / vocab.RESULTS).write_text(json.dumps(dict(RECORD, complete="yes")))
+    judged = runrecord.judge_dir(str(run), {"status": "ok", "reason": None})
+    assert judged["status"] == "failed" and "complete" in judged["reason"], judged
 
 
 def test_outcomes_on_stdin_a_hosts_failure_wins():
