@@ -311,7 +311,9 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
     prepare_out_dir(out_dir, params.force)
     raw_dir = os.path.join(out_dir, vocab.RAW_DIR)
 
-    run = Run(Params(sample_interval_s=params.sample_interval_s), out_dir, clock, proc_root, progress, argv or [])
+    # No progress.json: `labagent progress --recording` reads the last line of samples.jsonl instead.
+    run = Run(Params(sample_interval_s=params.sample_interval_s), out_dir, clock, proc_root, progress, argv or [],
+              keep_progress=False)
     run.as_recording(dict(asdict(params), command=list(params.command)))
     state: Dict[str, Any] = {"stop": None, "signal_marks": 0}
 
