@@ -105,3 +105,14 @@ def test_a_recording_without_a_duration_must_fit_its_default_hour(lab, ec2, tmp_
     assert "3600 s for the recording (no lab_command_duration" in said
     assert "Set lab_command_duration, or lab_ec2_ttl_minutes to at least 66" in said
     assert_nothing_created(ec2, lab)
+
+
+def test_lab_timeout_bounds_a_recording_without_a_duration(lab, ec2, tmp_path):
+    extra = {**RECORDING, "lab_run_id": "ttl-rec-timeout", "lab_timeout": 600,
+             "lab_runs_dir": str(tmp_path / "runs"), "lab_ec2_key_dir": str(lab.key_dir)}
+    run = ansible_playbook("run.yml", extra, env=lab.env, timeout=300, label="run.yml (recording, lab_timeout)")
+    said = flat(run.output)
+    assert run.returncode != 0, said[-4000:]
+    assert "the run needs 16.0 minutes on each host" in said, said[-4000:]
+    assert "600 s for the recording (no lab_command_duration" in said
+    assert_nothing_created(ec2, lab)

@@ -129,3 +129,21 @@ def test_labagent_record_writes_no_progress_json_and_its_poll_reads_the_samples(
     assert sorted(p.name for p in out.iterdir() if p.suffix == ".json") == ["results.json"]
     record = progress.poll_record(str(out), None, recording=True)
     assert record["lab_progress"]["kind"] == "recording" and record["line"].startswith("phase start, ")
+
+
+def test_a_refused_recording_leaves_its_one_line_in_the_refused_file(tmp_path):
+    # What fetch.yml reads on a host whose recorder could not start the command (collect.yml).
+    out, refused = tmp_path / "runs" / "r1", tmp_path / "runs" / "r1.refused"
+
+    def record(*command):
+        return subprocess.run([sys.executable, "-m", "labagent", "record", "--out", str(out), "--refused-file",
+                               str(refused), "--sample-interval", "0.1", "--no-imds", "--force", "--", *command],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    done = record("/opt/no-such-program", "3")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert refused.read_text() == done.stderr == "labagent: cannot start /opt/no-such-program: No such file or directory\n"
+    # a later attempt that starts forgets the earlier refusal
+    done = record(sys.executable, "-c", "pass")
+    assert done.returncode == 0, done.stderr
+    assert not refused.exists() and (out / "results.json").is_file()
