@@ -88,6 +88,9 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
     record.add_argument("--command-line", metavar="TEXT",
                         help="the command as one string, split into words as a shell would (no shell runs it), "
                              "instead of -- CMD [ARGS...]")
+    record.add_argument("--refused-file", metavar="FILE",
+                        help="when the recording cannot start, also write the one-line reason to FILE "
+                             "(for a later collector, such as playbooks/fetch.yml)")
     record.add_argument("--check", action="store_true",
                         help="only validate the options and print them as JSON (the command's words), record nothing")
     record.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]: the command to start and record")
@@ -230,7 +233,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace, argv: List[str]) -> int:
-    from .recorder import RecordParams, record, validate
+    from .recorder import RecordParams, forget_refusal, note_refusal, record, validate
     command = list(args.cmd)
     if command[:1] == ["--"]:
         command = command[1:]
@@ -256,7 +259,14 @@ def _record(args: argparse.Namespace, argv: List[str]) -> int:
         if not args.quiet:
             print(f"labagent: {message}", file=sys.stderr, flush=True)
 
-    record(params, os.path.abspath(args.out), progress=progress, argv=argv)
+    if args.refused_file:
+        forget_refusal(args.refused_file)
+    try:
+        record(params, os.path.abspath(args.out), progress=progress, argv=argv)
+    except LabError as exc:  # record refuses only before it records anything
+        if args.refused_file:
+            note_refusal(args.refused_file, f"labagent: {exc}")
+        raise
     progress(f"recorded: {os.path.join(args.out, 'results.json')}")
     return 0
 

@@ -75,6 +75,29 @@ def check_mark_name(name: str) -> str:
     return name
 
 
+def note_refusal(path: str, line: str) -> None:
+    """--refused-file: the one line `labagent record` printed when it would not record (a command that
+    cannot start, a PID that is not there), kept for whoever collects the recording later without the
+    agent's stderr (the playbook's fetch.yml). Written whole or not at all."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(line.rstrip("\n") + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # the refusal itself is still printed on stderr, the caller's first source
+
+
+def forget_refusal(path: str) -> None:
+    """Removes an earlier attempt's --refused-file: this recording is going ahead."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
 def send_mark(out_dir: str, name: str) -> None:
     """`labagent mark DIR NAME`: one line on the recorder's FIFO; an error when no recorder reads it."""
     check_mark_name(name)
@@ -311,7 +334,9 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
     prepare_out_dir(out_dir, params.force)
     raw_dir = os.path.join(out_dir, vocab.RAW_DIR)
 
-    run = Run(Params(sample_interval_s=params.sample_interval_s), out_dir, clock, proc_root, progress, argv or [])
+    # No progress.json: `labagent progress --recording` reads the last line of samples.jsonl instead.
+    run = Run(Params(sample_interval_s=params.sample_interval_s), out_dir, clock, proc_root, progress, argv or [],
+              keep_progress=False)
     run.as_recording(dict(asdict(params), command=list(params.command)))
     state: Dict[str, Any] = {"stop": None, "signal_marks": 0}
 

@@ -1,6 +1,6 @@
 """The record of one run as it goes: results.json (record.py's typed record, built field by field and
 written at every phase boundary), samples.jsonl (the sampler's ticks), raw/ (the tools' verbatim
-output), progress.json. The phase script (experiment.py) and the recorder (recorder.py) fill it."""
+output), progress.json (an experiment's). The phase script (experiment.py) and the recorder (recorder.py) fill it."""
 from __future__ import annotations
 
 import dataclasses
@@ -50,7 +50,7 @@ class Run:
     filled in place. elapsed() is the run's clock."""
 
     def __init__(self, params: Params, out_dir: str, clock, proc_root: str,
-                 progress: Callable[[str], None], argv: List[str]) -> None:
+                 progress: Callable[[str], None], argv: List[str], keep_progress: bool = True) -> None:
         self.params = params
         self.out_dir = out_dir
         self.raw_dir = os.path.join(out_dir, vocab.RAW_DIR)
@@ -71,8 +71,12 @@ class Run:
             # rewritten at every phase boundary, costs the same however many ticks the run takes.
             samples_file=results.SAMPLES_JSONL, summary={}, notes=(), started_wall=self.origin_wall)
         self.sample_log = results.SampleLog(os.path.join(out_dir, results.SAMPLES_JSONL))
-        self.progress_file = ProgressFile(out_dir, Progress(params.variant, self.phase, params.size_bytes, 0, 0,
-                                                            params.steps, None, None, 0.0))
+        # progress.json, an experiment's position for the playbook's poll; a recording has none (keep_progress
+        # false): it has no size or steps, and its poll reads the last line of samples.jsonl
+        # (progress.recording_progress).
+        self.progress_file: Optional[ProgressFile] = ProgressFile(
+            out_dir, Progress(params.variant, self.phase, params.size_bytes, 0, 0, params.steps, None, None, 0.0)
+        ) if keep_progress else None
         # smaps_rollup is read at most once a second by the sampler (its value carried between reads).
         self._rollup_due = 0.0
         self._anon_huge_kib: Optional[int] = None
@@ -122,7 +126,8 @@ class Run:
         kind = RecordedPhase if isinstance(self.record, RecordingRecord) else Phase
         self.update(phases=self._closed_phases(now) + (kind(name, now, round(self.origin_wall + now, 3), None, None),))
         self.phase = name
-        self.progress_file.update(phase=name, t=now)
+        if self.progress_file is not None:
+            self.progress_file.update(phase=name, t=now)
 
     def end_phases(self) -> None:
         phases = self.record.phases
@@ -201,7 +206,7 @@ class Run:
                 texts[capture.parsed_as] = asdict(capture.parser(text))
         snap = Snapshot(t=t, reading=reading, captures=taken, **texts)
         self.put_snapshot(name, snap)
-        if reading.get("rss_kib") is not None:  # (exited: keep the last reading)
+        if self.progress_file is not None and reading.get("rss_kib") is not None:  # (exited: keep the last reading)
             self.progress_file.update(rss_kib=reading.get("rss_kib"), min_flt=reading.get("min_flt"), t=t)
         return snap
 

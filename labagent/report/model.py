@@ -25,7 +25,8 @@ from .formatting import (clock_text, code_block, hexaddr, mib_text, num, seconds
 from .index import (FIGURES, EntryKey, entry_key, host_row, index_view, is_grouped, repeats_view,  # noqa: F401
                     spread, spread_text, variant_order)
 from .runs import (PROCESS_SERIES, SYSTEM_SERIES, Record, _delta, _int, _phase_t, _windows,  # noqa: F401
-                   expected_faults, huge_page_size, knob, maps_of, reading_of, series, summary_of, variant_of)
+                   expected_faults, huge_page_size, knob, maps_of, reading_of, recording_length, series,
+                   summary_of, variant_of)
 
 KIB = 1024
 MIB = 1024 * 1024

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import os
 import shlex
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import jinja2
 
 from .. import captures as declared  # the capture tools' declarations
 from .. import maps_growth, parsers, vocab
-from ..record import RecordedPhase, RecordingRecord, Snapshot
+from ..record import RecordingRecord, Snapshot
 from ..vocab import RECORDING_END, RECORDING_START
 from . import model, plots
+from .runs import phase_end as _phase_end, recording_length
 
 TEMPLATE = "recording.md.j2"
 # The mappings that changed most, listed in the writeup (the full diff follows in a folded block).
@@ -45,14 +46,6 @@ def _delta(after: Mapping[str, Any], before: Mapping[str, Any], key: str) -> Opt
     if after.get(key) is None or before.get(key) is None:
         return None
     return int(after[key]) - int(before[key])
-
-
-def _phase_end(phase: RecordedPhase, samples: Sequence[Mapping[str, Any]]) -> Optional[float]:
-    """A phase's end; the last sample's time when the recorder was killed inside it."""
-    if phase.end is not None:
-        return float(phase.end)
-    last = samples[-1].get("t") if samples else None
-    return float(last) if last is not None else phase.start
 
 
 def series(rec: RecordingRecord) -> Dict[str, Any]:
@@ -150,7 +143,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         "signal": rec.get("signal"),
         "started": model.clock_text(data.started_wall, offset),
         "duration": model.seconds_text((rec.get("stop") or {}).get("duration_s")),
-        "length": model.seconds_text(_phase_end(phases[-1], samples) if phases else None),
+        "length": model.seconds_text(recording_length(data)),
         "marks": [{"name": m.get("name"), "by": m.get("by"), "t": model.seconds_text(m.get("t"))}
                   for m in rec.get("marks") or []],
         "phases": rows,

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from .. import analysis, parsers
-from ..record import RecordingRecord, RunRecord
+from ..record import RecordedPhase, RecordingRecord, RunRecord
 from .captures import PhaseWindow
 
 # results.json as the report reads it: record.from_json's typed records, samples filled in
@@ -48,6 +48,19 @@ def expected_faults(start: int, end: int, pointer: int, touched: int, page_size:
     else:
         count = base
     return {"base": base, "huge": count}
+
+
+def phase_end(phase: RecordedPhase, samples: Any) -> Optional[float]:
+    """A recording's phase's end; the last sample's time when the recorder was killed inside it."""
+    if phase.end is not None:
+        return float(phase.end)
+    last = samples[-1].get("t") if samples else None
+    return float(last) if last is not None else phase.start
+
+
+def recording_length(rec: RecordingRecord) -> Optional[float]:
+    """How long a recording lasted: the end of its last phase (the writeup's and the index's length)."""
+    return phase_end(rec.phases[-1], rec.samples or ()) if rec.phases else None
 
 
 def _int(value: Any) -> Optional[int]:

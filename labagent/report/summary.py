@@ -1,5 +1,7 @@
 """A run's figures as a table: runs/<id>/summary.csv and summary.json, one row per host x variant x
-repeat with the host's facts, the knobs and the summary fields, for a spreadsheet or pandas.
+repeat with the host's facts, the knobs and the summary fields, for a spreadsheet or pandas; a run
+that recorded a command (run.json kind `recording`) has a recording's figures instead of the knobs and
+the experiment's figures.
 
 Also the reader the run list and the comparison share: read_run() loads every agent directory of a
 run (or one agent directory on its own) with its place in the run (host, variant, repeat) and status.
@@ -11,12 +13,13 @@ import datetime
 import io
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .. import results, vocab
+from .. import maps_growth, results, vocab
 from ..errors import LabError
-from ..record import RecordError
+from ..record import RecordError, RecordingRecord
 from ..vocab import VARIANTS
 from . import model
 
@@ -47,6 +50,22 @@ NESTED_COLUMNS = {"region_start": ("region", "start"), "region_end": ("region", 
 # host facts: column -> results.json host key
 FACT_KEYS = {"instance_type": "ec2_instance_type"}
 COLUMNS = ID_COLUMNS + FACT_COLUMNS + KNOB_COLUMNS + FIGURE_COLUMNS + tuple(NESTED_COLUMNS)
+
+# A recording's row (labagent record, results.json kind `recording`): the recording block, its params,
+# the start and end readings, the summary's peaks and totals, and summary.maps_growth by kind.
+RECORDING_BLOCK_COLUMNS = {"mode": "mode", "command": "command", "pid": "pid", "exit_status": "exit_status",
+                           "signal": "signal", "marks": "marks"}
+RECORDING_PARAM_COLUMNS = ("duration_s", "sample_interval_s")
+READING_COLUMNS = ("vsz_kib", "rss_kib", "min_flt", "maj_flt", "sys_anon_huge_kib")
+RECORDING_FIGURE_COLUMNS = ("vsz_kib_peak", "rss_kib_peak", "anon_huge_kib_peak", "min_flt_recorded",
+                            "maj_flt_recorded")
+MAPS_GROWTH_KEYS = ("before_bytes", "after_bytes", "change_bytes")
+RECORDING_COLUMNS = (ID_COLUMNS + FACT_COLUMNS + tuple(RECORDING_BLOCK_COLUMNS) + ("stop_by",)
+                     + RECORDING_PARAM_COLUMNS + ("length_s", "samples")
+                     + tuple(f"{key}_{at}" for key in READING_COLUMNS
+                             for at in (vocab.RECORDING_START, vocab.RECORDING_END))
+                     + RECORDING_FIGURE_COLUMNS
+                     + tuple(f"maps_{kind}_{key}" for kind in maps_growth.KINDS for key in MAPS_GROWTH_KEYS))
 
 
 @dataclass(frozen=True)
@@ -167,8 +186,51 @@ def summary_row(run_id: str, entry: Entry) -> Dict[str, Any]:
     return row
 
 
+def recording_row(run_id: str, entry: Entry) -> Dict[str, Any]:
+    """One host's recording: every column of RECORDING_COLUMNS, None where it was not recorded. The
+    command is its words joined as a shell would read them; marks is how many the user made."""
+    row: Dict[str, Any] = dict.fromkeys(RECORDING_COLUMNS)
+    row.update(run_id=run_id, name=entry.name, host=entry.key.host, variant=entry.key.variant,
+               repeat=entry.key.repeat, status=entry.state, reason=entry.reason)
+    rec = entry.data
+    if not isinstance(rec, RecordingRecord):
+        return row
+    block = rec.recording
+    row["started_utc"] = _utc(rec.started_wall)
+    row.update({column: rec.host.get(FACT_KEYS.get(column, column)) for column in FACT_COLUMNS})
+    row.update({column: block.get(key) for column, key in RECORDING_BLOCK_COLUMNS.items()})
+    command = block.get("command")
+    row["command"] = " ".join(shlex.quote(str(word)) for word in command) if command else None
+    row["marks"] = len(block.get("marks") or [])
+    row["stop_by"] = (block.get("stop") or {}).get("by")
+    row.update({column: rec.params.get(column) for column in RECORDING_PARAM_COLUMNS})
+    row["length_s"] = model.recording_length(rec)
+    row["samples"] = rec.samples_count if rec.samples_count is not None else len(rec.samples or ())
+    for at in (vocab.RECORDING_START, vocab.RECORDING_END):
+        reading = model.reading_of(rec, at)
+        row.update({f"{key}_{at}": reading.get(key) for key in READING_COLUMNS})
+    row.update({column: rec.summary.get(column) for column in RECORDING_FIGURE_COLUMNS})
+    growth = rec.summary.get("maps_growth") or {}
+    for kind in maps_growth.KINDS:
+        row.update({f"maps_{kind}_{key}": (growth.get(kind) or {}).get(key) for key in MAPS_GROWTH_KEYS})
+    return row
+
+
+def is_recording(run: RunData) -> bool:
+    """A run that recorded a command (run.json kind `recording`), or a recording's own directory."""
+    if (run.meta or {}).get("kind") == vocab.RECORDING_KIND:
+        return True
+    return any(isinstance(entry.data, RecordingRecord) for entry in run.entries)
+
+
+def columns_of(run: RunData) -> Tuple[str, ...]:
+    """summary.csv's columns for this run: a recording's, or the experiment's."""
+    return RECORDING_COLUMNS if is_recording(run) else COLUMNS
+
+
 def summary_rows(run: RunData) -> List[Dict[str, Any]]:
-    return [summary_row(run.run_id, entry) for entry in run.entries]
+    row = recording_row if is_recording(run) else summary_row
+    return [row(run.run_id, entry) for entry in run.entries]
 
 
 def _cell(value: Any) -> str:
@@ -179,26 +241,28 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def summary_csv(rows: List[Mapping[str, Any]]) -> str:
+def summary_csv(rows: List[Mapping[str, Any]], columns: Tuple[str, ...] = COLUMNS) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(row.get(column)) for column in COLUMNS])
+        writer.writerow([_cell(row.get(column)) for column in columns])
     return out.getvalue()
 
 
-def summary_json(run_id: str, rows: List[Mapping[str, Any]]) -> str:
-    doc = {"schema_version": SUMMARY_SCHEMA, "run_id": run_id, "columns": list(COLUMNS),
-           "rows": [{column: row.get(column) for column in COLUMNS} for row in rows]}
+def summary_json(run_id: str, rows: List[Mapping[str, Any]], columns: Tuple[str, ...] = COLUMNS) -> str:
+    doc = {"schema_version": SUMMARY_SCHEMA, "run_id": run_id, "columns": list(columns),
+           "rows": [{column: row.get(column) for column in columns} for row in rows]}
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
 
 
 def write_summary(run: RunData) -> List[str]:
     """<run>/summary.csv and <run>/summary.json; returns their paths."""
     rows = summary_rows(run)
+    columns = columns_of(run)
     written = []
-    for name, text in ((SUMMARY_CSV, summary_csv(rows)), (SUMMARY_JSON, summary_json(run.run_id, rows))):
+    for name, text in ((SUMMARY_CSV, summary_csv(rows, columns)),
+                       (SUMMARY_JSON, summary_json(run.run_id, rows, columns))):
         path = os.path.join(run.path, name)
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)

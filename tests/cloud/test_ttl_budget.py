@@ -59,3 +59,60 @@ def test_provision_alone_with_a_ttl_shorter_than_the_ssh_wait_is_refused(lab, ec
     assert run.returncode != 0
     assert "the run needs 10.0 minutes" in said and "lab_ec2_ttl_minutes is 1" in said, said[-4000:]
     assert_nothing_created(ec2, lab)
+
+
+def test_a_recording_counts_its_duration_and_the_preparation():
+    budget = plan.ttl_budget(13, 60, 5, [], recording_s=600.0)
+    assert budget == {"ssh_wait_s": 60, "prepare_s": 300, "experiment_s": 0, "runs": 0, "recording_s": 600.0,
+                      "recording_until_exit": False, "total_s": 960.0, "ttl_s": 780}
+    message = plan.budget_error(budget)
+    assert "needs 16.0 minutes" in message and "lab_ec2_ttl_minutes is 13" in message
+    assert "600 s for the recording (lab_command_duration)" in message and "at least 16" in message
+    assert plan.budget_error(plan.ttl_budget(16, 60, 5, [], recording_s=600.0)) is None
+
+
+def test_a_recording_without_a_duration_counts_the_default_hour():
+    budget = plan.ttl_budget(60, 600, 5, [], recording_s=3600.0, recording_until_exit=True)
+    assert budget["total_s"] == 4500.0
+    message = plan.budget_error(budget)
+    assert "3600 s for the recording (no lab_command_duration: until the command exits, at most" in message
+    assert "Set lab_command_duration, or lab_ec2_ttl_minutes to at least 75" in message
+
+
+RECORDING = {**provision_vars(lab_ec2_ttl_minutes=13), "lab_provider": "ec2", "lab_ec2_ssh_timeout": 60,
+             "lab_ec2_region": REGION, "lab_command": "sleep 1000", "lab_sample_interval": "1"}
+
+
+def test_a_recording_longer_than_the_ttl_is_refused_before_anything_exists(lab, ec2, tmp_path):
+    extra = {**RECORDING, "lab_run_id": "ttl-rec", "lab_command_duration": "600s",
+             "lab_runs_dir": str(tmp_path / "runs"), "lab_ec2_key_dir": str(lab.key_dir)}
+    run = ansible_playbook("run.yml", extra, env=lab.env, timeout=300, label="run.yml (recording, TTL too short)")
+    said = flat(run.output)
+    assert run.returncode != 0, said[-4000:]
+    assert "the run needs 16.0 minutes on each host" in said, said[-4000:]
+    assert "600 s for the recording (lab_command_duration)" in said
+    assert "lab_ec2_ttl_minutes is 13" in said
+    assert_nothing_created(ec2, lab)
+
+
+def test_a_recording_without_a_duration_must_fit_its_default_hour(lab, ec2, tmp_path):
+    extra = {**RECORDING, "lab_run_id": "ttl-rec-unbounded", "lab_ec2_ttl_minutes": 60,
+             "lab_runs_dir": str(tmp_path / "runs"), "lab_ec2_key_dir": str(lab.key_dir)}
+    run = ansible_playbook("run.yml", extra, env=lab.env, timeout=300, label="run.yml (recording, no duration)")
+    said = flat(run.output)
+    assert run.returncode != 0, said[-4000:]
+    assert "the run needs 66.0 minutes on each host" in said, said[-4000:]
+    assert "3600 s for the recording (no lab_command_duration" in said
+    assert "Set lab_command_duration, or lab_ec2_ttl_minutes to at least 66" in said
+    assert_nothing_created(ec2, lab)
+
+
+def test_lab_timeout_bounds_a_recording_without_a_duration(lab, ec2, tmp_path):
+    extra = {**RECORDING, "lab_run_id": "ttl-rec-timeout", "lab_timeout": 600,
+             "lab_runs_dir": str(tmp_path / "runs"), "lab_ec2_key_dir": str(lab.key_dir)}
+    run = ansible_playbook("run.yml", extra, env=lab.env, timeout=300, label="run.yml (recording, lab_timeout)")
+    said = flat(run.output)
+    assert run.returncode != 0, said[-4000:]
+    assert "the run needs 16.0 minutes on each host" in said, said[-4000:]
+    assert "600 s for the recording (no lab_command_duration" in said
+    assert_nothing_created(ec2, lab)

@@ -115,8 +115,14 @@ def test_a_command_recorded_on_every_host_with_one_that_cannot_start(ssh_hosts, 
             "-e", json.dumps({"lab_run_id": run_id, "lab_runs_dir": str(runs)})]
     fetched = ssh_hosts.run_ansible(args, cwd=ROOT, timeout=600)
     again = " ".join((fetched.stdout + fetched.stderr).split())
-    assert fetched.returncode != 0 and "h3 (failed: no results on the host" in again, again[-3000:]
+    # h3's recorder left its one line (labagent record --refused-file): fetch.yml says what happened there,
+    # as run.yml did, not that the run was interrupted before it started.
+    assert fetched.returncode != 0, again[-3000:]
+    assert "h3 (failed: labagent: cannot start /opt/lab-steps: No such file or directory)" in again, again[-3000:]
+    assert "interrupted before its agent started" not in again
     record = json.loads((run / "run.json").read_text())
     assert record["hosts"]["h1"] == record["hosts"]["h2"] == {"status": "ok", "reason": None}
+    assert record["hosts"]["h3"] == {"status": "failed",
+                                     "reason": "labagent: cannot start /opt/lab-steps: No such file or directory"}
     assert f"RSS {json.loads((run / 'h1' / 'results.json').read_text())['summary']['rss_kib_peak']:,} KiB" \
         in (run / "h1" / "README.md").read_text()

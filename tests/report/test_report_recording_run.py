@@ -65,3 +65,37 @@ def test_the_index_overlays_the_hosts_rss(recording_run):
     assert ">h1</text>" in svg and ">h2</text>" not in svg  # h2 brought no recording back
     assert "![Each host's RSS over time](plots/rss.svg)" in read(os.path.join(recording_run, "README.md"))
     assert os.path.isfile(os.path.join(recording_run, "h1", "plots", "process.svg"))
+
+
+def test_a_recording_runs_summary_has_the_recordings_figures(recording_run):
+    from labagent.report import summary
+    written = summary.write_summary(summary.read_run(str(recording_run)))
+    check_golden("recording-run.summary.csv", read(written[0]))
+    doc = json.loads(read(written[1]))
+    assert doc["columns"] == list(summary.RECORDING_COLUMNS)
+    # the experiment's knobs and malloc figures are not a recording's (sample_interval_s and the THP peak are)
+    assert set(summary.KNOB_COLUMNS + summary.FIGURE_COLUMNS) & set(doc["columns"]) == \
+        {"sample_interval_s", "anon_huge_kib_peak"}
+    h1, h2 = doc["rows"]
+    data = json.loads((recording_run / "h1" / "results.json").read_text())
+    figures = data["summary"]
+    # each figure is results.json's own, under the name it has there
+    assert (h1["status"], h1["variant"], h1["mode"], h1["command"], h1["exit_status"], h1["stop_by"]) == \
+        ("ok", "recording", "command", "./steps ctl", 0, "exit")
+    assert [h1[k] for k in ("vsz_kib_peak", "rss_kib_peak", "min_flt_recorded", "maj_flt_recorded")] == \
+        [figures[k] for k in ("vsz_kib_peak", "rss_kib_peak", "min_flt_recorded", "maj_flt_recorded")]
+    assert h1["maps_heap_change_bytes"] == figures["maps_growth"]["heap"]["change_bytes"] == 4263936
+    assert h1["maps_anonymous_after_bytes"] == figures["maps_growth"]["anonymous"]["after_bytes"]
+    assert h1["rss_kib_start"] == data["snapshots"]["start"]["reading"]["rss_kib"]
+    assert h1["rss_kib_end"] == data["snapshots"]["end"]["reading"]["rss_kib"]
+    assert h1["marks"] == 2 and h1["samples"] == data["samples_count"]
+    assert h1["thp_enabled"] == data["host"]["thp_enabled"]
+    assert h1["length_s"] > data["recording"]["marks"][-1]["t"]
+    assert (h2["status"], h2["reason"]) == ("failed", REFUSED)
+    assert all(h2[c] is None for c in summary.RECORDING_COLUMNS[len(summary.ID_COLUMNS):])
+
+
+def test_an_experiment_runs_summary_keeps_the_experiments_columns(repeats_dir):
+    from labagent.report import summary
+    run = summary.read_run(repeats_dir)
+    assert not summary.is_recording(run) and summary.columns_of(run) == summary.COLUMNS

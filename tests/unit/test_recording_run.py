@@ -102,3 +102,48 @@ def test_record_check_refuses_in_one_line(args, message):
     done = subprocess.run([sys.executable, "-m", "labagent", "record", "--check", "--out=.", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == "" and done.stderr == message + "\n"
+
+
+def test_a_recording_keeps_no_malloc_shaped_progress_json(tmp_path, proc_root):
+    # An experiment's Run keeps progress.json (size and steps); a recording's (keep_progress=False) has none.
+    from labagent.clock import FakeClock
+    from labagent.experiment import Params, Run
+    runs = {}
+    for name, keep in (("experiment", True), ("recording", False)):
+        out = tmp_path / name
+        out.mkdir()
+        runs[name] = Run(Params(sample_interval_s=0.1), str(out), FakeClock(), str(proc_root), lambda _m: None, [],
+                         keep_progress=keep)
+        runs[name].begin_phase("start")
+    assert progress.read_progress(str(tmp_path / "experiment")).phase == "start"
+    assert not (tmp_path / "recording" / progress.PROGRESS_JSON).exists()
+
+
+def test_labagent_record_writes_no_progress_json_and_its_poll_reads_the_samples(tmp_path):
+    out = tmp_path / "rec"
+    command = [sys.executable, "-c", "import time; b = bytearray(8 << 20); time.sleep(0.5)"]
+    done = subprocess.run([sys.executable, "-m", "labagent", "record", "--out", str(out), "--sample-interval", "0.1",
+                           "--no-imds", "--", *command], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not (out / progress.PROGRESS_JSON).exists()
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".json") == ["results.json"]
+    record = progress.poll_record(str(out), None, recording=True)
+    assert record["lab_progress"]["kind"] == "recording" and record["line"].startswith("phase start, ")
+
+
+def test_a_refused_recording_leaves_its_one_line_in_the_refused_file(tmp_path):
+    # What fetch.yml reads on a host whose recorder could not start the command (collect.yml).
+    out, refused = tmp_path / "runs" / "r1", tmp_path / "runs" / "r1.refused"
+
+    def record(*command):
+        return subprocess.run([sys.executable, "-m", "labagent", "record", "--out", str(out), "--refused-file",
+                               str(refused), "--sample-interval", "0.1", "--no-imds", "--force", "--", *command],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    done = record("/opt/no-such-program", "3")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert refused.read_text() == done.stderr == "labagent: cannot start /opt/no-such-program: No such file or directory\n"
+    # a later attempt that starts forgets the earlier refusal
+    done = record(sys.executable, "-c", "pass")
+    assert done.returncode == 0, done.stderr
+    assert not refused.exists() and (out / "results.json").is_file()

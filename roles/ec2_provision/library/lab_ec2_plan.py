@@ -54,6 +54,15 @@ options:
     type: list
     elements: float
     default: []
+  recording_s:
+    description:
+      - The length of a recording each host will make (C(lab_command_duration)), or, without one, the
+        longest a recording until the command exits is allowed; unset when no recording follows.
+    type: float
+  recording_until_exit:
+    description: I(recording_s) is that allowance, not a C(lab_command_duration) (the refusal says so).
+    type: bool
+    default: false
   ami:
     description: Image override, one id or a mapping architecture -> id (C(lab_ec2_ami)).
     type: raw
@@ -110,7 +119,7 @@ expires_at:
   returned: success
   type: str
 budget:
-  description: Seconds each host needs (ssh_wait_s, prepare_s, experiment_s, runs, total_s) against ttl_s.
+  description: Seconds each host needs (ssh_wait_s, prepare_s, experiment_s, runs, recording_s, total_s) against ttl_s.
   returned: success
   type: dict
 ssh_cidr:
@@ -279,15 +288,20 @@ def expiry(ttl_minutes: int, now: datetime | None = None) -> str:
     return (now + timedelta(minutes=ttl_minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def ttl_budget(ttl_minutes: int, ssh_timeout_s: int, prepare_minutes: int, experiment_s: list[float]) -> dict:
-    """What one host needs before its TTL ends: the SSH wait (boot), then, if an experiment follows,
-    preparing it and every run (variant x repeat) the agent expects, one after another."""
+def ttl_budget(ttl_minutes: int, ssh_timeout_s: int, prepare_minutes: int, experiment_s: list[float],
+               recording_s: float | None = None, recording_until_exit: bool = False) -> dict:
+    """What one host needs before its TTL ends: the SSH wait (boot), then, if an experiment or a
+    recording follows, preparing it and every run (variant x repeat) the agent expects, one after
+    another, or the recording's length (lab_command_duration, or the longest a recording without one
+    is allowed: ``recording_until_exit``)."""
     runs = len(experiment_s)
-    prepare_s = prepare_minutes * 60 if runs else 0
+    prepare_s = prepare_minutes * 60 if runs or recording_s is not None else 0
     experiment = round(sum(experiment_s), 3)
-    total = ssh_timeout_s + prepare_s + experiment
-    return {"ssh_wait_s": ssh_timeout_s, "prepare_s": prepare_s, "experiment_s": experiment, "runs": runs,
-            "total_s": round(total, 3), "ttl_s": ttl_minutes * 60}
+    total = ssh_timeout_s + prepare_s + experiment + (recording_s or 0)
+    budget = {"ssh_wait_s": ssh_timeout_s, "prepare_s": prepare_s, "experiment_s": experiment, "runs": runs}
+    if recording_s is not None:
+        budget.update(recording_s=recording_s, recording_until_exit=recording_until_exit)
+    return {**budget, "total_s": round(total, 3), "ttl_s": ttl_minutes * 60}
 
 
 def budget_error(budget: dict) -> str | None:
@@ -295,14 +309,22 @@ def budget_error(budget: dict) -> str | None:
     if budget["total_s"] <= budget["ttl_s"]:
         return None
     parts = [f"up to {budget['ssh_wait_s']} s for SSH (lab_ec2_ssh_timeout)"]
-    if budget["runs"]:
+    if budget["runs"] or "recording_s" in budget:
         parts.append(f"{budget['prepare_s']} s to prepare (lab_ec2_prepare_minutes)")
+    if budget["runs"]:
         parts.append(f"{budget['experiment_s']:g} s for {budget['runs']} run(s) of the experiment "
                      "(the agent's expected_s for every variant and repeat)")
+    if "recording_s" in budget:
+        why = ("no lab_command_duration: until the command exits, at most this long"
+               if budget["recording_until_exit"] else "lab_command_duration")
+        parts.append(f"{budget['recording_s']:g} s for the recording ({why})")
     need = budget["total_s"] / 60
+    least = int(-(-budget["total_s"] // 60))
+    fix = (f"Set lab_command_duration, or lab_ec2_ttl_minutes to at least {least}"
+           if budget.get("recording_until_exit") else f"Set lab_ec2_ttl_minutes to at least {least}, or run less")
     return (f"the run needs {need:.1f} minutes on each host ({', '.join(parts)}), "
             f"but lab_ec2_ttl_minutes is {budget['ttl_s'] // 60}: the hosts would power off before it ends. "
-            f"Set lab_ec2_ttl_minutes to at least {int(-(-budget['total_s'] // 60))}, or run less")
+            + fix)
 
 
 def static_address(address, instance_type: str) -> str | None:
@@ -476,6 +498,8 @@ def main():
             "ssh_timeout": {"type": "int", "default": 600},
             "prepare_minutes": {"type": "int", "default": 5},
             "experiment_s": {"type": "list", "elements": "float", "default": []},
+            "recording_s": {"type": "float"},
+            "recording_until_exit": {"type": "bool", "default": False},
             "ami": {"type": "raw"},
             "address": {"type": "raw", "default": "public_ip"},
             "subnet_id": {"type": "str", "default": ""},
@@ -496,7 +520,7 @@ def main():
     budget = None
     if parse_ttl(params["ttl_minutes"]) is not None:
         budget = ttl_budget(parse_ttl(params["ttl_minutes"]), params["ssh_timeout"], params["prepare_minutes"],
-                            params["experiment_s"])
+                            params["experiment_s"], params["recording_s"], params["recording_until_exit"])
         if budget_error(budget):
             errors.append(budget_error(budget))
     if errors:
