@@ -91,6 +91,16 @@ def test_bad_knobs_fail_before_any_host_is_touched(tmp_path, knob, value, messag
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("lang", ["[en,ja]", "en,ja"])
+def test_both_languages_as_typed_on_the_command_line_pass_the_language_check(tmp_path, lang):
+    # -e lab_lang=[en,ja] reaches the playbook as the string "[en,ja]". The run id check comes after the
+    # language check: failing on the run id shows the languages passed.
+    done = ansible_playbook(["-e", f"lab_lang={lang}", "-e", "lab_run_id=../x", "-e", f"lab_runs_dir={tmp_path}"])
+    assert done.returncode != 0
+    assert "lab_lang must" not in done.stdout, done.stdout[-3000:]
+    assert "lab_run_id" in done.stdout, done.stdout[-3000:]
+
+
 # -e lab_command=...: the recorder's rules, asked once (`record --check`), named as the user's variables.
 @pytest.mark.parametrize("args,message", [
     (["-e", json.dumps({"lab_command": "python3 -c 'print(1)"})],  # JSON: the quotes as typed
