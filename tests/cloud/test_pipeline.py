@@ -17,15 +17,13 @@ pytestmark = [pytest.mark.multihost,
 TYPES = ["t3.medium", "m7g.large"]
 
 
-def pipeline_vars(ssh_hosts, tmp_path, run_id, addresses, **changes):
+def ec2_vars(ssh_hosts, tmp_path, run_id, addresses):
+    """The EC2 variables for SSH namespace hosts standing in for the instances moto pretends to launch."""
     key = ssh_hosts.lab.client_key
-    values = {
-        **SMALL,
-        "lab_provider": "ec2",
+    return {
         "lab_run_id": run_id,
-        "lab_runs_dir": str(tmp_path / "runs"),
         "lab_ec2_region": REGION,
-        "lab_ec2_instance_types": TYPES,
+        "lab_ec2_instance_types": list(addresses),
         "lab_ec2_ssh_cidr": "203.0.113.7/32",
         "lab_ec2_address": addresses,
         # The namespace hosts know the harness's key, not a key EC2 would generate.
@@ -33,8 +31,13 @@ def pipeline_vars(ssh_hosts, tmp_path, run_id, addresses, **changes):
         "lab_ec2_private_key_file": str(key),
         "lab_ec2_user": "root",
         "lab_ec2_key_dir": str(tmp_path / "keys"),
-        "lab_ec2_ssh_timeout": 20,
     }
+
+
+def pipeline_vars(ssh_hosts, tmp_path, run_id, addresses, **changes):
+    values = {**SMALL, "lab_provider": "ec2", "lab_runs_dir": str(tmp_path / "runs"),
+              **ec2_vars(ssh_hosts, tmp_path, run_id, addresses), "lab_ec2_instance_types": TYPES,
+              "lab_ec2_ssh_timeout": 20}
     values.update(changes)
     return values
 

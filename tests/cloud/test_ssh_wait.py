@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import REGION, ansible_playbook
 from .test_ec2_playbooks import flat, instances
-from .test_pipeline import assert_nothing_left
+from .test_pipeline import assert_nothing_left, ec2_vars
 
 pytestmark = [pytest.mark.multihost]
 
@@ -18,19 +18,9 @@ TYPES = ["t3.medium", "m7g.large", "c7i.large"]
 
 
 def provision_vars(ssh_hosts, tmp_path, run_id, addresses, **changes):
-    key = ssh_hosts.lab.client_key
-    values = {
-        "lab_run_id": run_id,
-        "lab_ec2_region": REGION,
-        "lab_ec2_instance_types": list(addresses),
-        "lab_ec2_ssh_cidr": "203.0.113.7/32",
-        "lab_ec2_address": addresses,
-        # The namespace hosts know the harness's key, not a key EC2 would generate.
-        "lab_ec2_public_key": key.with_suffix(".pub").read_text().strip(),
-        "lab_ec2_private_key_file": str(key),
-        "lab_ec2_user": "root",
-        "lab_ec2_key_dir": str(tmp_path / "keys"),
-    }
+    """provision.yml's variables for namespace hosts standing in for the instances (the pipeline's, less
+    the experiment's)."""
+    values = ec2_vars(ssh_hosts, tmp_path, run_id, addresses)
     values.update(changes)
     return values
 

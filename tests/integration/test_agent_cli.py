@@ -107,14 +107,6 @@ def test_missing_sar_is_recorded_and_the_run_goes_on(tmp_path):
     assert not (out / "raw" / "sar-r.txt").exists()
 
 
-@pytest.fixture(scope="module")
-def pyz(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pyz") / "labagent.pyz"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "build-pyz.py"), str(path)], check=True,
-                   capture_output=True)
-    return path
-
-
 def test_zipapp_is_one_self_contained_deterministic_file(pyz, tmp_path):
     again = tmp_path / "again.pyz"
     subprocess.run([sys.executable, str(ROOT / "scripts" / "build-pyz.py"), str(again)], check=True,

@@ -51,14 +51,6 @@ def test_os_family_defaults_to_this_hosts(tmp_path):
     assert report["os_family"] in ("Debian", "RedHat", "default")
 
 
-@pytest.fixture(scope="module")
-def pyz(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pyz") / "labagent.pyz"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "build-pyz.py"), str(path)], check=True,
-                   capture_output=True)
-    return path
-
-
 PLAY = """---
 - name: Prepare this machine with a narrowed PATH
   hosts: localhost
