@@ -13,7 +13,7 @@ import jinja2
 
 from .. import captures as declared  # the capture tools' declarations
 from .. import maps_growth, parsers, vocab
-from ..record import RecordingRecord, Snapshot
+from ..record import EXEC_SNAPSHOT, RecordingRecord, Snapshot, comparison_start
 from ..vocab import RECORDING_END, RECORDING_START
 from . import model, plots
 from .runs import phase_end as _phase_end, recording_length
@@ -67,13 +67,15 @@ def _reading_row(name: str, snap: Optional[Snapshot], by: str, t: Optional[float
     return row
 
 
-def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Snapshot], pid: Any) -> Optional[Dict[str, Any]]:
-    """Growth by kind and the mappings that changed, from the start and end maps as captured."""
+def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Snapshot], pid: Any,
+               base: str = RECORDING_START) -> Optional[Dict[str, Any]]:
+    """Growth by kind and the mappings that changed, from the maps at `base` (start, or the snapshot
+    after the last exec) and at the end, as captured."""
     texts = {}
-    for name in (RECORDING_START, RECORDING_END):
+    for name in (base, RECORDING_END):
         snap = snaps.get(name)
         texts[name] = _raw_or(raw, vocab.maps_file(name), snap.maps if snap else None)
-    (before_text, before_src), (after_text, after_src) = texts[RECORDING_START], texts[RECORDING_END]
+    (before_text, before_src), (after_text, after_src) = texts[base], texts[RECORDING_END]
     if not before_text or not after_text:
         return None
     before, after = parsers.parse_maps(before_text), parsers.parse_maps(after_text)
@@ -82,7 +84,7 @@ def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Snapshot], pid: Any) 
                "grew": t.change_bytes > 0, "count": f"{t.before_count} → {t.after_count}"}
               for t in maps_growth.totals(before, after)]
     changes = maps_growth.changes(before, after)
-    src = f"`{before_src or 'results.json snapshots.start.maps'}`, `{after_src or 'results.json snapshots.end.maps'}`"
+    src = f"`{before_src or f'results.json snapshots.{base}.maps'}`, `{after_src or 'results.json snapshots.end.maps'}`"
     return {
         "totals": totals, "grew": [t["kind"] for t in totals if t["grew"]],
         "changes": [{"kind": c.kind, "change": c.change, "start": f"{c.start:08x}", "before": model.num(c.before_bytes),
@@ -90,7 +92,7 @@ def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Snapshot], pid: Any) 
                      "pathname": c.pathname or "(anonymous)"} for c in changes[:CHANGES_SHOWN]],
         "more": max(0, len(changes) - CHANGES_SHOWN), "count": len(changes), "src": src,
         "diff": model.code_block(model.maps_diff(before_text, after_text), "diff",
-                                 f"{before_src or 'start'} -> {after_src or 'end'}"),
+                                 f"{before_src or base} -> {after_src or 'end'}"),
         "end_from_t": model.seconds_text(snaps[RECORDING_END].maps_t if RECORDING_END in snaps else None),
         "pid": pid,
     }
@@ -116,10 +118,22 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         rows.append(dict(_reading_row(name, snaps.get(name), by.get(name, "start"), phase.start),
                          end=model.seconds_text(_phase_end(phase, samples)),
                          clock=model.clock_text(phase.start_wall, offset)))
+    base = comparison_start(snaps, data.execs)
+    if EXEC_SNAPSHOT in snaps:  # not a phase: a row of its own, where its time puts it
+        ex = snaps[EXEC_SNAPSHOT]
+        at = next((i for i, p in enumerate(phases) if p.start is not None and p.start > ex.t), len(rows))
+        rows.insert(at, dict(_reading_row(EXEC_SNAPSHOT, ex, "exec", ex.t), end=None, clock=None))
     if RECORDING_END in snaps:
         end = snaps[RECORDING_END]
         rows.append(dict(_reading_row(RECORDING_END, end, "end", end.t), end=None, clock=None))
-    start_r = model.reading_of(data, RECORDING_START)
+    number = 0
+    for row in rows:  # the phases are numbered as the plots number them; the snapshots that are no phase not
+        if row["by"] not in ("exec", "end"):
+            number += 1
+            row["n"] = number
+        else:
+            row["n"] = None
+    start_r = model.reading_of(data, base)
     end_r = model.reading_of(data, RECORDING_END)
     last = next((s for s in reversed(samples) if s.get("rss_kib") is not None), {})
     command = rec.get("command") or []
@@ -156,7 +170,11 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
                   "min_flt": model.num(summary.get("min_flt_recorded")),
                   "maj_flt": model.num(summary.get("maj_flt_recorded"))},
         "change": {key: model.signed(_delta(end_r or last, start_r, key)) for key in ("vsz_kib", "rss_kib", "min_flt")},
-        "maps": _maps_view(raw, snaps, rec.get("pid")),
+        "maps": _maps_view(raw, snaps, rec.get("pid"), base),
+        "compared_from": base,
+        "compared_t": model.seconds_text(snaps[base].t if base in snaps else None),
+        "execs": [{"t": model.seconds_text(e.t), "before": e.comm_before, "after": e.comm_after,
+                   "exe_before": e.exe_before, "exe_after": e.exe_after} for e in data.execs or ()],
         "thp": {"mode": host.get("thp_enabled"), "peak": model.num(summary.get("anon_huge_kib_peak")),
                 "sys_start": model.num(start_r.get("sys_anon_huge_kib")),
                 "sys_end": model.num(end_r.get("sys_anon_huge_kib"))},

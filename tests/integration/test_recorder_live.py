@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labagent import parsers, results
+from labagent import maps_growth, parsers, results
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -337,3 +337,63 @@ def test_a_recorder_killed_outright_leaves_a_readable_recording(tmp_path):
     assert "**This recording is incomplete: running.**" in text
     assert "| `before-kill` | `labagent mark` |" in text
     assert "The maps at start and at end were not both captured." in text
+
+
+# A program that execs: a shell that becomes Python after a pause (as a pyenv shim does: bash -> python3),
+# Python then holds 16 MiB until told to exit.
+EXECS_PY = '''
+import os, sys, time
+ctl = sys.argv[1]
+a = bytearray(16 * 1024 * 1024)
+open(os.path.join(ctl, "ready"), "w").close()
+while not os.path.exists(os.path.join(ctl, "exit")):
+    time.sleep(0.02)
+'''
+
+
+def snapshots_in(out):
+    try:
+        return json.loads((out / "results.json").read_text())["snapshots"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return {}
+
+
+@pytest.mark.slow
+def test_an_exec_is_recorded_and_the_comparison_starts_after_it(tmp_path):
+    out, ctl = tmp_path / "rec", tmp_path / "ctl"
+    ctl.mkdir()
+    program = tmp_path / "execs.py"
+    program.write_text(EXECS_PY)
+    recorder = start_agent("record", "--out", str(out), *FAST, "--", "sh", "-c",
+                           f'sleep 0.5; exec "{sys.executable}" "{program}" "{ctl}"')
+    try:
+        wait_for(lambda: (ctl / "ready").exists() and "exec" in snapshots_in(out), "the exec and its snapshot")
+        (ctl / "exit").touch()
+        stdout, stderr = recorder.communicate(timeout=30)
+    finally:
+        end_process(recorder)
+    assert recorder.returncode == 0, stderr
+    data = json.loads((out / "results.json").read_text())
+    python_exe = os.path.realpath(sys.executable)
+    [event] = data["execs"]
+    assert (event["comm_before"], event["exe_after"]) == ("sh", python_exe), event
+    assert event["exe_before"] != python_exe and event["t"] >= 0.5
+    snaps = data["snapshots"]
+    assert snaps["exec"]["t"] >= event["t"]
+    start_maps = parsers.parse_maps((out / "raw" / "maps-start.txt").read_text())
+    exec_maps = parsers.parse_maps((out / "raw" / "maps-exec.txt").read_text())
+    assert python_exe not in {m.pathname for m in start_maps}  # start is the shell
+    assert python_exe in {m.pathname for m in exec_maps}
+    # The comparison starts after the exec: the program's own files are in both ends, neither gone nor new.
+    assert data["summary"]["compared_from"] == "exec"
+    changed = maps_growth.changes(exec_maps, parsers.parse_maps((out / "raw" / "maps-end.txt").read_text()))
+    assert [c for c in changed if c.pathname == python_exe or "libc" in (c.pathname or "")] == []
+    assert "exec'd at" in stderr
+    report = agent("report", str(out), "--lang", "en,ja")
+    assert report.returncode == 0, report.stderr
+    text = (out / "README.md").read_text()
+    assert "**The process exec'd: it became another program while it was recorded**\n(at " in text
+    assert f" s from `sh` to `{event['comm_after']}`)." in text
+    assert "start from the snapshot `exec`" in text and "From the snapshot after the exec (" in text
+    assert "|  | `exec` | after the exec |" in text
+    assert "exec の後の" in (out / "README.ja.md").read_text()

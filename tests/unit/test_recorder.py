@@ -66,7 +66,9 @@ def test_summary_of_the_steps_recording():
         data = json.load(handle)
     samples = results.read_samples(os.path.join(STEPS, "samples.jsonl"))
     summary = recorder.summarize(iter(samples), record.from_json(data).snapshots, 0)
-    assert summary == data["summary"]  # what the recorder wrote is what the function computes
+    # what the recorder wrote is what the function computes (recorded before the comparison's start was named)
+    assert {k: v for k, v in summary.items() if k != "compared_from"} == data["summary"]
+    assert summary["compared_from"] == "start"
     live = [s for s in samples if s["rss_kib"] is not None]
     assert summary["rss_kib_peak"] == max(s["rss_kib"] for s in live)
     assert summary["min_flt_recorded"] == live[-1]["min_flt"] - live[0]["min_flt"]
@@ -85,3 +87,16 @@ def test_peaks_include_the_snapshots_between_ticks():
     summary = summarize(samples, snapshots, None)
     assert (summary["vsz_kib_peak"], summary["rss_kib_peak"]) == (1500, 900)
     assert summary["min_flt_recorded"] == 20  # faults still come from the samples' first and last
+
+
+def test_an_exec_is_a_change_of_exe_or_else_of_comm(tmp_path):
+    base = tmp_path / "7"
+    base.mkdir()
+    (base / "comm").write_text("bash\n")
+    (base / "exe").symlink_to("/usr/bin/bash")
+    shim = recorder.read_identity(7, str(tmp_path))
+    assert shim == ("bash", "/usr/bin/bash")
+    assert recorder.read_identity(8, str(tmp_path)) is None  # gone
+    assert not recorder.same_program(shim, ("python3", "/usr/bin/python3.11"))
+    assert recorder.same_program(shim, ("renamed", "/usr/bin/bash"))  # prctl(PR_SET_NAME) is no exec
+    assert not recorder.same_program(("bash", None), ("python3", None))  # exe unreadable: comm decides
