@@ -551,7 +551,6 @@ def summarize(samples, snapshots: Mapping[str, Snapshot], huge_peak: Optional[in
     can catch a peak between two ticks), start-to-end changes, and which kinds of mapping grew, from
     `compared_from` (`exec` when the process exec'd: the snapshot after its last exec) to the end."""
     peaks: Dict[str, Optional[int]] = {"vsz_kib": None, "rss_kib": None}
-    first: Dict[str, Any] = {}
     last: Dict[str, Any] = {}
 
     def take_peaks(reading: Mapping[str, Any]) -> None:
@@ -563,7 +562,6 @@ def summarize(samples, snapshots: Mapping[str, Snapshot], huge_peak: Optional[in
     for sample in samples:
         if sample.get("vsz_kib") is None:
             continue
-        first = first or sample
         last = sample
         take_peaks(sample)
     for snapshot in snapshots.values():
@@ -571,8 +569,12 @@ def summarize(samples, snapshots: Mapping[str, Snapshot], huge_peak: Optional[in
     start, end = snapshots.get(compared_from), snapshots.get(RECORDING_END)
     before = parsers.parse_maps((start.maps if start else None) or "")
     after = parsers.parse_maps((end.maps if end else None) or "")
-    faults = {key: (int(last[key]) - int(first[key])
-                    if first.get(key) is not None and last.get(key) is not None else None)
+    # Faults from the same readings as the other start-to-end figures (the snapshots, as the writeup's
+    # table shows them), not from the first sample: the two can differ (a sample after an exec, say).
+    base_r = start.reading if start else {}
+    end_r = end.reading if end else last
+    faults = {key: (int(end_r[key]) - int(base_r[key])
+                    if base_r.get(key) is not None and end_r.get(key) is not None else None)
               for key in ("min_flt", "maj_flt")}
     return {"vsz_kib_peak": peaks["vsz_kib"], "rss_kib_peak": peaks["rss_kib"], "anon_huge_kib_peak": huge_peak,
             "min_flt_recorded": faults["min_flt"], "maj_flt_recorded": faults["maj_flt"],

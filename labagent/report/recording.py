@@ -170,6 +170,10 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
                   "min_flt": model.num(summary.get("min_flt_recorded")),
                   "maj_flt": model.num(summary.get("maj_flt_recorded"))},
         "change": {key: model.signed(_delta(end_r or last, start_r, key)) for key in ("vsz_kib", "rss_kib", "min_flt")},
+        # the faults from the same two readings as the table's rows (not the summary's, which older
+        # recordings counted from the first sample)
+        "faults": {key: {"count": model.num(_delta(end_r or last, start_r, key)), "from": model.num(start_r.get(key)),
+                         "to": model.num((end_r or last).get(key))} for key in ("min_flt", "maj_flt")},
         "maps": _maps_view(raw, snaps, rec.get("pid"), base),
         "compared_from": base,
         "compared_t": model.seconds_text(snaps[base].t if base in snaps else None),

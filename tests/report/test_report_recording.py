@@ -38,6 +38,10 @@ def test_recording_writeup_shows_marks_and_maps_growth(steps_dir):
     assert "| `[heap]` (brk) | 0 | 4,263,936 | +4,263,936 | 0 → 1 |" in text
     assert "anonymous (mmap) grew by 24.0 MiB" in text
     assert "<sub>from `raw/maps-start.txt`, `raw/maps-end.txt`</sub>" in text
+    # One baseline for the faults, the table's start and end rows: 7,228 - 57.
+    assert "- **Faults.** 7,171 minor and 0 major page faults from start to end\n  (min_flt 57 → 7,228, maj_flt 0 → 0" in text
+    assert "| 1 | `start` | start | 0.28 | 1.21 | 05:17:12 | 2,344 | 1,432 | 96 | 1,336 | 57 |" in text
+    assert "|  | `end` | end | 2.17 |  |  | 31,088 | 30,176 | 28,776 | 1,400 | 7,228 |" in text
     # No malloc-specific reasoning: the experiment's writeup words are not here.
     assert "allocate.c" not in text and "mmap threshold" not in text
 
