@@ -341,6 +341,8 @@ class Recorder:
             snap = replace(snap, reading=reading, reading_t=last_t)
         if not snap.maps and self.kept_maps is not None:
             text, kept_t = self.kept_maps
+            last_at = f" (at {snap.reading_t:.1f} s)" if snap.reading_t is not None else ""
+            last_at_ja = f" ({snap.reading_t:.1f} 秒)" if snap.reading_t is not None else ""
             raw_name = captures.MAPS.raw_name(name)
             run.write_raw(raw_name, text)
             snap = replace(snap, maps=text, maps_t=kept_t,
@@ -348,9 +350,9 @@ class Recorder:
             run.add_note({
                 "en": f"The process had exited at the {name} snapshot: raw/maps-{name}.txt is the last maps "
                       f"the sampler read, at {kept_t:.1f} s, and its VSZ, RSS and faults are the "
-                      f"last sample's.",
+                      f"last sample's{last_at}.",
                 "ja": f"{name} の時点でプロセスは終了していたため、raw/maps-{name}.txt はサンプラーが "
-                      f"{kept_t:.1f} 秒に読んだ最後の maps であり、VSZ・RSS・fault は最後のサンプルの値である。"})
+                      f"{kept_t:.1f} 秒に読んだ最後の maps であり、VSZ・RSS・fault は最後のサンプル{last_at_ja}の値である。"})
         elif live:
             self.kept_maps = (snap.maps or "", snap.t)
         run.put_snapshot(name, snap)

@@ -24,6 +24,8 @@ CHANGES_SHOWN = 12
 # A raw capture longer than this many lines is shown as its head and tail.
 EXCERPT_HEAD = 4
 EXCERPT_TAIL = 4
+# Fewer samples than this and the writeup warns that a peak can fall between them (or after the last).
+FEW_SAMPLES = 5
 READING_KEYS = ("vsz_kib", "rss_kib", "rss_anon_kib", "rss_file_kib", "min_flt", "maj_flt", "anon_huge_kib")
 
 
@@ -123,12 +125,16 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         ex = snaps[EXEC_SNAPSHOT]
         at = next((i for i, p in enumerate(phases) if p.start is not None and p.start > ex.t), len(rows))
         rows.insert(at, dict(_reading_row(EXEC_SNAPSHOT, ex, "exec", ex.t), end=None, clock=None))
-    if RECORDING_END in snaps:
-        end = snaps[RECORDING_END]
-        rows.append(dict(_reading_row(RECORDING_END, end, "end", end.t), end=None, clock=None))
+    end_snap = snaps.get(RECORDING_END)
+    # The process had exited at the end: its figures are the last sample's, taken at reading_t.
+    end_last_sample = end_snap.reading_t if end_snap is not None else None
+    if end_snap is not None:
+        rows.append(dict(_reading_row(RECORDING_END, end_snap, "end" if end_last_sample is None else "end-last",
+                                      end_snap.t if end_last_sample is None else end_last_sample),
+                         end=None, clock=None))
     number = 0
     for row in rows:  # the phases are numbered as the plots number them; the snapshots that are no phase not
-        if row["by"] not in ("exec", "end"):
+        if row["by"] not in ("exec", "end", "end-last"):
             number += 1
             row["n"] = number
         else:
@@ -137,6 +143,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
     end_r = model.reading_of(data, RECORDING_END)
     last = next((s for s in reversed(samples) if s.get("rss_kib") is not None), {})
     command = rec.get("command") or []
+    count = data.samples_count if data.samples_count is not None else len(samples)
     free_h = {}
     for name in (RECORDING_START, RECORDING_END):
         snap = snaps.get(name)
@@ -161,7 +168,10 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         "marks": [{"name": m.get("name"), "by": m.get("by"), "t": model.seconds_text(m.get("t"))}
                   for m in rec.get("marks") or []],
         "phases": rows,
-        "samples": model.num(data.samples_count if data.samples_count is not None else len(samples)),
+        "samples": model.num(count),
+        "few_samples": count < FEW_SAMPLES,
+        "smaller_interval": "0.1" if float(data.params.get("sample_interval_s") or 1.0) > 0.1 else "0.01",
+        "end_last_sample": model.seconds_text(end_last_sample),
         "interval": model.seconds_text(data.params.get("sample_interval_s")),
         "ticks": {"late": model.num(ticks.get("late")), "missed": model.num(ticks.get("missed")),
                   "p99": ticks.get("lateness_ms_p99")},

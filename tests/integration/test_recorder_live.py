@@ -239,6 +239,29 @@ def test_duration_stops_the_recording(tmp_path):
     assert data["outcome"]["reason"] == "--duration 1s reached"
     assert not alive(data["recording"]["pid"])
     assert 1.0 <= data["phases"][-1]["end"]  # it ran at least the duration (never asserted as a bound above)
+    # The process was still there at the end: the end is a reading of its own, taken then, not the last sample.
+    end = data["snapshots"]["end"]
+    assert "reading_t" not in end and "maps_t" not in end and end["reading"]["vsz_kib"] is not None
+    assert end["t"] >= 1.0 and (out / "raw" / "maps-end.txt").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_short_command_has_the_end_at_its_last_sample_and_a_warning(tmp_path):
+    out = tmp_path / "rec"
+    done = agent("record", "--out", str(out), "--sample-interval", "1", "--no-imds", "--",
+                 sys.executable, "-c", "import time; a = bytearray(8 << 20); time.sleep(1.5)")
+    assert done.returncode == 0, done.stderr
+    data = json.loads((out / "results.json").read_text())
+    end = data["snapshots"]["end"]
+    assert data["samples_count"] < 5 and end["reading_t"] < end["t"]
+    assert any(f"last sample's (at {end['reading_t']:.1f} s)" in n["en"] for n in data["notes"])
+    report = agent("report", str(out), "--lang", "en,ja")
+    assert report.returncode == 0, report.stderr
+    text = (out / "README.md").read_text()
+    assert f"> **Only {data['samples_count']} sample" in text and "(for example 0.1)" in text
+    assert "- **The end is the last sample.** The process had exited when the recording ended at" in text
+    assert "| `end` | end: the last sample |" in text
+    assert "サンプルは" in (out / "README.ja.md").read_text()
 
 
 def test_a_command_that_exits_at_once_leaves_readable_results(tmp_path):
