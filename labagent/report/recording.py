@@ -24,6 +24,8 @@ CHANGES_SHOWN = 12
 # A raw capture longer than this many lines is shown as its head and tail.
 EXCERPT_HEAD = 4
 EXCERPT_TAIL = 4
+# A command longer than this is shown in the title as its program's name and "…" (whole in the text).
+TITLE_COMMAND_MAX = 40
 # Fewer samples than this and the writeup warns that a peak can fall between them (or after the last).
 FEW_SAMPLES = 5
 READING_KEYS = ("vsz_kib", "rss_kib", "rss_anon_kib", "rss_file_kib", "min_flt", "maj_flt", "anon_huge_kib")
@@ -59,6 +61,16 @@ def series(rec: RecordingRecord) -> Dict[str, Any]:
     out["phases"] = [(p.name, float(p.start), float(_phase_end(p, samples) or p.start))
                      for p in rec.phases if p.start is not None]
     return out
+
+
+def title_command(command: List[str]) -> Optional[str]:
+    """The command as the title shows it: whole when short, else the program's name and "…"."""
+    if not command:
+        return None
+    whole = " ".join(shlex.quote(str(a)) for a in command)
+    if len(whole) <= TITLE_COMMAND_MAX:
+        return whole
+    return os.path.basename(str(command[0])) + (" …" if len(command) > 1 else "")
 
 
 def _reading_row(name: str, snap: Optional[Snapshot], by: str, t: Optional[float]) -> Dict[str, Any]:
@@ -159,6 +171,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         "mode": rec.get("mode"),
         "pid": rec.get("pid"),
         "command": " ".join(shlex.quote(str(a)) for a in command) if command else None,
+        "title_command": title_command(list(command)),
         "agent_command": model.agent_command(data.agent.argv),
         "exit_status": rec.get("exit_status"),
         "signal": rec.get("signal"),

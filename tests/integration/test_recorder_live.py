@@ -228,6 +228,11 @@ def test_sigint_stops_and_ends_the_command_group(tmp_path):
     assert [m for m in members if alive(m)] == []
     assert data["samples_count"] > 0 and (out / "raw" / "maps-end.txt").stat().st_size > 0
     assert "Traceback" not in stderr
+    report = agent("report", str(out), "--lang", "en")
+    assert report.returncode == 0, report.stderr
+    text = (out / "README.md").read_text()
+    assert "the recording ended because the recorder got SIGINT (Ctrl-C is SIGINT).\n" in text
+    assert "The recorder then ended the command (SIGTERM to its process group): killed by SIGTERM." in text
 
 
 @pytest.mark.slow

@@ -82,3 +82,24 @@ def test_few_samples_are_warned_of(steps_dir, lang, words, tmp_path):
     few = dataclasses.replace(inp, data=dataclasses.replace(inp.data, samples_count=3))
     [page] = recording.render_recording({lang: render.environment(lang)}, None, few, str(tmp_path))
     assert words in read(page)
+
+
+def test_a_long_command_is_short_in_the_title_and_whole_in_the_text(steps_dir, tmp_path):
+    inp = render.read_host(steps_dir, "steps")
+    command = ["/home/user/.pyenv/shims/python3", "-c", "import time; a = bytearray(8 << 20); time.sleep(30)"]
+    long = dataclasses.replace(inp, data=dataclasses.replace(
+        inp.data, recording=dict(inp.data.recording, command=command)))
+    for lang, title in (("en", "# Recording of `python3 …` on vm\n"), ("ja", "# vm での `python3 …` の記録\n")):
+        [page] = recording.render_recording({lang: render.environment(lang)}, None, long, str(tmp_path))
+        text = read(page)
+        assert text.startswith(title), text[:300]
+        assert "`/home/user/.pyenv/shims/python3 -c 'import time; a = bytearray(8 << 20); time.sleep(30)'` as PID" in text \
+            or "`/home/user/.pyenv/shims/python3 -c 'import time; a = bytearray(8 << 20); time.sleep(30)'` を PID" in text
+
+
+def test_the_exit_status_is_said_once(steps_dir):
+    render.render_run(steps_dir, lang="en,ja")
+    en, ja = read(os.path.join(steps_dir, "README.md")), read(os.path.join(steps_dir, "README.ja.md"))
+    assert en.count("status 0") == 1 and "the recording ended because the command exited with status 0." in en
+    assert "The command's exit status" not in en and "コマンドの終了ステータス" not in ja
+    assert ja.count("ステータス 0") == 1
