@@ -196,9 +196,12 @@ EXEC_SNAPSHOT = "exec"
 @dataclass(frozen=True)
 class ExecEvent:
     """The recorded process became another program (execve) during a recording: /proc/PID/exe or
-    comm changed between two looks of the recorder (every 0.1 s), the first seen at t."""
+    comm changed between two looks of the recorder (every 0.1 s while it watches): the exec happened
+    between the last look that saw the program before (before_t) and the first that saw the new one
+    (t); several execs between two looks show as one."""
 
     t: float
+    before_t: float
     comm_before: str
     comm_after: str
     exe_before: Optional[str]  # /proc/PID/exe's target; None when it cannot be read (another user's process)

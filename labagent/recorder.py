@@ -276,6 +276,7 @@ class Recorder:
         self._maps_due = 0.0
         self.last_live: Optional[Tuple[Dict[str, Any], float]] = None  # the last sample while the process lived
         self.identity: Optional[Tuple[str, Optional[str]]] = None  # (comm, exe) at the last look
+        self.identity_t = 0.0  # when the last look was
         self.exec_pending = False  # an exec seen, its snapshot not yet taken
 
     def look(self) -> None:
@@ -286,6 +287,8 @@ class Recorder:
         ident = read_identity(self.pid, self.run.proc_root)
         if ident is None:
             return
+        now, before_t = round(self.run.elapsed(), 3), self.identity_t
+        self.identity_t = now
         if self.identity is None:
             self.identity = ident
             return
@@ -298,7 +301,7 @@ class Recorder:
                 self.run.save()
             return
         run = self.run
-        event = ExecEvent(t=round(run.elapsed(), 3), comm_before=self.identity[0], comm_after=ident[0],
+        event = ExecEvent(t=now, before_t=before_t, comm_before=self.identity[0], comm_after=ident[0],
                           exe_before=self.identity[1], exe_after=ident[1])
         run.update(execs=(run.record.execs or ()) + (event,))
         run.progress(f"PID {self.pid} exec'd at {event.t:.1f}s: {event.comm_before} -> {event.comm_after}")

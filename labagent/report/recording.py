@@ -200,7 +200,9 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         "maps": _maps_view(raw, snaps, rec.get("pid"), base),
         "compared_from": base,
         "compared_t": model.seconds_text(snaps[base].t if base in snaps else None),
-        "execs": [{"t": model.seconds_text(e.t), "before": e.comm_before, "after": e.comm_after,
+        # the program as its exe names it when that was read (comm can stay the same: a pyenv shim's is
+        # python3 before and after), else its comm
+        "execs": [{"t": model.seconds_text(e.t), "before_t": model.seconds_text(e.before_t), "before": e.exe_before or e.comm_before, "after": e.exe_after or e.comm_after,
                    "exe_before": e.exe_before, "exe_after": e.exe_after} for e in data.execs or ()],
         "thp": {"mode": host.get("thp_enabled"), "peak": model.num(summary.get("anon_huge_kib_peak")),
                 "sys_start": model.num(start_r.get("sys_anon_huge_kib")),

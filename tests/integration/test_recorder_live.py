@@ -420,8 +420,10 @@ def test_an_exec_is_recorded_and_the_comparison_starts_after_it(tmp_path):
     report = agent("report", str(out), "--lang", "en,ja")
     assert report.returncode == 0, report.stderr
     text = (out / "README.md").read_text()
-    assert "**The process exec'd: it became another program while it was recorded**\n(at " in text
-    assert f" s from `sh` to `{event['comm_after']}`)." in text
+    assert event["before_t"] < event["t"]
+    assert "**The process exec'd: it became another program while it was recorded**\n(between " in text
+    assert f" s: `{event['exe_before']}` → `{python_exe}`)." in text
+    assert text.startswith("# Recording of `sh …` on ")  # the long command is short in the title
     assert "start from the snapshot `exec`" in text and "From the snapshot after the exec (" in text
     assert "|  | `exec` | after the exec |" in text
     assert "exec の後の" in (out / "README.ja.md").read_text()
