@@ -188,6 +188,26 @@ class RecordedPhase:
     end_wall: Optional[float]
 
 
+# The snapshot a recording takes right after its process exec'd (the last exec, when there were several):
+# the start of its start-to-end comparison instead of `start`, which is the program before the exec.
+EXEC_SNAPSHOT = "exec"
+
+
+@dataclass(frozen=True)
+class ExecEvent:
+    """The recorded process became another program (execve) during a recording: /proc/PID/exe or
+    comm changed between two looks of the recorder (every 0.1 s while it watches): the exec happened
+    between the last look that saw the program before (before_t) and the first that saw the new one
+    (t); several execs between two looks show as one."""
+
+    t: float
+    before_t: float
+    comm_before: str
+    comm_after: str
+    exe_before: Optional[str]  # /proc/PID/exe's target; None when it cannot be read (another user's process)
+    exe_after: Optional[str]
+
+
 @dataclass(frozen=True)
 class RecordingRecord:
     """What `labagent record` wrote: results.json with "kind": "recording". The same parts as a run's
@@ -216,6 +236,8 @@ class RecordingRecord:
     samples_count: Optional[int] = _omit()
     sar: Optional[Tuple[JsonObject, ...]] = _omit()
     workload: Optional[JsonObject] = _omit()
+    # Each exec of the process while it was recorded (older recordings lack it: none was looked for).
+    execs: Optional[Tuple[ExecEvent, ...]] = _omit()
 
     def to_json(self) -> JsonObject:
         return _to_json(self)
@@ -224,6 +246,15 @@ class RecordingRecord:
     def from_json(cls, data: Any) -> "RecordingRecord":
         _check_version(data)
         return _from_json(cls, data, "results.json")
+
+
+def comparison_start(snapshots: Dict[str, Snapshot], execs: Optional[Tuple[ExecEvent, ...]]) -> str:
+    """The snapshot a recording's start-to-end figures start from: `exec` when the process exec'd and
+    that snapshot was taken after the last exec, else `start` (then the figures straddle any exec)."""
+    snap = snapshots.get(EXEC_SNAPSHOT)
+    if execs and snap is not None and snap.t >= execs[-1].t:
+        return EXEC_SNAPSHOT
+    return vocab.RECORDING_START
 
 
 def from_json(data: Any) -> Union[RunRecord, RecordingRecord]:

@@ -19,7 +19,7 @@ from . import captures, children, hostfacts, maps_growth, parsers, procfs, resul
 from .clock import SystemClock
 from .errors import LabError
 from .params import MIN_INTERVAL, Params
-from .record import Outcome, RecordingRecord, Snapshot
+from .record import EXEC_SNAPSHOT, ExecEvent, Outcome, RecordingRecord, Snapshot, comparison_start
 from .run_record import Run, prepare_out_dir
 from .sampler import PeriodicThread, Sampler
 from .vocab import RECORDING_END, RECORDING_START
@@ -28,7 +28,7 @@ from .vocab import RECORDING_END, RECORDING_START
 MARK_FIFO = "marks.fifo"
 # A mark names a phase and a raw file (raw/maps-NAME.txt): short, and safe in a file name.
 MARK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
-MARK_RESERVED = (RECORDING_START, RECORDING_END)
+MARK_RESERVED = (RECORDING_START, RECORDING_END, EXEC_SNAPSHOT)
 # How often the main loop looks at the command, the clock and the stop flag between marks.
 POLL_S = 0.1
 # A started command gets SIGTERM, then this long, then SIGKILL (its whole process group).
@@ -218,6 +218,29 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass  # the group is gone (PermissionError: only zombies of another user's session remain)
 
 
+def read_identity(pid: int, proc_root: str) -> Optional[Tuple[str, Optional[str]]]:
+    """(comm, /proc/PID/exe's target) of a live process, None once it is gone or a zombie; the exe is
+    None when it cannot be read (another user's process): then comm alone tells an exec."""
+    base = os.path.join(proc_root, str(pid))
+    try:
+        with open(os.path.join(base, "comm"), encoding="utf-8", errors="replace") as handle:
+            comm = handle.read().rstrip("\n")
+        exe: Optional[str] = os.readlink(os.path.join(base, "exe"))
+    except PermissionError:
+        exe = None
+    except (FileNotFoundError, ProcessLookupError):  # gone, or a zombie (its exe link is gone)
+        return None
+    return comm, exe
+
+
+def same_program(a: Tuple[str, Optional[str]], b: Tuple[str, Optional[str]]) -> bool:
+    """Two looks at one process saw the same program: the same exe when both were read, else the same
+    comm (comm alone would also change on prctl(PR_SET_NAME), which is no exec)."""
+    if a[1] is not None and b[1] is not None:
+        return a[1] == b[1]
+    return a[0] == b[0]
+
+
 def check_target(pid: int, proc_root: str) -> None:
     """A PID to attach to must exist, be a live process and let us read its maps."""
     if not os.path.isdir(os.path.join(proc_root, str(pid))):
@@ -252,6 +275,38 @@ class Recorder:
         self.kept_maps: Optional[Tuple[str, float]] = None  # the last maps text read, and when
         self._maps_due = 0.0
         self.last_live: Optional[Tuple[Dict[str, Any], float]] = None  # the last sample while the process lived
+        self.identity: Optional[Tuple[str, Optional[str]]] = None  # (comm, exe) at the last look
+        self.identity_t = 0.0  # when the last look was
+        self.exec_pending = False  # an exec seen, its snapshot not yet taken
+
+    def look(self) -> None:
+        """Every POLL_S: has the process exec'd since the last look? Each exec is recorded (execs); the
+        `exec` snapshot, the start of the start-to-end comparison, is taken one look later, once the
+        program stayed the same (the dynamic loader has mapped its libraries by then), and again after
+        each later exec."""
+        ident = read_identity(self.pid, self.run.proc_root)
+        if ident is None:
+            return
+        now, before_t = round(self.run.elapsed(), 3), self.identity_t
+        self.identity_t = now
+        if self.identity is None:
+            self.identity = ident
+            return
+        if same_program(ident, self.identity):
+            if self.exec_pending:
+                self.exec_pending = False
+                snap = self.snapshot(EXEC_SNAPSHOT)
+                self.run.progress(f"snapshot after the exec at {snap.t:.1f}s: VSZ {snap.reading['vsz_kib']} KiB, "
+                                  f"RSS {snap.reading['rss_kib']} KiB")
+                self.run.save()
+            return
+        run = self.run
+        event = ExecEvent(t=now, before_t=before_t, comm_before=self.identity[0], comm_after=ident[0],
+                          exe_before=self.identity[1], exe_after=ident[1])
+        run.update(execs=(run.record.execs or ()) + (event,))
+        run.progress(f"PID {self.pid} exec'd at {event.t:.1f}s: {event.comm_before} -> {event.comm_after}")
+        self.identity = ident
+        self.exec_pending = True
 
     def sample(self) -> Dict[str, Any]:
         """A sampler tick, and every MAPS_KEEP_EVERY_S a copy of the maps kept for the end snapshot."""
@@ -289,6 +344,8 @@ class Recorder:
             snap = replace(snap, reading=reading, reading_t=last_t)
         if not snap.maps and self.kept_maps is not None:
             text, kept_t = self.kept_maps
+            last_at = f" (at {snap.reading_t:.1f} s)" if snap.reading_t is not None else ""
+            last_at_ja = f" ({snap.reading_t:.1f} 秒)" if snap.reading_t is not None else ""
             raw_name = captures.MAPS.raw_name(name)
             run.write_raw(raw_name, text)
             snap = replace(snap, maps=text, maps_t=kept_t,
@@ -296,9 +353,9 @@ class Recorder:
             run.add_note({
                 "en": f"The process had exited at the {name} snapshot: raw/maps-{name}.txt is the last maps "
                       f"the sampler read, at {kept_t:.1f} s, and its VSZ, RSS and faults are the "
-                      f"last sample's.",
+                      f"last sample's{last_at}.",
                 "ja": f"{name} の時点でプロセスは終了していたため、raw/maps-{name}.txt はサンプラーが "
-                      f"{kept_t:.1f} 秒に読んだ最後の maps であり、VSZ・RSS・fault は最後のサンプルの値である。"})
+                      f"{kept_t:.1f} 秒に読んだ最後の maps であり、VSZ・RSS・fault は最後のサンプル{last_at_ja}の値である。"})
         elif live:
             self.kept_maps = (snap.maps or "", snap.t)
         run.put_snapshot(name, snap)
@@ -374,6 +431,7 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
         # The start snapshot first: a started command is already running, and every moment counts.
         if child is not None:
             child.wait_exec(proc_root, clock)
+        recorder.look()  # the program at start: an exec after this one is seen by the next looks
         run.begin_phase(RECORDING_START)
         snap = recorder.snapshot(RECORDING_START)
         sampler = Sampler(clock, params.sample_interval_s, run.origin, recorder.sample, run.on_sample)
@@ -393,6 +451,10 @@ def record(params: RecordParams, out_dir: str, *, clock=None, proc_root: str = "
                  f"RSS {snap.reading['rss_kib']} KiB; mark a phase with `kill -USR1 {os.getpid()}` "
                  f"or `labagent mark {out_dir} NAME`")
         stopped = _watch(recorder, inbox, state, params, clock)
+        if recorder.exec_pending:  # an exec just before the stop: its snapshot now, if the program is still there
+            if read_identity(pid, proc_root) is not None:
+                recorder.exec_pending = False
+                recorder.snapshot(EXEC_SNAPSHOT)
         run.end_phases()  # the last phase ends where the end snapshot is taken
         recorder.snapshot(RECORDING_END)
         _recording(run)["stop"] = stopped
@@ -460,6 +522,7 @@ def _watch(recorder: Recorder, inbox: MarkInbox, state: Dict[str, Any], params: 
                 recorder.mark(check_mark_name(name), "mark")
             except LabError as exc:
                 run.progress(f"ignored a mark: {exc}")
+        recorder.look()
         if state["stop"] is not None:
             return {"by": "signal", "signal": state["stop"]}
         if not recorder.alive():
@@ -480,15 +543,19 @@ def finish(run: Run) -> None:
                                                  results.iter_samples(jsonl))
     run.update(samples_count=count)
     run.parse_continuous()
-    run.update(summary=summarize(results.iter_samples(jsonl), run.record.snapshots, huge_peak))
+    rec = run.record
+    assert isinstance(rec, RecordingRecord)
+    run.update(summary=summarize(results.iter_samples(jsonl), rec.snapshots, huge_peak,
+                                 comparison_start(rec.snapshots, rec.execs)))
     run.save()  # the samples stay in samples.jsonl (results.load_run reads them), as a run's do
 
 
-def summarize(samples, snapshots: Mapping[str, Snapshot], huge_peak: Optional[int]) -> Dict[str, object]:
+def summarize(samples, snapshots: Mapping[str, Snapshot], huge_peak: Optional[int],
+              compared_from: str = RECORDING_START) -> Dict[str, object]:
     """Peaks over every reading (the samples and the snapshots at start, marks and end: a snapshot
-    can catch a peak between two ticks), start-to-end changes, and which kinds of mapping grew."""
+    can catch a peak between two ticks), start-to-end changes, and which kinds of mapping grew, from
+    `compared_from` (`exec` when the process exec'd: the snapshot after its last exec) to the end."""
     peaks: Dict[str, Optional[int]] = {"vsz_kib": None, "rss_kib": None}
-    first: Dict[str, Any] = {}
     last: Dict[str, Any] = {}
 
     def take_peaks(reading: Mapping[str, Any]) -> None:
@@ -500,17 +567,21 @@ def summarize(samples, snapshots: Mapping[str, Snapshot], huge_peak: Optional[in
     for sample in samples:
         if sample.get("vsz_kib") is None:
             continue
-        first = first or sample
         last = sample
         take_peaks(sample)
     for snapshot in snapshots.values():
         take_peaks(snapshot.reading)
-    start, end = snapshots.get(RECORDING_START), snapshots.get(RECORDING_END)
+    start, end = snapshots.get(compared_from), snapshots.get(RECORDING_END)
     before = parsers.parse_maps((start.maps if start else None) or "")
     after = parsers.parse_maps((end.maps if end else None) or "")
-    faults = {key: (int(last[key]) - int(first[key])
-                    if first.get(key) is not None and last.get(key) is not None else None)
+    # Faults from the same readings as the other start-to-end figures (the snapshots, as the writeup's
+    # table shows them), not from the first sample: the two can differ (a sample after an exec, say).
+    base_r = start.reading if start else {}
+    end_r = end.reading if end else last
+    faults = {key: (int(end_r[key]) - int(base_r[key])
+                    if base_r.get(key) is not None and end_r.get(key) is not None else None)
               for key in ("min_flt", "maj_flt")}
     return {"vsz_kib_peak": peaks["vsz_kib"], "rss_kib_peak": peaks["rss_kib"], "anon_huge_kib_peak": huge_peak,
             "min_flt_recorded": faults["min_flt"], "maj_flt_recorded": faults["maj_flt"],
-            "maps_growth": maps_growth.summary(before, after) if before and after else None}
+            "maps_growth": maps_growth.summary(before, after) if before and after else None,
+            "compared_from": compared_from}

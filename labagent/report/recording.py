@@ -13,7 +13,7 @@ import jinja2
 
 from .. import captures as declared  # the capture tools' declarations
 from .. import maps_growth, parsers, vocab
-from ..record import RecordingRecord, Snapshot
+from ..record import EXEC_SNAPSHOT, RecordingRecord, Snapshot, comparison_start
 from ..vocab import RECORDING_END, RECORDING_START
 from . import model, plots
 from .runs import phase_end as _phase_end, recording_length
@@ -24,6 +24,10 @@ CHANGES_SHOWN = 12
 # A raw capture longer than this many lines is shown as its head and tail.
 EXCERPT_HEAD = 4
 EXCERPT_TAIL = 4
+# A command longer than this is shown in the title as its program's name and "…" (whole in the text).
+TITLE_COMMAND_MAX = 40
+# Fewer samples than this and the writeup warns that a peak can fall between them (or after the last).
+FEW_SAMPLES = 5
 READING_KEYS = ("vsz_kib", "rss_kib", "rss_anon_kib", "rss_file_kib", "min_flt", "maj_flt", "anon_huge_kib")
 
 
@@ -59,6 +63,16 @@ def series(rec: RecordingRecord) -> Dict[str, Any]:
     return out
 
 
+def title_command(command: List[str]) -> Optional[str]:
+    """The command as the title shows it: whole when short, else the program's name and "…"."""
+    if not command:
+        return None
+    whole = " ".join(shlex.quote(str(a)) for a in command)
+    if len(whole) <= TITLE_COMMAND_MAX:
+        return whole
+    return os.path.basename(str(command[0])) + (" …" if len(command) > 1 else "")
+
+
 def _reading_row(name: str, snap: Optional[Snapshot], by: str, t: Optional[float]) -> Dict[str, Any]:
     reading = snap.reading if snap is not None else {}
     row = {"name": name, "by": by, "t": model.seconds_text(t)}
@@ -67,13 +81,15 @@ def _reading_row(name: str, snap: Optional[Snapshot], by: str, t: Optional[float
     return row
 
 
-def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Snapshot], pid: Any) -> Optional[Dict[str, Any]]:
-    """Growth by kind and the mappings that changed, from the start and end maps as captured."""
+def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Snapshot], pid: Any,
+               base: str = RECORDING_START) -> Optional[Dict[str, Any]]:
+    """Growth by kind and the mappings that changed, from the maps at `base` (start, or the snapshot
+    after the last exec) and at the end, as captured."""
     texts = {}
-    for name in (RECORDING_START, RECORDING_END):
+    for name in (base, RECORDING_END):
         snap = snaps.get(name)
         texts[name] = _raw_or(raw, vocab.maps_file(name), snap.maps if snap else None)
-    (before_text, before_src), (after_text, after_src) = texts[RECORDING_START], texts[RECORDING_END]
+    (before_text, before_src), (after_text, after_src) = texts[base], texts[RECORDING_END]
     if not before_text or not after_text:
         return None
     before, after = parsers.parse_maps(before_text), parsers.parse_maps(after_text)
@@ -82,7 +98,7 @@ def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Snapshot], pid: Any) 
                "grew": t.change_bytes > 0, "count": f"{t.before_count} → {t.after_count}"}
               for t in maps_growth.totals(before, after)]
     changes = maps_growth.changes(before, after)
-    src = f"`{before_src or 'results.json snapshots.start.maps'}`, `{after_src or 'results.json snapshots.end.maps'}`"
+    src = f"`{before_src or f'results.json snapshots.{base}.maps'}`, `{after_src or 'results.json snapshots.end.maps'}`"
     return {
         "totals": totals, "grew": [t["kind"] for t in totals if t["grew"]],
         "changes": [{"kind": c.kind, "change": c.change, "start": f"{c.start:08x}", "before": model.num(c.before_bytes),
@@ -90,7 +106,7 @@ def _maps_view(raw: Mapping[str, str], snaps: Mapping[str, Snapshot], pid: Any) 
                      "pathname": c.pathname or "(anonymous)"} for c in changes[:CHANGES_SHOWN]],
         "more": max(0, len(changes) - CHANGES_SHOWN), "count": len(changes), "src": src,
         "diff": model.code_block(model.maps_diff(before_text, after_text), "diff",
-                                 f"{before_src or 'start'} -> {after_src or 'end'}"),
+                                 f"{before_src or base} -> {after_src or 'end'}"),
         "end_from_t": model.seconds_text(snaps[RECORDING_END].maps_t if RECORDING_END in snaps else None),
         "pid": pid,
     }
@@ -116,13 +132,30 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         rows.append(dict(_reading_row(name, snaps.get(name), by.get(name, "start"), phase.start),
                          end=model.seconds_text(_phase_end(phase, samples)),
                          clock=model.clock_text(phase.start_wall, offset)))
-    if RECORDING_END in snaps:
-        end = snaps[RECORDING_END]
-        rows.append(dict(_reading_row(RECORDING_END, end, "end", end.t), end=None, clock=None))
-    start_r = model.reading_of(data, RECORDING_START)
+    base = comparison_start(snaps, data.execs)
+    if EXEC_SNAPSHOT in snaps:  # not a phase: a row of its own, where its time puts it
+        ex = snaps[EXEC_SNAPSHOT]
+        at = next((i for i, p in enumerate(phases) if p.start is not None and p.start > ex.t), len(rows))
+        rows.insert(at, dict(_reading_row(EXEC_SNAPSHOT, ex, "exec", ex.t), end=None, clock=None))
+    end_snap = snaps.get(RECORDING_END)
+    # The process had exited at the end: its figures are the last sample's, taken at reading_t.
+    end_last_sample = end_snap.reading_t if end_snap is not None else None
+    if end_snap is not None:
+        rows.append(dict(_reading_row(RECORDING_END, end_snap, "end" if end_last_sample is None else "end-last",
+                                      end_snap.t if end_last_sample is None else end_last_sample),
+                         end=None, clock=None))
+    number = 0
+    for row in rows:  # the phases are numbered as the plots number them; the snapshots that are no phase not
+        if row["by"] not in ("exec", "end", "end-last"):
+            number += 1
+            row["n"] = number
+        else:
+            row["n"] = None
+    start_r = model.reading_of(data, base)
     end_r = model.reading_of(data, RECORDING_END)
     last = next((s for s in reversed(samples) if s.get("rss_kib") is not None), {})
     command = rec.get("command") or []
+    count = data.samples_count if data.samples_count is not None else len(samples)
     free_h = {}
     for name in (RECORDING_START, RECORDING_END):
         snap = snaps.get(name)
@@ -138,6 +171,7 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         "mode": rec.get("mode"),
         "pid": rec.get("pid"),
         "command": " ".join(shlex.quote(str(a)) for a in command) if command else None,
+        "title_command": title_command(list(command)),
         "agent_command": model.agent_command(data.agent.argv),
         "exit_status": rec.get("exit_status"),
         "signal": rec.get("signal"),
@@ -147,7 +181,10 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
         "marks": [{"name": m.get("name"), "by": m.get("by"), "t": model.seconds_text(m.get("t"))}
                   for m in rec.get("marks") or []],
         "phases": rows,
-        "samples": model.num(data.samples_count if data.samples_count is not None else len(samples)),
+        "samples": model.num(count),
+        "few_samples": count < FEW_SAMPLES,
+        "smaller_interval": "0.1" if float(data.params.get("sample_interval_s") or 1.0) > 0.1 else "0.01",
+        "end_last_sample": model.seconds_text(end_last_sample),
         "interval": model.seconds_text(data.params.get("sample_interval_s")),
         "ticks": {"late": model.num(ticks.get("late")), "missed": model.num(ticks.get("missed")),
                   "p99": ticks.get("lateness_ms_p99")},
@@ -156,7 +193,17 @@ def recording_view(inp: model.HostInput, lang: str = "en") -> Dict[str, Any]:
                   "min_flt": model.num(summary.get("min_flt_recorded")),
                   "maj_flt": model.num(summary.get("maj_flt_recorded"))},
         "change": {key: model.signed(_delta(end_r or last, start_r, key)) for key in ("vsz_kib", "rss_kib", "min_flt")},
-        "maps": _maps_view(raw, snaps, rec.get("pid")),
+        # the faults from the same two readings as the table's rows (not the summary's, which older
+        # recordings counted from the first sample)
+        "faults": {key: {"count": model.num(_delta(end_r or last, start_r, key)), "from": model.num(start_r.get(key)),
+                         "to": model.num((end_r or last).get(key))} for key in ("min_flt", "maj_flt")},
+        "maps": _maps_view(raw, snaps, rec.get("pid"), base),
+        "compared_from": base,
+        "compared_t": model.seconds_text(snaps[base].t if base in snaps else None),
+        # the program as its exe names it when that was read (comm can stay the same: a pyenv shim's is
+        # python3 before and after), else its comm
+        "execs": [{"t": model.seconds_text(e.t), "before_t": model.seconds_text(e.before_t), "before": e.exe_before or e.comm_before, "after": e.exe_after or e.comm_after,
+                   "exe_before": e.exe_before, "exe_after": e.exe_after} for e in data.execs or ()],
         "thp": {"mode": host.get("thp_enabled"), "peak": model.num(summary.get("anon_huge_kib_peak")),
                 "sys_start": model.num(start_r.get("sys_anon_huge_kib")),
                 "sys_end": model.num(end_r.get("sys_anon_huge_kib"))},

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labagent import parsers, results
+from labagent import maps_growth, parsers, results
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -228,6 +228,11 @@ def test_sigint_stops_and_ends_the_command_group(tmp_path):
     assert [m for m in members if alive(m)] == []
     assert data["samples_count"] > 0 and (out / "raw" / "maps-end.txt").stat().st_size > 0
     assert "Traceback" not in stderr
+    report = agent("report", str(out), "--lang", "en")
+    assert report.returncode == 0, report.stderr
+    text = (out / "README.md").read_text()
+    assert "the recording ended because the recorder got SIGINT (Ctrl-C is SIGINT).\n" in text
+    assert "The recorder then ended the command (SIGTERM to its process group): killed by SIGTERM." in text
 
 
 @pytest.mark.slow
@@ -239,6 +244,29 @@ def test_duration_stops_the_recording(tmp_path):
     assert data["outcome"]["reason"] == "--duration 1s reached"
     assert not alive(data["recording"]["pid"])
     assert 1.0 <= data["phases"][-1]["end"]  # it ran at least the duration (never asserted as a bound above)
+    # The process was still there at the end: the end is a reading of its own, taken then, not the last sample.
+    end = data["snapshots"]["end"]
+    assert "reading_t" not in end and "maps_t" not in end and end["reading"]["vsz_kib"] is not None
+    assert end["t"] >= 1.0 and (out / "raw" / "maps-end.txt").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_short_command_has_the_end_at_its_last_sample_and_a_warning(tmp_path):
+    out = tmp_path / "rec"
+    done = agent("record", "--out", str(out), "--sample-interval", "1", "--no-imds", "--",
+                 sys.executable, "-c", "import time; a = bytearray(8 << 20); time.sleep(1.5)")
+    assert done.returncode == 0, done.stderr
+    data = json.loads((out / "results.json").read_text())
+    end = data["snapshots"]["end"]
+    assert data["samples_count"] < 5 and end["reading_t"] < end["t"]
+    assert any(f"last sample's (at {end['reading_t']:.1f} s)" in n["en"] for n in data["notes"])
+    report = agent("report", str(out), "--lang", "en,ja")
+    assert report.returncode == 0, report.stderr
+    text = (out / "README.md").read_text()
+    assert f"> **Only {data['samples_count']} sample" in text and "(for example 0.1)" in text
+    assert "- **The end is the last sample.** The process had exited when the recording ended at" in text
+    assert "| `end` | end: the last sample |" in text
+    assert "サンプルは" in (out / "README.ja.md").read_text()
 
 
 def test_a_command_that_exits_at_once_leaves_readable_results(tmp_path):
@@ -337,3 +365,65 @@ def test_a_recorder_killed_outright_leaves_a_readable_recording(tmp_path):
     assert "**This recording is incomplete: running.**" in text
     assert "| `before-kill` | `labagent mark` |" in text
     assert "The maps at start and at end were not both captured." in text
+
+
+# A program that execs: a shell that becomes Python after a pause (as a pyenv shim does: bash -> python3),
+# Python then holds 16 MiB until told to exit.
+EXECS_PY = '''
+import os, sys, time
+ctl = sys.argv[1]
+a = bytearray(16 * 1024 * 1024)
+open(os.path.join(ctl, "ready"), "w").close()
+while not os.path.exists(os.path.join(ctl, "exit")):
+    time.sleep(0.02)
+'''
+
+
+def snapshots_in(out):
+    try:
+        return json.loads((out / "results.json").read_text())["snapshots"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return {}
+
+
+@pytest.mark.slow
+def test_an_exec_is_recorded_and_the_comparison_starts_after_it(tmp_path):
+    out, ctl = tmp_path / "rec", tmp_path / "ctl"
+    ctl.mkdir()
+    program = tmp_path / "execs.py"
+    program.write_text(EXECS_PY)
+    recorder = start_agent("record", "--out", str(out), *FAST, "--", "sh", "-c",
+                           f'sleep 0.5; exec "{sys.executable}" "{program}" "{ctl}"')
+    try:
+        wait_for(lambda: (ctl / "ready").exists() and "exec" in snapshots_in(out), "the exec and its snapshot")
+        (ctl / "exit").touch()
+        stdout, stderr = recorder.communicate(timeout=30)
+    finally:
+        end_process(recorder)
+    assert recorder.returncode == 0, stderr
+    data = json.loads((out / "results.json").read_text())
+    python_exe = os.path.realpath(sys.executable)
+    [event] = data["execs"]
+    assert (event["comm_before"], event["exe_after"]) == ("sh", python_exe), event
+    assert event["exe_before"] != python_exe and event["t"] >= 0.5
+    snaps = data["snapshots"]
+    assert snaps["exec"]["t"] >= event["t"]
+    start_maps = parsers.parse_maps((out / "raw" / "maps-start.txt").read_text())
+    exec_maps = parsers.parse_maps((out / "raw" / "maps-exec.txt").read_text())
+    assert python_exe not in {m.pathname for m in start_maps}  # start is the shell
+    assert python_exe in {m.pathname for m in exec_maps}
+    # The comparison starts after the exec: the program's own files are in both ends, neither gone nor new.
+    assert data["summary"]["compared_from"] == "exec"
+    changed = maps_growth.changes(exec_maps, parsers.parse_maps((out / "raw" / "maps-end.txt").read_text()))
+    assert [c for c in changed if c.pathname == python_exe or "libc" in (c.pathname or "")] == []
+    assert "exec'd at" in stderr
+    report = agent("report", str(out), "--lang", "en,ja")
+    assert report.returncode == 0, report.stderr
+    text = (out / "README.md").read_text()
+    assert event["before_t"] < event["t"]
+    assert "**The process exec'd: it became another program while it was recorded**\n(between " in text
+    assert f" s: `{event['exe_before']}` → `{python_exe}`)." in text
+    assert text.startswith("# Recording of `sh …` on ")  # the long command is short in the title
+    assert "start from the snapshot `exec`" in text and "From the snapshot after the exec (" in text
+    assert "|  | `exec` | after the exec |" in text
+    assert "exec の後の" in (out / "README.ja.md").read_text()

@@ -1,5 +1,6 @@
 """labagent.recorder's pure parts: option checks, mark names, what a PID must be, the stop's words,
 the summary over samples and maps (real captures: tests/fixtures/recordings/steps)."""
+import dataclasses
 import json
 import os
 
@@ -66,10 +67,13 @@ def test_summary_of_the_steps_recording():
         data = json.load(handle)
     samples = results.read_samples(os.path.join(STEPS, "samples.jsonl"))
     summary = recorder.summarize(iter(samples), record.from_json(data).snapshots, 0)
-    assert summary == data["summary"]  # what the recorder wrote is what the function computes
+    # what the recorder wrote is what the function computes (recorded before the comparison's start was named)
+    assert {k: v for k, v in summary.items() if k != "compared_from"} == data["summary"]
+    assert summary["compared_from"] == "start"
     live = [s for s in samples if s["rss_kib"] is not None]
     assert summary["rss_kib_peak"] == max(s["rss_kib"] for s in live)
-    assert summary["min_flt_recorded"] == live[-1]["min_flt"] - live[0]["min_flt"]
+    snaps = data["snapshots"]
+    assert summary["min_flt_recorded"] == snaps["end"]["reading"]["min_flt"] - snaps["start"]["reading"]["min_flt"]
     assert summary["maps_growth"]["heap"]["change_bytes"] > 4 * 1024 * 1024
 
 
@@ -79,9 +83,36 @@ def test_peaks_include_the_snapshots_between_ticks():
     from labagent.recorder import summarize
     samples = [{"vsz_kib": 1000, "rss_kib": 500, "min_flt": 10, "maj_flt": 0},
                {"vsz_kib": 1200, "rss_kib": 700, "min_flt": 30, "maj_flt": 0}]
-    snapshots = {"start": record.Snapshot(t=0.0, reading={"vsz_kib": 1000, "rss_kib": 500}),
-                 "grown": record.Snapshot(t=1.0, reading={"vsz_kib": 1500, "rss_kib": 900}),
-                 "end": record.Snapshot(t=2.0, reading={"vsz_kib": 1200, "rss_kib": 700})}
+    snapshots = {"start": record.Snapshot(t=0.0, reading={"vsz_kib": 1000, "rss_kib": 500, "min_flt": 5}),
+                 "grown": record.Snapshot(t=1.0, reading={"vsz_kib": 1500, "rss_kib": 900, "min_flt": 20}),
+                 "end": record.Snapshot(t=2.0, reading={"vsz_kib": 1200, "rss_kib": 700, "min_flt": 30})}
     summary = summarize(samples, snapshots, None)
     assert (summary["vsz_kib_peak"], summary["rss_kib_peak"]) == (1500, 900)
-    assert summary["min_flt_recorded"] == 20  # faults still come from the samples' first and last
+    assert summary["min_flt_recorded"] == 25  # faults from the start snapshot to the end one, as the table
+
+
+def test_an_exec_is_a_change_of_exe_or_else_of_comm(tmp_path):
+    base = tmp_path / "7"
+    base.mkdir()
+    (base / "comm").write_text("bash\n")
+    (base / "exe").symlink_to("/usr/bin/bash")
+    shim = recorder.read_identity(7, str(tmp_path))
+    assert shim == ("bash", "/usr/bin/bash")
+    assert recorder.read_identity(8, str(tmp_path)) is None  # gone
+    assert not recorder.same_program(shim, ("python3", "/usr/bin/python3.11"))
+    assert recorder.same_program(shim, ("renamed", "/usr/bin/bash"))  # prctl(PR_SET_NAME) is no exec
+    assert not recorder.same_program(("bash", None), ("python3", None))  # exe unreadable: comm decides
+
+
+def test_faults_count_from_the_start_snapshot_not_the_first_sample():
+    """One baseline for every start-to-end figure: the start snapshot (the writeup's table row), also
+    when the first sample already counts more faults (it came later, after an exec say)."""
+    with open(os.path.join(STEPS, "results.json"), encoding="utf-8") as handle:
+        data = json.load(handle)
+    samples = results.read_samples(os.path.join(STEPS, "samples.jsonl"))
+    snaps = dict(record.from_json(data).snapshots)
+    start = snaps["start"]
+    snaps["start"] = dataclasses.replace(start, reading=dict(start.reading, min_flt=3, maj_flt=1))
+    summary = recorder.summarize(iter(samples), snaps, 0)
+    assert summary["min_flt_recorded"] == snaps["end"].reading["min_flt"] - 3
+    assert summary["maj_flt_recorded"] == snaps["end"].reading["maj_flt"] - 1
