@@ -396,6 +396,8 @@ def _commit_view(rec: RunRecord, raw: Mapping[str, str], summary: Mapping[str, A
     sar_rows = rec.sar or ()
     sar_commit = _sar_around(sar_rows, windows, offset, "allocated", "kbcommit")
     sar_used = _sar_around(sar_rows, windows, offset, "allocated", "kbmemused")
+    # over the writes: the last row before `touching` began and the last row inside it
+    sar_used_touch = _sar_around(sar_rows, windows, offset, "touching", "kbmemused", last=True)
     commit_delta = summary.get("committed_as_delta_kib")
     last_r = freed_r or touched_r or alloc_r  # the last snapshot of the live process
     used_delta = summary.get("mem_used_alloc_delta_kib")
@@ -415,6 +417,21 @@ def _commit_view(rec: RunRecord, raw: Mapping[str, str], summary: Mapping[str, A
         "sar_used_delta": signed(sar_used[1] - sar_used[0]) if None not in sar_used else None,
         "free_used_before": free_cell(free_h("baseline"), "used"),
         "free_used_after": free_cell(free_h("allocated"), "used"),
+        "free_used_touched": free_cell(free_h("touched"), "used"),
+        "sar_used_touch_before": num(sar_used_touch[0]), "sar_used_touch_after": num(sar_used_touch[1]),
+        "sar_used_touch_delta": signed(sar_used_touch[1] - sar_used_touch[0]) if None not in sar_used_touch else None,
+        # where those figures come from (raw/ names), for the writeup's captions
+        # kbmemused moved by far less than the block at the call (the original note's "not grown")
+        "sar_used_small": bool(None not in sar_used and size_bytes and abs(sar_used[1] - sar_used[0]) * KIB < 0.25 * size_bytes),
+        "sar_commit_about_size": bool(None not in sar_commit and size_bytes
+                                      and abs((sar_commit[1] - sar_commit[0]) * KIB - size_bytes) <= 0.05 * size_bytes),
+        # kbmemused grew over the writes by at least half what the process's RSS did
+        "sar_used_touch_follows": bool(None not in sar_used_touch and summary.get("rss_touch_delta_kib")
+                                       and summary["rss_touch_delta_kib"] > 1024
+                                       and sar_used_touch[1] - sar_used_touch[0] >= 0.5 * summary["rss_touch_delta_kib"]),
+        "sar_src": vocab.raw_path(vocab.SAR_R) if raw.get(vocab.SAR_R) else "`results.json` sar",
+        "free_src": [vocab.raw_path(vocab.free_h_file(n)) if raw.get(vocab.free_h_file(n)) else f"results.json snapshots.{n}.free_h"
+                     for n in ("baseline", "allocated", "touched") if free_h(n)],
         "exited": num(exited_r.get("committed_as_kib")),
         "exited_delta": signed(_delta(exited_r, last_r, "committed_as_kib")),
         "exited_vs_baseline": signed(_delta(exited_r, base_r, "committed_as_kib")),
@@ -708,8 +725,9 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
 
 
 def _sar_around(rows: Sequence[Mapping[str, Any]], windows: Sequence[PhaseWindow], offset: int,
-                phase: str, column: str) -> Tuple[Optional[int], Optional[int]]:
-    """sar's `column` in the last row before `phase` began and the first row inside it."""
+                phase: str, column: str, last: bool = False) -> Tuple[Optional[int], Optional[int]]:
+    """sar's `column` in the last row before `phase` began and the first row inside it (`last`: the
+    last row inside it)."""
     window = next((w for w in windows if w.name == phase), None)
     if window is None or not rows or not windows:
         return None, None
@@ -722,6 +740,6 @@ def _sar_around(rows: Sequence[Mapping[str, Any]], windows: Sequence[PhaseWindow
         wall = _sar_wall(int(row["seconds"]), first_local, offset)
         if wall < window.start_wall:
             before = int(row[column])
-        elif wall <= window.end_wall and after is None:
+        elif wall <= window.end_wall and (after is None or last):
             after = int(row[column])
     return before, after
