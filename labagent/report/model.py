@@ -359,7 +359,7 @@ def _split_view(region: Optional[Mapping[str, Any]], host: Mapping[str, Any], su
     fs = faults.of_run(summary, host, variant, page_size, huge_page_size(page_size)) if region else None
     if fs is not None:
         split_v = {
-            "measured": num(fs.measured), "written_pages": num(fs.written_pages),
+            "measured": num(fs.measured), "written_pages": num(fs.written_pages), "new_pages_n": fs.new_pages,
             "resident": fs.resident_pages, "new_pages": num(fs.new_pages),
             "huge": num(fs.huge_faults), "huge_used": fs.huge_used,
             "huge_known": fs.huge_faults is not None and not fs.huge_inferred,
@@ -547,6 +547,13 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
                             and abs(_delta(alloc_r, base_r, "rss_kib") or 0) >= 1024
                             and abs(_delta(alloc_r, base_r, "rss_kib") or 0) * KIB < 0.25 * size_bytes),
         "min_flt_delta": signed(_delta(alloc_r, base_r, "min_flt")),
+        # /proc/PID/status splits RSS: RssAnon (anonymous pages: the chunk header's page) and RssFile
+        # (file pages: the program's and libc's code and data as they are first used); None before 4.5
+        "rss_anon_before": num(base_r.get("rss_anon_kib")), "rss_anon_after": num(alloc_r.get("rss_anon_kib")),
+        "rss_anon_delta": signed(_delta(alloc_r, base_r, "rss_anon_kib")),
+        "rss_file_delta": signed(_delta(alloc_r, base_r, "rss_file_kib")),
+        "anon_one_page": _delta(alloc_r, base_r, "rss_anon_kib") is not None
+        and (_delta(alloc_r, base_r, "rss_anon_kib") or 0) * KIB == page_size,
     }
 
     # ---- commit charge and used memory at malloc
@@ -608,6 +615,18 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
 
     # ---- how the touch faults split (pages resident before, huge pages, head and tail, the rest)
     split_v = _split_view(region, host, summary, variant, page_size)
+    # the same split over the writes: RssAnon against the new pages the writes took, RssFile
+    touched_r = reading_of(rec, "touched")
+    anon_touch = _delta(touched_r, alloc_r, "rss_anon_kib")
+    file_touch = _delta(touched_r, alloc_r, "rss_file_kib")
+    touch_v["rss_anon_delta"] = signed(anon_touch)
+    touch_v["rss_file_delta"] = signed(file_touch)
+    if split_v is not None and anon_touch is not None:
+        extra = anon_touch * KIB - split_v["new_pages_n"] * page_size
+        split_v["anon_extra_pages"] = num(extra // page_size) if extra >= 0 and extra % page_size == 0 else None
+        split_v["new_kib"] = num(split_v["new_pages_n"] * page_size // KIB)
+    elif split_v is not None:
+        split_v["anon_extra_pages"] = None
     excerpt = source.excerpt(inp.source, variant)
     excerpt_v = {"block": code_block(excerpt.text, "c", None),
                  "spans": ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in excerpt.spans),

@@ -303,3 +303,19 @@ def test_parsers_agree_with_the_view_on_the_seed_maps(seed_dir):
     view = model.host_view(inp)
     assert view["region"]["line"] in lines
     assert parsers.parse_maps(view["region"]["line"])[0].size_bytes == 104_861_696
+
+
+def test_rss_anon_and_file_split_the_rss_at_malloc_and_over_the_writes(thp_always_dir):
+    """debian12-thp-always: RSS +68 KiB at malloc is RssAnon +4 (one page: the chunk header's) and
+    RssFile +64; over the writes RssAnon grew by the 25,600 new pages and one page more."""
+    h = model.host_view(render.read_host(thp_always_dir, "debian12-thp-always"))
+    assert (h["malloc"]["rss_delta"], h["malloc"]["rss_anon_delta"], h["malloc"]["rss_file_delta"]) == ("+68", "+4", "+64")
+    assert h["malloc"]["anon_one_page"] and h["region"]["chunk_header"]
+    assert (h["touch"]["rss_anon_delta"], h["touch"]["rss_file_delta"]) == ("+102,404", "+128")
+    assert (h["split"]["new_pages"], h["split"]["new_kib"], h["split"]["anon_extra_pages"]) == ("25,600", "102,400", "1")
+
+
+def test_without_rss_anon_the_header_page_is_labelled_inferred(seed_dir):
+    h = model.host_view(render.read_host(seed_dir, "seed-rhel94"))
+    assert h["malloc"]["rss_anon_delta"] is None and not h["malloc"]["anon_one_page"]
+    assert h["split"]["anon_extra_pages"] is None
