@@ -8,6 +8,7 @@ are re-exported here for the renderer and the tests.
 """
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -378,6 +379,21 @@ def _split_view(region: Optional[Mapping[str, Any]], host: Mapping[str, Any], su
     return split_v
 
 
+def kernel_thp_alignment(kernel: Optional[str]) -> Optional[str]:
+    """Which rule placed a new anonymous mapping on a THP (PMD) boundary in this kernel, by its
+    version: "never" before 6.7; "large" from 6.7 (commit efa7df3e3bb5, "mm: align larger anonymous
+    mappings on THP boundaries": every mapping of at least PMD size, no address hint); "multiple"
+    from 6.12 ("mm, mmap: limit THP alignment of anonymous mappings to PMD-aligned sizes", also taken
+    into stable kernels, so a 6.7-6.11 kernel may follow it too); None for a version it cannot read."""
+    match = re.match(r"(\d+)\.(\d+)", kernel or "")
+    if not match:
+        return None
+    version = (int(match.group(1)), int(match.group(2)))
+    if version < (6, 7):
+        return "never"
+    return "large" if version < (6, 12) else "multiple"
+
+
 def _commit_view(rec: RunRecord, raw: Mapping[str, str], summary: Mapping[str, Any],
                  windows: Sequence[PhaseWindow], offset: int, size_bytes: Optional[int]) -> Dict[str, Any]:
     """The commit charge and the machine's used memory at the call and after the exit: the
@@ -706,6 +722,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             # not read from /sys but assumed (the seed: RHEL 9's default, what its faults show)
             "thp_inferred": bool(host.get("thp_inferred")),
             "overcommit": host.get("overcommit_memory"), "glibc": host.get("glibc"),
+            "thp_alignment": kernel_thp_alignment(host.get("kernel")),
             "cpu": host.get("cpu_model"), "cpus": host.get("cpus"),
             "mem_total": f"{num(host['mem_total_kib'])} KiB ({mib_text(host['mem_total_kib'] * KIB)})"
             if host.get("mem_total_kib") else None,

@@ -319,3 +319,17 @@ def test_without_rss_anon_the_header_page_is_labelled_inferred(seed_dir):
     h = model.host_view(render.read_host(seed_dir, "seed-rhel94"))
     assert h["malloc"]["rss_anon_delta"] is None and not h["malloc"]["anon_one_page"]
     assert h["split"]["anon_extra_pages"] is None
+
+
+@pytest.mark.parametrize("kernel, rule", [
+    ("5.14.0-427.20.1.el9_4.x86_64", "never"), ("6.6.58", "never"), ("6.7.0", "large"), ("6.11.11-300.fc41", "large"),
+    ("6.12.1", "multiple"), ("6.18.44-fc-v595", "multiple"), ("", None), (None, None), ("unknown", None)])
+def test_the_thp_alignment_rule_follows_the_kernel_version(kernel, rule):
+    assert model.kernel_thp_alignment(kernel) == rule
+
+
+def test_the_seed_unaligned_paragraph_names_only_the_pre_67_rule(seed_dir):
+    view = model.host_view(render.read_host(seed_dir, "seed-rhel94"))
+    assert view["host"]["thp_alignment"] == "never"
+    text = render.environment("en").get_template("host.md.j2").render(h=view, langs=["en"])
+    assert "kernels\nbefore 6.7 never align them" in text and "since 6.12" not in text
