@@ -394,6 +394,15 @@ def kernel_thp_alignment(kernel: Optional[str]) -> Optional[str]:
     return "large" if version < (6, 12) else "multiple"
 
 
+def ps_command(ps_text: Optional[str], pid: Any) -> Optional[str]:
+    """The COMMAND column of `ps u`'s row for `pid`: the argv the process really ran with."""
+    for line in (ps_text or "").splitlines()[1:]:
+        fields = line.split(None, 10)
+        if len(fields) == 11 and fields[1] == str(pid):
+            return fields[10].strip()
+    return None
+
+
 def _commit_view(rec: RunRecord, raw: Mapping[str, str], summary: Mapping[str, Any],
                  windows: Sequence[PhaseWindow], offset: int, size_bytes: Optional[int]) -> Dict[str, Any]:
     """The commit charge and the machine's used memory at the call and after the exit: the
@@ -713,7 +722,10 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             "pause": seconds_text(params.pause_s), "tail": seconds_text(params.tail_s),
             "variant": params.variant,
         },
-        "workload": {"pid": pid, "command": command, "exit_status": workload.exit_status if workload else None},
+        "workload": {"pid": pid, "command": command, "exit_status": workload.exit_status if workload else None,
+                     # what `ps u` saw, when it is not the command as typed by hand (the agent's own path and options)
+                     "ran": (lambda ran: ran if ran and ran != command else None)(ps_command(raw.get(vocab.PS_AUX), pid)),
+                     "ran_src": vocab.raw_path(vocab.PS_AUX)},
         "host": {
             "hostname": host.get("hostname"), "instance_type": host.get("ec2_instance_type"),
             "on_ec2": host.get("on_ec2"), "arch": host.get("arch"), "kernel": host.get("kernel"),

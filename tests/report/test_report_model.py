@@ -333,3 +333,10 @@ def test_the_seed_unaligned_paragraph_names_only_the_pre_67_rule(seed_dir):
     assert view["host"]["thp_alignment"] == "never"
     text = render.environment("en").get_template("host.md.j2").render(h=view, langs=["en"])
     assert "kernels\nbefore 6.7 never align them" in text and "since 6.12" not in text
+
+
+def test_ps_command_reads_the_argv_that_ran():
+    ps = ("USER       PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n"
+          "root     15891  0.0  0.0   2476  1408 ?        Ss   23:24   0:00 /tmp/x/allocate -s 20971520 -v calloc -c 5\n")
+    assert model.ps_command(ps, 15891) == "/tmp/x/allocate -s 20971520 -v calloc -c 5"
+    assert model.ps_command(ps, 1) is None and model.ps_command(None, 15891) is None
