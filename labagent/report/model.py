@@ -8,6 +8,7 @@ are re-exported here for the renderer and the tests.
 """
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -359,7 +360,7 @@ def _split_view(region: Optional[Mapping[str, Any]], host: Mapping[str, Any], su
     fs = faults.of_run(summary, host, variant, page_size, huge_page_size(page_size)) if region else None
     if fs is not None:
         split_v = {
-            "measured": num(fs.measured), "written_pages": num(fs.written_pages),
+            "measured": num(fs.measured), "written_pages": num(fs.written_pages), "new_pages_n": fs.new_pages,
             "resident": fs.resident_pages, "new_pages": num(fs.new_pages),
             "huge": num(fs.huge_faults), "huge_used": fs.huge_used,
             "huge_known": fs.huge_faults is not None and not fs.huge_inferred,
@@ -376,6 +377,30 @@ def _split_view(region: Optional[Mapping[str, Any]], host: Mapping[str, Any], su
             "collapsed": bool(fs.huge_faults and fs.huge_faults > fs.aligned_ranges),
         }
     return split_v
+
+
+def kernel_thp_alignment(kernel: Optional[str]) -> Optional[str]:
+    """Which rule placed a new anonymous mapping on a THP (PMD) boundary in this kernel, by its
+    version: "never" before 6.7; "large" from 6.7 (commit efa7df3e3bb5, "mm: align larger anonymous
+    mappings on THP boundaries": every mapping of at least PMD size, no address hint); "multiple"
+    from 6.12 ("mm, mmap: limit THP alignment of anonymous mappings to PMD-aligned sizes", also taken
+    into stable kernels, so a 6.7-6.11 kernel may follow it too); None for a version it cannot read."""
+    match = re.match(r"(\d+)\.(\d+)", kernel or "")
+    if not match:
+        return None
+    version = (int(match.group(1)), int(match.group(2)))
+    if version < (6, 7):
+        return "never"
+    return "large" if version < (6, 12) else "multiple"
+
+
+def ps_command(ps_text: Optional[str], pid: Any) -> Optional[str]:
+    """The COMMAND column of `ps u`'s row for `pid`: the argv the process really ran with."""
+    for line in (ps_text or "").splitlines()[1:]:
+        fields = line.split(None, 10)
+        if len(fields) == 11 and fields[1] == str(pid):
+            return fields[10].strip()
+    return None
 
 
 def _commit_view(rec: RunRecord, raw: Mapping[str, str], summary: Mapping[str, Any],
@@ -396,6 +421,8 @@ def _commit_view(rec: RunRecord, raw: Mapping[str, str], summary: Mapping[str, A
     sar_rows = rec.sar or ()
     sar_commit = _sar_around(sar_rows, windows, offset, "allocated", "kbcommit")
     sar_used = _sar_around(sar_rows, windows, offset, "allocated", "kbmemused")
+    # over the writes: the last row before `touching` began and the last row inside it
+    sar_used_touch = _sar_around(sar_rows, windows, offset, "touching", "kbmemused", last=True)
     commit_delta = summary.get("committed_as_delta_kib")
     last_r = freed_r or touched_r or alloc_r  # the last snapshot of the live process
     used_delta = summary.get("mem_used_alloc_delta_kib")
@@ -415,6 +442,21 @@ def _commit_view(rec: RunRecord, raw: Mapping[str, str], summary: Mapping[str, A
         "sar_used_delta": signed(sar_used[1] - sar_used[0]) if None not in sar_used else None,
         "free_used_before": free_cell(free_h("baseline"), "used"),
         "free_used_after": free_cell(free_h("allocated"), "used"),
+        "free_used_touched": free_cell(free_h("touched"), "used"),
+        "sar_used_touch_before": num(sar_used_touch[0]), "sar_used_touch_after": num(sar_used_touch[1]),
+        "sar_used_touch_delta": signed(sar_used_touch[1] - sar_used_touch[0]) if None not in sar_used_touch else None,
+        # where those figures come from (raw/ names), for the writeup's captions
+        # kbmemused moved by far less than the block at the call (the original note's "not grown")
+        "sar_used_small": bool(None not in sar_used and size_bytes and abs(sar_used[1] - sar_used[0]) * KIB < 0.25 * size_bytes),
+        "sar_commit_about_size": bool(None not in sar_commit and size_bytes
+                                      and abs((sar_commit[1] - sar_commit[0]) * KIB - size_bytes) <= 0.05 * size_bytes),
+        # kbmemused grew over the writes by at least half what the process's RSS did
+        "sar_used_touch_follows": bool(None not in sar_used_touch and summary.get("rss_touch_delta_kib")
+                                       and summary["rss_touch_delta_kib"] > 1024
+                                       and sar_used_touch[1] - sar_used_touch[0] >= 0.5 * summary["rss_touch_delta_kib"]),
+        "sar_src": vocab.raw_path(vocab.SAR_R) if raw.get(vocab.SAR_R) else "`results.json` sar",
+        "free_src": [vocab.raw_path(vocab.free_h_file(n)) if raw.get(vocab.free_h_file(n)) else f"results.json snapshots.{n}.free_h"
+                     for n in ("baseline", "allocated", "touched") if free_h(n)],
         "exited": num(exited_r.get("committed_as_kib")),
         "exited_delta": signed(_delta(exited_r, last_r, "committed_as_kib")),
         "exited_vs_baseline": signed(_delta(exited_r, base_r, "committed_as_kib")),
@@ -530,6 +572,13 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
                             and abs(_delta(alloc_r, base_r, "rss_kib") or 0) >= 1024
                             and abs(_delta(alloc_r, base_r, "rss_kib") or 0) * KIB < 0.25 * size_bytes),
         "min_flt_delta": signed(_delta(alloc_r, base_r, "min_flt")),
+        # /proc/PID/status splits RSS: RssAnon (anonymous pages: the chunk header's page) and RssFile
+        # (file pages: the program's and libc's code and data as they are first used); None before 4.5
+        "rss_anon_before": num(base_r.get("rss_anon_kib")), "rss_anon_after": num(alloc_r.get("rss_anon_kib")),
+        "rss_anon_delta": signed(_delta(alloc_r, base_r, "rss_anon_kib")),
+        "rss_file_delta": signed(_delta(alloc_r, base_r, "rss_file_kib")),
+        "anon_one_page": _delta(alloc_r, base_r, "rss_anon_kib") is not None
+        and (_delta(alloc_r, base_r, "rss_anon_kib") or 0) * KIB == page_size,
     }
 
     # ---- commit charge and used memory at malloc
@@ -591,6 +640,18 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
 
     # ---- how the touch faults split (pages resident before, huge pages, head and tail, the rest)
     split_v = _split_view(region, host, summary, variant, page_size)
+    # the same split over the writes: RssAnon against the new pages the writes took, RssFile
+    touched_r = reading_of(rec, "touched")
+    anon_touch = _delta(touched_r, alloc_r, "rss_anon_kib")
+    file_touch = _delta(touched_r, alloc_r, "rss_file_kib")
+    touch_v["rss_anon_delta"] = signed(anon_touch)
+    touch_v["rss_file_delta"] = signed(file_touch)
+    if split_v is not None and anon_touch is not None:
+        extra = anon_touch * KIB - split_v["new_pages_n"] * page_size
+        split_v["anon_extra_pages"] = num(extra // page_size) if extra >= 0 and extra % page_size == 0 else None
+        split_v["new_kib"] = num(split_v["new_pages_n"] * page_size // KIB)
+    elif split_v is not None:
+        split_v["anon_extra_pages"] = None
     excerpt = source.excerpt(inp.source, variant)
     excerpt_v = {"block": code_block(excerpt.text, "c", None),
                  "spans": ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in excerpt.spans),
@@ -661,7 +722,10 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             "pause": seconds_text(params.pause_s), "tail": seconds_text(params.tail_s),
             "variant": params.variant,
         },
-        "workload": {"pid": pid, "command": command, "exit_status": workload.exit_status if workload else None},
+        "workload": {"pid": pid, "command": command, "exit_status": workload.exit_status if workload else None,
+                     # what `ps u` saw, when it is not the command as typed by hand (the agent's own path and options)
+                     "ran": (lambda ran: ran if ran and ran != command else None)(ps_command(raw.get(vocab.PS_AUX), pid)),
+                     "ran_src": vocab.raw_path(vocab.PS_AUX)},
         "host": {
             "hostname": host.get("hostname"), "instance_type": host.get("ec2_instance_type"),
             "on_ec2": host.get("on_ec2"), "arch": host.get("arch"), "kernel": host.get("kernel"),
@@ -670,6 +734,7 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
             # not read from /sys but assumed (the seed: RHEL 9's default, what its faults show)
             "thp_inferred": bool(host.get("thp_inferred")),
             "overcommit": host.get("overcommit_memory"), "glibc": host.get("glibc"),
+            "thp_alignment": kernel_thp_alignment(host.get("kernel")),
             "cpu": host.get("cpu_model"), "cpus": host.get("cpus"),
             "mem_total": f"{num(host['mem_total_kib'])} KiB ({mib_text(host['mem_total_kib'] * KIB)})"
             if host.get("mem_total_kib") else None,
@@ -708,8 +773,9 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
 
 
 def _sar_around(rows: Sequence[Mapping[str, Any]], windows: Sequence[PhaseWindow], offset: int,
-                phase: str, column: str) -> Tuple[Optional[int], Optional[int]]:
-    """sar's `column` in the last row before `phase` began and the first row inside it."""
+                phase: str, column: str, last: bool = False) -> Tuple[Optional[int], Optional[int]]:
+    """sar's `column` in the last row before `phase` began and the first row inside it (`last`: the
+    last row inside it)."""
     window = next((w for w in windows if w.name == phase), None)
     if window is None or not rows or not windows:
         return None, None
@@ -722,6 +788,6 @@ def _sar_around(rows: Sequence[Mapping[str, Any]], windows: Sequence[PhaseWindow
         wall = _sar_wall(int(row["seconds"]), first_local, offset)
         if wall < window.start_wall:
             before = int(row[column])
-        elif wall <= window.end_wall and after is None:
+        elif wall <= window.end_wall and (after is None or last):
             after = int(row[column])
     return before, after

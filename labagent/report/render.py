@@ -7,6 +7,7 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
+import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import jinja2
@@ -58,6 +59,46 @@ def environment(lang: str, templates: Optional[str] = None) -> jinja2.Environmen
                               lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 
+# A Japanese character: kana, CJK ideographs, CJK and full-width punctuation.
+_JA_CHAR = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+_JA_CLOSERS = "、。）」』"
+# A line that starts its own block: it is never the continuation of the paragraph above it.
+_BLOCK_START = re.compile(r"\s*(?:[-*+] |\d+\. |#|>|\||```|~~~|$)")
+
+
+def join_ja_soft_breaks(text: str) -> str:
+    """Japanese Markdown: joins a soft line break inside a paragraph where it follows 、。）」』 or lies
+    between two Japanese characters, since a browser shows such a break as a space ("ない。 マシン").
+    Fenced code blocks, tables, headings, list items, quotes, hard breaks and blank lines are kept."""
+    lines = text.split("\n")
+    out: List[str] = []
+    fence: Optional[str] = None
+    joinable = False  # the last line in `out` is paragraph text that a next line may continue
+    for line in lines:
+        stripped = line.lstrip()
+        if fence is not None:
+            out.append(line)
+            if stripped.startswith(fence):
+                fence = None
+            continue
+        if stripped.startswith(("```", "~~~")):
+            fence = stripped[:3]
+            out.append(line)
+            joinable = False
+            continue
+        if joinable and not _BLOCK_START.match(line):
+            prev = out[-1]
+            last, first = prev[-1:], stripped[:1]
+            if last in _JA_CLOSERS or (_JA_CHAR.match(last) and _JA_CHAR.match(first)):
+                out[-1] = prev + stripped
+                continue
+        out.append(line)
+        # a hard break (two trailing spaces or a backslash) and table rows stay as they are
+        joinable = bool(stripped) and not stripped.startswith(("|", "#")) \
+            and not line.endswith(("  ", "\\"))
+    return "\n".join(out)
+
+
 def _read_text(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as handle:
         return handle.read()
@@ -96,6 +137,8 @@ def render_host(envs: Dict[str, jinja2.Environment], plotter: Optional[plots.Plo
     for lang, env in envs.items():
         view = model.host_view(inp, lang)
         text = env.get_template("host.md.j2").render(h=view, langs=list(envs))
+        if lang == "ja":
+            text = join_ja_soft_breaks(text)
         readmes.append(_write(os.path.join(host_dir, READMES[lang]), text))
     return readmes + written, series
 

@@ -303,3 +303,40 @@ def test_parsers_agree_with_the_view_on_the_seed_maps(seed_dir):
     view = model.host_view(inp)
     assert view["region"]["line"] in lines
     assert parsers.parse_maps(view["region"]["line"])[0].size_bytes == 104_861_696
+
+
+def test_rss_anon_and_file_split_the_rss_at_malloc_and_over_the_writes(thp_always_dir):
+    """debian12-thp-always: RSS +68 KiB at malloc is RssAnon +4 (one page: the chunk header's) and
+    RssFile +64; over the writes RssAnon grew by the 25,600 new pages and one page more."""
+    h = model.host_view(render.read_host(thp_always_dir, "debian12-thp-always"))
+    assert (h["malloc"]["rss_delta"], h["malloc"]["rss_anon_delta"], h["malloc"]["rss_file_delta"]) == ("+68", "+4", "+64")
+    assert h["malloc"]["anon_one_page"] and h["region"]["chunk_header"]
+    assert (h["touch"]["rss_anon_delta"], h["touch"]["rss_file_delta"]) == ("+102,404", "+128")
+    assert (h["split"]["new_pages"], h["split"]["new_kib"], h["split"]["anon_extra_pages"]) == ("25,600", "102,400", "1")
+
+
+def test_without_rss_anon_the_header_page_is_labelled_inferred(seed_dir):
+    h = model.host_view(render.read_host(seed_dir, "seed-rhel94"))
+    assert h["malloc"]["rss_anon_delta"] is None and not h["malloc"]["anon_one_page"]
+    assert h["split"]["anon_extra_pages"] is None
+
+
+@pytest.mark.parametrize("kernel, rule", [
+    ("5.14.0-427.20.1.el9_4.x86_64", "never"), ("6.6.58", "never"), ("6.7.0", "large"), ("6.11.11-300.fc41", "large"),
+    ("6.12.1", "multiple"), ("6.18.44-fc-v595", "multiple"), ("", None), (None, None), ("unknown", None)])
+def test_the_thp_alignment_rule_follows_the_kernel_version(kernel, rule):
+    assert model.kernel_thp_alignment(kernel) == rule
+
+
+def test_the_seed_unaligned_paragraph_names_only_the_pre_67_rule(seed_dir):
+    view = model.host_view(render.read_host(seed_dir, "seed-rhel94"))
+    assert view["host"]["thp_alignment"] == "never"
+    text = render.environment("en").get_template("host.md.j2").render(h=view, langs=["en"])
+    assert "kernels\nbefore 6.7 never align them" in text and "since 6.12" not in text
+
+
+def test_ps_command_reads_the_argv_that_ran():
+    ps = ("USER       PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n"
+          "root     15891  0.0  0.0   2476  1408 ?        Ss   23:24   0:00 /tmp/x/allocate -s 20971520 -v calloc -c 5\n")
+    assert model.ps_command(ps, 15891) == "/tmp/x/allocate -s 20971520 -v calloc -c 5"
+    assert model.ps_command(ps, 1) is None and model.ps_command(None, 15891) is None

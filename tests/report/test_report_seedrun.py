@@ -80,3 +80,30 @@ def test_the_seed_run_is_a_typed_record_valid_against_the_schema(seed_dir):
     rec = results.load_record(seed_dir)
     assert isinstance(rec, record.RunRecord) and rec.agent.version is None and rec.params.pause_s is None
     assert len(rec.samples) == 51 and rec.steps[0].ms is None
+
+
+def test_the_notes_own_machine_figures_around_malloc_and_the_writes(seed_dir):
+    """The note's sar -r and free -h: kbmemused did not grow at malloc while kbcommit grew by about
+    the size; over the writes kbmemused grew with the process's RSS."""
+    from labagent.report import model, render
+    commit = model.host_view(render.read_host(seed_dir, "seed-rhel94"))["commit"]
+    assert (commit["sar_used_before"], commit["sar_used_after"], commit["sar_used_delta"]) == ("219,732", "214,848", "-4,884")
+    assert (commit["sar_before"], commit["sar_after"]) == ("276,652", "378,672")
+    assert (commit["free_used_before"], commit["free_used_after"], commit["free_used_touched"]) == ("675Mi", "677Mi", None)
+    assert commit["sar_used_small"] and commit["sar_commit_about_size"]
+    # 03:20:24, the last row before the first write, and 03:20:32, the last during the writes
+    assert (commit["sar_used_touch_before"], commit["sar_used_touch_after"]) == ("213,852", "295,956")
+    assert commit["sar_used_touch_follows"]
+
+
+def test_the_notes_free_used_fits_only_total_minus_available(seed_dir):
+    """The writeup says RHEL 9's procps-ng 3.3.17 printed used = total − available: MemTotal, bounded by
+    sar's rounded %memused before malloc, puts total − available around 675Mi and upstream 3.3.17's
+    total − free − buff/cache far below it (free -h: used 675Mi, buff/cache 539Mi)."""
+    rows = [r for r in load(seed_dir)["sar"] if r["time"] <= "03:19:56"]
+    lo = max(r["kbmemused"] / ((r["%memused"] + 0.005) / 100) for r in rows)
+    hi = min(r["kbmemused"] / ((r["%memused"] - 0.005) / 100) for r in rows)
+    last = rows[-1]
+    used_kib, buff_cache_kib = 675 * 1024, 539 * 1024
+    assert lo - last["kbavail"] <= used_kib + 1024 and hi - last["kbavail"] >= used_kib - 1024
+    assert hi - last["kbmemfree"] - buff_cache_kib < used_kib / 1.5

@@ -70,7 +70,7 @@ def test_mmap_is_exactly_the_size(variant_dir):
     v = view_of(directory, "v-mmap")["variant"]
     assert v["exact"] and (v["region_added"], v["pointer_offset"], v["malloc_region"]) == ("20,971,520", "0", "20,975,616")
     assert "a mapping of exactly 20,971,520 bytes, the pointer at its start (offset 0)" in text
-    assert "Where the original note was wrong" not in text
+    assert "It is `mmap`, not `[heap]`" not in text and "Not one fault per page" not in text
 
 
 def test_mmap_populate_faults_at_allocation_not_at_the_writes(variant_dir):
