@@ -67,10 +67,11 @@ def markdown(machine: Dict[str, Any], results: Sequence[Result], argv: Sequence[
 
 
 def _paragraphs(lines: Sequence[str]) -> List[str]:
-    """Detail lines as Markdown: each text line its own paragraph, table rows kept together."""
+    """Detail lines as Markdown: each text line its own paragraph, table rows and list items kept together."""
     out: List[str] = []
     for line in lines:
-        if out and out[-1] and line and not (line.startswith("|") and out[-1].startswith("|")):
+        together = any(line.startswith(mark) and out[-1].startswith(mark) for mark in ("|", "- ")) if out else False
+        if out and out[-1] and line and not together:
             out.append("")
         out.append(line)
     return out

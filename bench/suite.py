@@ -17,6 +17,7 @@ GOAL_SUITE_S = 240.0
 GOAL_QUICK_S = 60.0
 SUMMARY = re.compile(r"^=+ (?P<text>.*\b(passed|failed)\b.*) in [0-9.]+s", re.M)
 SLOWEST = re.compile(r"^(?P<s>[0-9.]+)s (?P<when>call|setup|teardown)\s+(?P<test>\S+)", re.M)
+FAILED = re.compile(r"^(?:FAILED|ERROR) (?P<test>\S+)", re.M)
 
 
 def _workers() -> int:
@@ -41,7 +42,7 @@ def _pytest(ctx: Context, args: List[str], log_name: str, timeout: float) -> Dic
     counts = _counts(text)
     slowest = [{"s": float(m["s"]), "when": m["when"], "test": m["test"]} for m in SLOWEST.finditer(text)][:5]
     return {"wall_s": usage.wall_s, "cpu_s": usage.cpu_s, "returncode": usage.returncode, "counts": counts,
-            "slowest": slowest}
+            "slowest": slowest, "failed": [m["test"] for m in FAILED.finditer(text)]}
 
 
 def _count_text(counts: Dict[str, int]) -> str:
@@ -57,7 +58,7 @@ def run(ctx: Context) -> Result:
     ctx.log(f"suite: make test's tests ({workers} workers)")
     full: Optional[Dict[str, object]] = None
     if not ctx.quick:
-        full = _pytest(ctx, ["-n", str(workers), "--dist", "loadgroup", "--durations=5", "tests"], "full.log", 3600)
+        full = _pytest(ctx, ["-n", str(workers), "--dist", "loadgroup", "--durations=5", "-rfE", "tests"], "full.log", 3600)
     for name, measured, goal in (("make quick", quick, GOAL_QUICK_S), ("make test", full, GOAL_SUITE_S)):
         if measured is None:
             result.rows.append(Row(ITEM, f"{name}: wall", "not run with --quick", f"<= {goal:.0f} s", stats.NOT_AVAILABLE))
@@ -71,7 +72,8 @@ def run(ctx: Context) -> Result:
         result.rows.append(Row(ITEM, f"{name}: CPU used / {cores} cores (the wall time it cannot beat here)",
                                f"{stats.fmt_duration(cpu)} / {cores} = {stats.fmt_duration(cpu / cores)}"))
         if not ok:
-            result.notes.append(f"{name} failed (exit {measured['returncode']}): its time is not a result")
+            failed = ", ".join(measured["failed"]) or "see its output"  # type: ignore[arg-type]
+            result.notes.append(f"{name} failed (exit {measured['returncode']}: {failed}): its time is not a result")
     result.raw = {"workers": workers, "quick": quick, "full": full}
     if full is not None:
         result.details.append(

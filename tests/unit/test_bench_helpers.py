@@ -147,3 +147,6 @@ def test_suite_bench_reads_pytests_summary_and_slowest_tests():
     assert [(m["s"], m["when"]) for m in suite.SLOWEST.finditer(text)] == [("174.65", "call"), ("42.90", "setup")]
     with pytest.raises(suite.BenchError):
         suite._counts("no summary here\n")
+    failed = "FAILED tests/ansible/test_local_run.py::test_x - AssertionError: y\nERROR tests/b.py::test_z\n"
+    assert [m["test"] for m in suite.FAILED.finditer(failed)] == ["tests/ansible/test_local_run.py::test_x",
+                                                                  "tests/b.py::test_z"]
