@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REGION, ROOT, ansible_playbook
 from .test_ec2_playbooks import assert_nothing_created, flat, provision_vars
 from .test_plan_unit import plan
@@ -83,36 +85,23 @@ RECORDING = {**provision_vars(lab_ec2_ttl_minutes=13), "lab_provider": "ec2", "l
              "lab_ec2_region": REGION, "lab_command": "sleep 1000", "lab_sample_interval": "1"}
 
 
-def test_a_recording_longer_than_the_ttl_is_refused_before_anything_exists(lab, ec2, tmp_path):
-    extra = {**RECORDING, "lab_run_id": "ttl-rec", "lab_command_duration": "600s",
-             "lab_runs_dir": str(tmp_path / "runs"), "lab_ec2_key_dir": str(lab.key_dir)}
-    run = ansible_playbook("run.yml", extra, env=lab.env, timeout=300, label="run.yml (recording, TTL too short)")
-    said = flat(run.output)
-    assert run.returncode != 0, said[-4000:]
-    assert "the run needs 16.0 minutes on each host" in said, said[-4000:]
-    assert "600 s for the recording (lab_command_duration)" in said
-    assert "lab_ec2_ttl_minutes is 13" in said
-    assert_nothing_created(ec2, lab)
-
-
-def test_a_recording_without_a_duration_must_fit_its_default_hour(lab, ec2, tmp_path):
-    extra = {**RECORDING, "lab_run_id": "ttl-rec-unbounded", "lab_ec2_ttl_minutes": 60,
-             "lab_runs_dir": str(tmp_path / "runs"), "lab_ec2_key_dir": str(lab.key_dir)}
-    run = ansible_playbook("run.yml", extra, env=lab.env, timeout=300, label="run.yml (recording, no duration)")
-    said = flat(run.output)
-    assert run.returncode != 0, said[-4000:]
-    assert "the run needs 66.0 minutes on each host" in said, said[-4000:]
-    assert "3600 s for the recording (no lab_command_duration" in said
-    assert "Set lab_command_duration, or lab_ec2_ttl_minutes to at least 66" in said
-    assert_nothing_created(ec2, lab)
-
-
-def test_lab_timeout_bounds_a_recording_without_a_duration(lab, ec2, tmp_path):
-    extra = {**RECORDING, "lab_run_id": "ttl-rec-timeout", "lab_timeout": 600,
-             "lab_runs_dir": str(tmp_path / "runs"), "lab_ec2_key_dir": str(lab.key_dir)}
-    run = ansible_playbook("run.yml", extra, env=lab.env, timeout=300, label="run.yml (recording, lab_timeout)")
-    said = flat(run.output)
-    assert run.returncode != 0, said[-4000:]
-    assert "the run needs 16.0 minutes on each host" in said, said[-4000:]
-    assert "600 s for the recording (no lab_command_duration" in said
+# A recording's length counts in the TTL check: its duration, the hour allowed without one, or
+# lab_timeout when it bounds that hour. Each case is refused before anything exists, naming the knobs.
+@pytest.mark.parametrize("knobs,said", [
+    ({"lab_run_id": "ttl-rec", "lab_command_duration": "600s"},
+     ["the run needs 16.0 minutes on each host", "600 s for the recording (lab_command_duration)",
+      "lab_ec2_ttl_minutes is 13"]),
+    ({"lab_run_id": "ttl-rec-unbounded", "lab_ec2_ttl_minutes": 60},
+     ["the run needs 66.0 minutes on each host", "3600 s for the recording (no lab_command_duration",
+      "Set lab_command_duration, or lab_ec2_ttl_minutes to at least 66"]),
+    ({"lab_run_id": "ttl-rec-timeout", "lab_timeout": 600},
+     ["the run needs 16.0 minutes on each host", "600 s for the recording (no lab_command_duration"]),
+], ids=["duration-too-long", "no-duration-default-hour", "lab-timeout-bounds-the-hour"])
+def test_a_recording_that_cannot_fit_the_ttl_is_refused_before_anything_exists(lab, ec2, tmp_path, knobs, said):
+    extra = {**RECORDING, **knobs, "lab_runs_dir": str(tmp_path / "runs"), "lab_ec2_key_dir": str(lab.key_dir)}
+    run = ansible_playbook("run.yml", extra, env=lab.env, timeout=300, label=f"run.yml (recording, {knobs['lab_run_id']})")
+    output = flat(run.output)
+    assert run.returncode != 0, output[-4000:]
+    for words in said:
+        assert words in output, (words, output[-4000:])
     assert_nothing_created(ec2, lab)
