@@ -67,15 +67,15 @@ def is_alive(proc: Proc) -> bool:
     return bool(alive([proc]))
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, every: float = 0.05) -> object:
-    """predicate()'s first true value, polled; AssertionError after timeout seconds."""
+def wait_until(predicate: Callable[[], object], timeout: float, every: float = 0.05, what: str = "") -> object:
+    """predicate()'s first true value, polled; AssertionError after timeout seconds, naming `what`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s")
+    raise AssertionError(f"timed out after {timeout}s" + (f" waiting for {what}" if what else ""))
 
 
 def gone_within(procs: Iterable[Proc], seconds: float) -> Dict[Proc, str]:

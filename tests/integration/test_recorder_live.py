@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from labagent import maps_growth, parsers, results
+from tests.procwatch import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -43,15 +44,6 @@ def agent(*args, **kwargs):
 def start_agent(*args):
     return subprocess.Popen([sys.executable, "-m", "labagent", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(predicate, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def marks_in(out):
@@ -102,19 +94,19 @@ def ps_rss_reached(out, kib):
 def drive_steps(out, ctl, recorder_pid):
     """Marks `grown` with labagent mark after 16 MiB, `mark2` by SIGUSR1 after 48 MiB, then lets it exit
     (each step held until the ps line, once a second, has seen it)."""
-    wait_for(lambda: (ctl / "step1").exists() and (out / "marks.fifo").exists(), "the first step")
+    wait_until(lambda: (ctl / "step1").exists() and (out / "marks.fifo").exists(), 30.0, what="the first step")
     done = agent("mark", str(out), "grown")
     assert done.returncode == 0, done.stderr
-    wait_for(lambda: marks_in(out) == ["grown"], "the mark `grown`")
+    wait_until(lambda: marks_in(out) == ["grown"], 30.0, what="the mark `grown`")
     # and until a sample of the phase is written: the next mark follows the second step at once, which
     # can be sooner than one sample interval (the phase would have no sample)
-    wait_for(lambda: "grown" in {s.get("phase") for s in results.read_samples(str(out / "samples.jsonl"))},
-             "a sample in `grown`")
+    wait_until(lambda: "grown" in {s.get("phase") for s in results.read_samples(str(out / "samples.jsonl"))},
+               30.0, what="a sample in `grown`")
     (ctl / "go2").touch()
-    wait_for(lambda: (ctl / "step2").exists(), "the second step")
+    wait_until(lambda: (ctl / "step2").exists(), 30.0, what="the second step")
     os.kill(recorder_pid, signal.SIGUSR1)
-    wait_for(lambda: marks_in(out) == ["grown", "mark2"], "the mark by SIGUSR1")
-    wait_for(lambda: ps_rss_reached(out, 48 * 1024), "the ps line to see 48 MiB")
+    wait_until(lambda: marks_in(out) == ["grown", "mark2"], 30.0, what="the mark by SIGUSR1")
+    wait_until(lambda: ps_rss_reached(out, 48 * 1024), 30.0, what="the ps line to see 48 MiB")
     (ctl / "exit").touch()
 
 
@@ -182,11 +174,11 @@ def test_record_a_running_process_by_pid(tmp_path):
     program.write_text(STEPS)
     target = subprocess.Popen([sys.executable, str(program), str(ctl)])
     try:
-        wait_for(lambda: (ctl / "step1").exists(), "the program's first step")
+        wait_until(lambda: (ctl / "step1").exists(), 30.0, what="the program's first step")
         # Attached after its first step: the recording's start already holds the 16 MiB.
         recorder = start_agent("record", "--out", str(out), *FAST, "--pid", str(target.pid))
         try:
-            wait_for(lambda: (out / "marks.fifo").exists(), "the recorder")
+            wait_until(lambda: (out / "marks.fifo").exists(), 30.0, what="the recorder")
             drive_steps(out, ctl, recorder.pid)
             target.wait(timeout=30)
             stdout, stderr = recorder.communicate(timeout=30)
@@ -213,9 +205,9 @@ def test_sigint_stops_and_ends_the_command_group(tmp_path):
     # A shell with a child of its own: both are in the command's process group and must end with it.
     recorder = start_agent("record", "--out", str(out), *FAST, "--", "sh", "-c", "sleep 300 & sleep 300")
     try:
-        wait_for(lambda: marks_in(out) == [] and (out / "results.json").exists(), "the recording")
+        wait_until(lambda: marks_in(out) == [] and (out / "results.json").exists(), 30.0, what="the recording")
         pid = json.loads((out / "results.json").read_text())["recording"]["pid"]
-        wait_for(lambda: len(group_members(pid)) >= 3, "sh and its two sleeps")
+        wait_until(lambda: len(group_members(pid)) >= 3, 30.0, what="sh and its two sleeps")
         members = group_members(pid)
         recorder.send_signal(signal.SIGINT)
         stdout, stderr = recorder.communicate(timeout=30)
@@ -341,11 +333,12 @@ def test_a_recorder_killed_outright_leaves_a_readable_recording(tmp_path):
     recorder = start_agent("record", "--out", str(out), *FAST, "--", "sleep", "300")
     pid = None
     try:
-        wait_for(lambda: (out / "marks.fifo").exists(), "the recording")
+        wait_until(lambda: (out / "marks.fifo").exists(), 30.0, what="the recording")
         pid = json.loads((out / "results.json").read_text())["recording"]["pid"]
         assert agent("mark", str(out), "before-kill").returncode == 0
-        wait_for(lambda: marks_in(out) == ["before-kill"], "the mark")
-        wait_for(lambda: len(results.read_samples(str(out / "samples.jsonl"))) >= 3, "a few samples")
+        wait_until(lambda: marks_in(out) == ["before-kill"], 30.0, what="the mark")
+        wait_until(lambda: len(results.read_samples(str(out / "samples.jsonl"))) >= 3, 30.0,
+                   what="a few samples")
         recorder.kill()
         recorder.communicate(timeout=10)
         deadline = time.monotonic() + 3
@@ -395,7 +388,8 @@ def test_an_exec_is_recorded_and_the_comparison_starts_after_it(tmp_path):
     recorder = start_agent("record", "--out", str(out), *FAST, "--", "sh", "-c",
                            f'sleep 0.5; exec "{sys.executable}" "{program}" "{ctl}"')
     try:
-        wait_for(lambda: (ctl / "ready").exists() and "exec" in snapshots_in(out), "the exec and its snapshot")
+        wait_until(lambda: (ctl / "ready").exists() and "exec" in snapshots_in(out), 30.0,
+                   what="the exec and its snapshot")
         (ctl / "exit").touch()
         stdout, stderr = recorder.communicate(timeout=30)
     finally:

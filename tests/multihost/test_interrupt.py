@@ -3,13 +3,13 @@
 import json
 import os
 import signal
-import time
 
 import pytest
 
 from labagent import vocab
 from tests.ansible.playbook import ROOT, SMALL, extra_vars
 from tests.hosts.procs import ansible_bin
+from tests.procwatch import wait_until
 
 pytestmark = [pytest.mark.multihost, pytest.mark.needs_package("gcc", "gcc")]
 
@@ -30,14 +30,6 @@ def last_phase(samples):
     return None
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def test_ctrl_c_during_touching_then_fetch_renders_complete_results(ssh_hosts, tmp_path):
     run_id = "ctrlc"
     runs = tmp_path / "runs"
@@ -50,8 +42,8 @@ def test_ctrl_c_during_touching_then_fetch_renders_complete_results(ssh_hosts, t
     # The agent runs every variant and repeat of the host in <out>/<variant>__r<k>/.
     remote = ssh_hosts.host("h1").dir / "tmp" / "malloc-lab" / "runs" / run_id / vocab.batch_dir_name("malloc", 1)
     try:
-        wait_for(lambda: last_phase(remote / "samples.jsonl") == "touching" or proc.poll() is not None, 240,
-                 "the agent on h1 to start touching")
+        wait_until(lambda: last_phase(remote / "samples.jsonl") == "touching" or proc.poll() is not None, 240,
+                   every=0.1, what="the agent on h1 to start touching")
         assert proc.poll() is None, "ansible-playbook ended before the experiment was touching"
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the playbook's whole process group, by its PID
         interrupted = ssh_hosts.procs.finish(proc, timeout=60)
