@@ -1,5 +1,6 @@
 """Builds build/labagent.pyz: the agent as one file, allocate.c included, for hosts with only python3.
-`--json` prints {"path", "sha256"} instead of the path (what the playbook reads).
+`--json` writes it as labagent-<digest>.pyz beside the path given instead (only when that file is new)
+and prints {"path", "sha256"} (what the playbook reads).
 
 Deterministic: files in sorted order with a fixed timestamp, so the same sources give the same bytes
 (and Ansible copies it only when the agent changed).
@@ -57,13 +58,13 @@ def main() -> int:
     out = pathlib.Path(args[0] if args else ROOT / "build" / "labagent.pyz")
     out.parent.mkdir(parents=True, exist_ok=True)
     data = zipapp_bytes()
-    write(out, data)
     if "--json" not in sys.argv[1:]:
+        write(out, data)
         print(out)
         return 0
-    # For the playbook: a copy named by the agent's content (labagent-<digest>.pyz, beside `out`), the
-    # name it gets on the hosts, so two checkouts (two agent versions) running on one host at once never
-    # replace each other's agent mid-run, and the same agent is copied once.
+    # For the playbook: the agent named by its content (labagent-<digest>.pyz, beside `out`), the name
+    # it gets on the hosts, so two checkouts (two agent versions) running on one host at once never
+    # replace each other's agent mid-run, and the same agent is copied once; written only when new.
     digest = hashlib.sha256(data).hexdigest()
     named = out.with_name(f"{out.stem}-{digest[:16]}{out.suffix}")
     if not named.exists():
