@@ -11,10 +11,10 @@ import shlex
 import sys
 from typing import List, Optional
 
-from . import __version__, captures, hostfacts, knobs, variants
+# Only what the parser needs: each command imports its own modules, so that the playbook's frequent,
+# small commands (progress, check-tools) start in a fraction of the experiment's import time.
+from . import __version__, knobs, variants
 from .errors import LabError
-from .experiment import run_experiment
-from .params import Params, validate
 from .units import parse_duration, parse_size
 
 
@@ -138,6 +138,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "run":
             return _run(args, sys.argv if argv is None else ["labagent"] + list(argv))
         if args.command == "check-tools":
+            from . import captures, hostfacts
             family = args.os_family or hostfacts.os_family()
             print(json.dumps(captures.missing_programs(family), indent=1))
             return 0
@@ -170,6 +171,8 @@ def _run(args: argparse.Namespace, argv: List[str]) -> int:
     from dataclasses import replace
 
     from . import batch
+    from .experiment import run_experiment
+    from .params import Params, validate
     values = {knob.field: getattr(args, knob.dest) for knob in knobs.KNOBS}
     params = Params(**values, variant=args.variant, force=args.force, ask_imds=not args.no_imds)
 

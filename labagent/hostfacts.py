@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import platform
 import time
-import urllib.error
-import urllib.request
 from typing import Dict, Optional
 
 from . import parsers
@@ -34,6 +32,10 @@ def looks_like_ec2(root: str = "/") -> bool:
 
 def ec2_instance_type(timeout: float = 1.0) -> Optional[str]:
     """The instance type from IMDSv2 (token first), or None: never fatal, never slow."""
+    # Imported here, on EC2 only: urllib.request is a tenth of check-tools' start-up elsewhere.
+    import urllib.error
+    import urllib.request
+
     try:
         token_req = urllib.request.Request(
             f"{IMDS}/latest/api/token", method="PUT",

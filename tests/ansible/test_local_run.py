@@ -21,7 +21,7 @@ FIRST, SECOND = f"first-{SESSION}", f"second-{SESSION}"
 def local_runs(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     # This session's own lab_remote_dir: other checkouts testing on this machine copy their own agent
-    # into the default /tmp/malloc-lab, which would make the second run's "Copy the agent" change.
+    # into the default /tmp/malloc-lab, which would make the second run put the agent again.
     remote = f"/tmp/malloc-lab-test-{SESSION}"
     try:
         first = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=FIRST, lab_remote_dir=remote)))
@@ -66,9 +66,9 @@ def test_second_run_changes_nothing_it_need_not(local_runs):
     assert task_results(first.stdout, "Install the missing tools") in ({"localhost": "skipping"},
                                                                       {"localhost": "changed"})
     assert task_results(second.stdout, "Install the missing tools") == {"localhost": "skipping"}
-    # The agent file is byte-identical, the directory already there.
-    assert task_results(second.stdout, "Copy the agent") == {"localhost": "ok"}
-    assert task_results(second.stdout, "Reach the host and create its lab directory") == {"localhost": "ok"}
+    # The agent file is byte-identical (content-named), the directory already there.
+    # One step puts the agent (already there: not transferred again) and asks it what the host lacks.
+    assert task_results(second.stdout, "Put the agent on the host and ask it what the host lacks") == {"localhost": "ok"}
 
 
 # The sizes and intervals are the agent's rules, which the playbook asks it about (`run --check

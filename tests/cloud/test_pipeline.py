@@ -89,6 +89,8 @@ def test_a_failing_host_still_leaves_no_instance(ssh_hosts, aws, ec2, tmp_path, 
     record = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
     assert record["hosts"]["t3-medium"]["status"] == "ok"
     assert record["hosts"]["m7g-large"]["status"] == status
+    if mode == "no_python":  # the shell could not start the host's Python: said so, not "too old"
+        assert "no Python at /usr/bin/python3" in record["hosts"]["m7g-large"]["reason"], record["hosts"]
 
 
 def test_stopped_after_provisioning_then_destroy_leaves_nothing(ssh_hosts, aws, ec2, tmp_path):

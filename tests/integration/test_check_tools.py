@@ -80,9 +80,11 @@ def _prepare(tmp_path, pyz, tools):
 def test_lab_prepare_asks_the_agent_and_installs_nothing_when_nothing_lacks(tmp_path, pyz):
     done = _prepare(tmp_path, pyz, EVERYTHING)
     assert done.returncode == 0, done.stdout[-3000:]
-    assert task_results(done.stdout, "Ask the agent what this host lacks") == {"localhost": "ok"}
+    assert task_results(done.stdout, "Put the agent on the host and ask it what the host lacks") == {"localhost": "changed"}
     assert task_results(done.stdout, "Install the missing tools") == {"localhost": "skipping"}
     assert (tmp_path / "remote" / "labagent.pyz").read_bytes() == pyz.read_bytes()
+    assert (tmp_path / "remote").stat().st_mode & 0o777 == 0o700
+    assert [p.name for p in (tmp_path / "remote").iterdir()] == ["labagent.pyz"]  # no partial file left
 
 
 @pytest.mark.slow

@@ -73,5 +73,5 @@ def test_second_run_on_the_hosts_changes_nothing_it_need_not(ssh_hosts, tmp_path
     assert first.returncode == 0 and second.returncode == 0, second.stdout[-3000:]
     names = {h.name for h in ssh_hosts.hosts}
     assert task_results(second.stdout, "Install the missing tools") == {n: "skipping" for n in names}
-    assert task_results(second.stdout, "Copy the agent") == {n: "ok" for n in names}
-    assert task_results(second.stdout, "Reach the host and create its lab directory") == {n: "ok" for n in names}
+    # One step puts the agent (already there: not transferred again) and asks it what the host lacks.
+    assert task_results(second.stdout, "Put the agent on the host and ask it what the host lacks") == {n: "ok" for n in names}
