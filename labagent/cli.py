@@ -117,6 +117,12 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
                         help="with --job-file: first wait up to this long for the job to finish (a long poll)")
     follow.add_argument("--recording", action="store_true",
                         help="DIR is a `labagent record --out DIR`: say its phase, VSZ, RSS and min_flt from its samples")
+    background = sub.add_parser("background", help="start `run` or `record` detached (-- then its arguments) and "
+                                "keep a job file saying how it ended, as Ansible's async does; print the job as JSON")
+    background.add_argument("--job-file", required=True, help="the job file (read by `progress --job-file`)")
+    background.add_argument("--timeout", type=_duration, required=True,
+                            help="kill the command's process group (SIGKILL) after this long, as Ansible's async does")
+    background.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER, help="-- run|record [ARGS...]")
     plan_run = sub.add_parser("plan-run", help="create runs/<run_id> and write its plan.json (controller; the "
                               "run settled by the playbook as JSON on stdin); refuse a run id that is taken")
     plan_run.add_argument("run_dir", help="runs/<run_id>")
@@ -154,6 +160,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             from .progress import poll_record
             print(json.dumps(poll_record(args.out, args.job_file, args.wait, recording=args.recording),
                              sort_keys=True))
+            return 0
+        if args.command == "background":
+            from . import background
+            command = args.cmd[1:] if args.cmd[:1] == ["--"] else list(args.cmd)
+            print(json.dumps(background.start(main, command, args.job_file, args.timeout)), flush=True)
             return 0
         if args.command == "record":
             return _record(args, sys.argv if argv is None else ["labagent"] + list(argv))

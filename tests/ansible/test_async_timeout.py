@@ -1,6 +1,7 @@
-"""Ansible's async timeout (`lab_timeout` shorter than the run) kills the agent with SIGKILL mid-touch
-(async_wrapper kills the module's process group): nothing the agent started outlives it, and what it
-wrote is fetched, reads, and renders as incomplete (issue 11, item 2)."""
+"""The background job's timeout (`lab_timeout` shorter than the run) kills the agent with SIGKILL mid-touch
+(`labagent background` kills the agent's process group, as Ansible's async_wrapper does): nothing the
+agent started outlives it, and what it wrote is fetched, reads, and renders as incomplete (issue 11,
+item 2)."""
 import json
 import os
 import shutil
@@ -26,20 +27,25 @@ KNOBS = {"lab_size": "40MiB", "lab_step": "2MiB", "lab_step_interval": "1", "lab
 GONE_WITHIN_S = 3.0
 
 
+def _agent_argv(pid: int, out_dir: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return b"run" in argv and out_dir.encode() in argv and any(a.endswith(b".pyz") and b"labagent" in a for a in argv)
+
+
 def _agent(out_dir: str) -> Optional[Proc]:
-    """The agent writing out_dir (a path no other process names), found by its command line."""
+    """The agent writing out_dir (a path no other process names), found by its command line. `labagent
+    background` forks: the caller, its supervisor (a session leader) and the agent itself share that
+    command line; the agent is the one below the supervisor, in its session but not leading it."""
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or not _agent_argv(int(entry), out_dir):
             continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                argv = handle.read().split(b"\0")
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if b"run" in argv and out_dir.encode() in argv and any(a.endswith(b".pyz") and b"labagent" in a for a in argv):
-            row = stat(int(entry))
-            if row is not None:
-                return int(entry), int(row["start"])  # type: ignore[arg-type]
+        row = stat(int(entry))
+        if row is not None and row["session"] != int(entry) and _agent_argv(int(row["ppid"]), out_dir):  # type: ignore[arg-type]
+            return int(entry), int(row["start"])  # type: ignore[arg-type]
     return None
 
 

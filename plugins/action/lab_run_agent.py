@@ -1,0 +1,107 @@
+# malloc-lab: run the agent on a host (putting it there first), without a module.
+"""lab_run_agent: run `PYTHON PATH ARGV` on the host; with src, first make sure PATH is that file.
+
+How the experiment talks to a host's agent: it puts it there and asks what the host lacks (lab_prepare),
+then starts it in the background (lab_experiment; `labagent background` keeps the job file that
+Ansible's async would). ansible.builtin.file + copy + command, and command with async, would run a
+module for each (a Python that imports Ansible's module_utils, about 0.12 s of CPU on the host, and for
+async two more around it) before the agent's own Python does the work. This action does it the way
+ansible.builtin.script does, with shell commands over the connection and no module at all:
+
+  1. with src only, one command: create PATH's directory (mode 0700, the user's own; an existing one is
+     made 0700 too), and say whether the agent is already there (it is content-named,
+     labagent-<digest>.pyz, so same name means same bytes);
+  2. only when it is not: transfer it beside its final name, then rename it into place (never a
+     half-written agent under the final name);
+  3. run the agent with the task's environment (a play's `environment:`, e.g. its PATH, applies as it
+     does to a module) and return its rc, stdout and stderr, like ansible.builtin.command. Without
+     become there is no terminal (stdout and stderr stay apart, as a module's do).
+
+When the agent ran and Ansible has not yet found the host's Python (no ansible_python_interpreter set,
+nothing discovered), the interpreter that ran it, as the host's shell resolved it, is returned as the
+fact discovered_interpreter_python: the later modules on this host (the experiment's async start, the
+fetch) then skip Ansible's interpreter discovery, a probe of its own on the first module.
+
+An unreachable host is UNREACHABLE, as with any module; a host where the agent cannot start (no such
+Python, or one too old) is a non-zero rc with the shell's or the agent's own line.
+
+Arguments:
+  path:   the agent on the host (absolute)
+  src:    the agent on the controller (a .pyz named as path is): put it at path unless it is there
+  python: the interpreter that runs it on the host (default python3)
+  argv:   the agent's arguments (a list)
+
+Returns changed (the agent was transferred; a task that starts something says changed_when), path, rc, stdout, stderr,
+stdout_lines, stderr_lines; fails on a non-zero rc with the last stderr line as msg unless the task says
+otherwise (failed_when).
+"""
+from __future__ import annotations
+
+import os
+import shlex
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+# What the first command prints when the agent is (not) already on the host.
+PRESENT, ABSENT = "lab-agent-present", "lab-agent-absent"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = True
+    _VALID_ARGS = frozenset(("path", "src", "python", "argv"))
+
+    def _shell(self, command: str) -> dict:
+        """One command over the connection, as the task's user. With become it is sudoable (and SSH
+        then gives it a terminal, as for a module's become); without, no terminal."""
+        become = bool(getattr(self._play_context, "become", False))
+        return self._low_level_execute_command(self._connection._shell.wrap_for_exec(command), sudoable=become)
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp  # no remote temporary directory: the agent goes straight to its path
+        args = self._task.args
+        path, src = args.get("path"), args.get("src")
+        python = args.get("python") or "python3"
+        argv = args.get("argv")
+        if not isinstance(path, str) or not path.startswith("/") or path.endswith("/"):
+            raise AnsibleActionFail(f"lab_run_agent: path must be the agent's absolute path on the host ({path!r})")
+        if src is not None and (not isinstance(src, str) or not os.path.isfile(src)):
+            raise AnsibleActionFail(f"lab_run_agent: src must be the agent on the controller, a file ({src!r})")
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            raise AnsibleActionFail("lab_run_agent: argv must be a list of strings")
+        copied, prefix, found = False, "", {}
+        if src is not None:
+            dest = os.path.dirname(path)
+            q_dest, q_path = shlex.quote(dest), shlex.quote(path)
+            found = self._shell(f"umask 077 && mkdir -p {q_dest} && chmod 0700 {q_dest} && "
+                                f"if [ -f {q_path} ]; then echo {PRESENT}; else echo {ABSENT}; fi && "
+                                f"{{ command -v {shlex.quote(python)} || true; }}")
+            if found.get("rc") != 0 or (PRESENT not in found.get("stdout", "") and ABSENT not in found.get("stdout", "")):
+                lines = [line for line in (found.get("stderr") or found.get("stdout") or "").splitlines() if line.strip()]
+                return dict(result, failed=True, rc=found.get("rc"), stdout=found.get("stdout", ""),
+                            stderr=found.get("stderr", ""),
+                            msg=f"cannot create {dest} on the host: {lines[-1] if lines else 'exit status %s' % found.get('rc')}")
+            copied = ABSENT in found.get("stdout", "")
+            if copied:
+                partial = f"{dest}/.{os.path.basename(path)}.part"
+                self._transfer_file(src, partial)
+                prefix = f"chmod 0755 {shlex.quote(partial)} && mv -f {shlex.quote(partial)} {q_path} && "
+
+        command = " ".join([prefix + self._compute_environment_string(), shlex.quote(python), shlex.quote(path)]
+                           + [shlex.quote(a) for a in argv])
+        done = self._shell(command)
+        stdout, stderr = done.get("stdout", ""), done.get("stderr", "")
+        result.update(changed=copied, path=path, rc=done.get("rc"), stdout=stdout, stderr=stderr,
+                      stdout_lines=stdout.splitlines(), stderr_lines=stderr.splitlines(),
+                      cmd=[python, path] + list(argv))
+        if done.get("rc") != 0:
+            lines = [line for line in stderr.splitlines() if line.strip()]
+            result.update(failed=True, msg=lines[-1] if lines else f"non-zero return code {done.get('rc')}")
+            return result
+        resolved = [line.strip() for line in found.get("stdout", "").splitlines()[1:] if line.strip().startswith("/")]
+        undiscovered = (task_vars or {}).get("ansible_python_interpreter") is None and \
+            "discovered_interpreter_python" not in ((task_vars or {}).get("ansible_facts") or {})
+        if resolved and undiscovered:
+            result["ansible_facts"] = {"discovered_interpreter_python": resolved[-1]}
+        return result
