@@ -118,27 +118,33 @@ WHY = [
     "(was stat, fail, file, copy) and `labagent record-run` after (unpack every archive, judge each run, "
     "write run.json, point runs/latest, summary), in Python, not Jinja.",
     "",
-    "Then (this run's \"after\" against the \"before\" tree): no fact gathering (the first module, which "
-    "creates the lab directory, reaches the host, and the agent reads its own OS family); the polls, a "
-    "second apart on every host, run with `ansible.builtin.raw` (a third of "
-    "`ansible.builtin.command`'s CPU: no module wraps the agent's own read-only command); the controller's "
-    "`labagent` steps (`run --check`, `plan-run`, `record-run`) run in the Ansible worker through "
-    "`plugins/action/lab_agent.py` instead of a module that starts Python that starts the agent; the agent is "
-    "built by a lookup, not a task. Per host that leaves: one `file`, the agent's `copy` (a stat and a copy "
-    "or file module), `check-tools`, the async start, about one raw poll per second, one fetch.",
+    "Then (this run's \"after\" against the \"before\" tree): no module runs on a host in a normal run. "
+    "Each was a Python that imports Ansible's module_utils on the host, about 0.12 s of CPU there, plus a "
+    "worker and a payload on the controller. `plugins/action/lab_run_agent.py` does what file + copy + "
+    "command did with shell commands over the connection (create the directory, transfer the content-named "
+    "agent unless it is there, run `check-tools` with the task's environment); the same action starts the "
+    "agent with `labagent background`, which keeps the job file and timeout Ansible's async would "
+    "(async_wrapper and command were two more Pythons around the agent); `plugins/action/lab_fetch.py` "
+    "transfers the archive as fetch does, checked against the host's `sha1sum` instead of a stat module. "
+    "Fewer tasks per host (each costs every host a worker fork on the controller): the run is a play "
+    "variable, the roles are imported, two refusals are one task. The agent's short commands (the polls, "
+    "`check-tools`) import only what they use: a poll went from 141 ms to 53 ms of CPU. The polls, a second "
+    "apart on every host, run with `ansible.builtin.raw`; the controller's `labagent` steps run in the "
+    "Ansible worker (`plugins/action/lab_agent.py`); the agent is built by a lookup, not a task.",
     "",
     "What limits it: the SSH hosts here are network namespaces on this 2-core machine, so every host's sshd, "
-    "module Pythons, agent, gcc, `ps` loop and `sar` run on the same two cores as ansible-playbook. The "
-    "\"at best\" row divides the CPU the 8-host run used by the cores: no scheduling could make that run "
-    "shorter, so when that ratio is above 1.3x the target cannot be met on this machine, whatever Ansible "
-    "does; on separate hosts only the controller's share (the figure in brackets) stays on one machine.",
+    "agent (its imports, gcc, the `ps` loop, `sar`) and SSH handshakes run on the same two cores as "
+    "ansible-playbook. The \"at best\" row divides the CPU the 8-host run used by the cores: no scheduling "
+    "could make that run shorter. It is a bound, not a forecast: the CPU comes in bursts (all eight hosts "
+    "connect, start their agents and compile at the same moment, then sleep through the experiment), and "
+    "the linear strategy waits for every host at each task. On separate hosts only the controller's share "
+    "(the figure in brackets) stays on one machine.",
     "",
     "Why not mitogen: issue 12 measured mitogen 0.3.54 at 1.72x (9.7 s for 1 host, 16.7 s for 8) on this "
-    "inventory, which alone misses the 1.3x target, and most of what it saves (a Python start and module "
-    "packing per task) is what cutting the tasks per host saves too. Adopting it means a strategy plugin "
-    "that replaces Ansible's connection layer, pinned to a release that lags ansible-core (its users report "
-    "breakage across ansible-core releases), the whole suite run under it, and a documented way back: a "
-    "risk in every run for a gain this change already takes by having fewer tasks. It stays a candidate: "
-    "`ANSIBLE_STRATEGY_PLUGINS=<mitogen>/ansible_mitogen/plugins/strategy ANSIBLE_STRATEGY=mitogen_linear` "
-    "on top of this layout is the experiment to run if the fan-out needs more.",
+    "inventory. Tried again on this machine before the change above (commit 1073717, one quick run, not "
+    "this document's run): 12.4 s for 8 hosts and 2.11x, against 14.2 s and 2.13x without it, and only after "
+    "a change to the role, because its async returns no results_file. What it saves, a Python and module "
+    "packing per task, is what a host no longer runs at all: a normal run starts no module there. Adopting "
+    "it would mean a strategy plugin that replaces Ansible's connection layer, pinned to a release that lags "
+    "ansible-core (its users report breakage across releases), for nothing left to save.",
 ]

@@ -94,7 +94,18 @@ def test_all_answer_at_once_ends_the_wait():
     t = FakeTime()
     rounds = run_rounds(t, lambda h, k, limit: ("answered", "logged in"))
     assert len(rounds) == 1 and rounds[0]["done"] and rounds[0]["no_answer"] == ""
-    assert t.now - 1000.0 < 3
+    assert t.now == 1000.0, "no pause after the last host answered"
+
+
+def test_the_wait_ends_when_the_last_host_answers_not_a_retry_later():
+    t = FakeTime()
+
+    def login(host, known_hosts, limit):
+        return ("answered", "logged in") if t.now >= 1004 else ("waiting", "Connection refused")
+
+    rounds = run_rounds(t, login, timeout=60)
+    assert rounds[-1]["done"] and all(h["state"] == "answered" for h in rounds[-1]["hosts"].values())
+    assert t.now == 1004.0  # attempts at 0, 2 and 4 s; none after
 
 
 def test_a_changed_host_key_is_refused_not_waited_for():

@@ -182,6 +182,8 @@ def wait_round(params: dict, clock=time.time, sleep=time.sleep, try_host=attempt
             for name, (state, reason) in pool.map(
                     lambda n: (n, try_host(by_name[n], params["known_hosts"], limit)), pending):
                 hosts[name] = {"state": state, "reason": reason}
+            if all(s["state"] != "waiting" for s in hosts.values()):
+                break  # no pause before a retry that nobody needs
             pause = min(now + RETRY_S, deadline, round_end) - clock()
             if pause > 0:
                 sleep(pause)
