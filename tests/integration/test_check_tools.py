@@ -91,5 +91,5 @@ def test_lab_prepare_asks_the_agent_and_installs_nothing_when_nothing_lacks(tmp_
 def test_lab_prepare_names_the_packages_of_a_missing_tool(tmp_path, pyz):
     done = _prepare(tmp_path, pyz, [t for t in EVERYTHING if t != "sar"])
     assert done.returncode != 0
-    assert task_results(done.stdout, "Stop when the agent cannot run here or tools are missing and installing is off") == {"localhost": "fatal"}
+    assert task_results(done.stdout, "Stop when the host cannot be reached, the agent cannot run here, or tools are missing and installing is off") == {"localhost": "fatal"}
     assert "missing sar: install sysstat or set lab_install_packages=true" in done.stdout
