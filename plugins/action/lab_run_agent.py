@@ -8,14 +8,17 @@ module for each (a Python that imports Ansible's module_utils, about 0.12 s of C
 async two more around it) before the agent's own Python does the work. This action does it the way
 ansible.builtin.script does, with shell commands over the connection and no module at all:
 
-  1. with src only, one command: create PATH's directory (mode 0700, the user's own; an existing one is
-     made 0700 too), and say whether the agent is already there (it is content-named,
-     labagent-<digest>.pyz, so same name means same bytes);
-  2. only when it is not: transfer it beside its final name, then rename it into place (never a
-     half-written agent under the final name);
-  3. run the agent with the task's environment (a play's `environment:`, e.g. its PATH, applies as it
-     does to a module) and return its rc, stdout and stderr, like ansible.builtin.command. Without
-     become there is no terminal (stdout and stderr stay apart, as a module's do).
+  1. with src, one command: create PATH's directory (mode 0700, the user's own; an existing one is
+     made 0700 too), and when the agent is already there (it is content-named, labagent-<digest>.pyz,
+     so same name means same bytes) run it at once;
+  2. only when it is not, a second command receives it on its stdin (no SFTP session; a connection
+     without stdin, paramiko, transfers it with its own put_file first), writes it beside
+     its final name, renames it into place (never a half-written agent under the final name) and runs
+     it;
+  3. the agent runs with the task's environment (a play's `environment:`, e.g. its PATH, applies as it
+     does to a module); its rc, stdout and stderr are returned like ansible.builtin.command's. Without
+     become there is no terminal (stdout and stderr stay apart, as a module's do). Without src, only
+     the run.
 
 When the agent ran and Ansible has not yet found the host's Python (no ansible_python_interpreter set,
 nothing discovered), the interpreter that ran it, as the host's shell resolved it, is returned as the
@@ -39,23 +42,26 @@ from __future__ import annotations
 
 import os
 import shlex
+from typing import Optional
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-# What the first command prints when the agent is (not) already on the host.
-PRESENT, ABSENT = "lab-agent-present", "lab-agent-absent"
+# What the first command prints before the agent's own output: the Python the shell resolved, and
+# whether the agent is already on the host.
+PYTHON_IS, PRESENT, ABSENT = "lab-python=", "lab-agent-present", "lab-agent-absent"
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
     _VALID_ARGS = frozenset(("path", "src", "python", "argv"))
 
-    def _shell(self, command: str) -> dict:
+    def _shell(self, command: str, in_data: Optional[bytes] = None) -> dict:
         """One command over the connection, as the task's user. With become it is sudoable (and SSH
         then gives it a terminal, as for a module's become); without, no terminal."""
         become = bool(getattr(self._play_context, "become", False))
-        return self._low_level_execute_command(self._connection._shell.wrap_for_exec(command), sudoable=become)
+        return self._low_level_execute_command(self._connection._shell.wrap_for_exec(command), sudoable=become,
+                                               in_data=in_data)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -70,27 +76,39 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"lab_run_agent: src must be the agent on the controller, a file ({src!r})")
         if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
             raise AnsibleActionFail("lab_run_agent: argv must be a list of strings")
-        copied, prefix, found = False, "", {}
-        if src is not None:
+        q_path = shlex.quote(path)
+        agent = " ".join([self._compute_environment_string(), shlex.quote(python), q_path] + [shlex.quote(a) for a in argv])
+        copied, resolved = False, ""
+        if src is None:
+            done = self._shell(agent)
+        else:
+            # One command: the directory, the Python the shell finds, and the agent's run when it is there.
             dest = os.path.dirname(path)
-            q_dest, q_path = shlex.quote(dest), shlex.quote(path)
-            found = self._shell(f"umask 077 && mkdir -p {q_dest} && chmod 0700 {q_dest} && "
-                                f"if [ -f {q_path} ]; then echo {PRESENT}; else echo {ABSENT}; fi && "
-                                f"{{ command -v {shlex.quote(python)} || true; }}")
-            if found.get("rc") != 0 or (PRESENT not in found.get("stdout", "") and ABSENT not in found.get("stdout", "")):
-                lines = [line for line in (found.get("stderr") or found.get("stdout") or "").splitlines() if line.strip()]
-                return dict(result, failed=True, rc=found.get("rc"), stdout=found.get("stdout", ""),
-                            stderr=found.get("stderr", ""),
-                            msg=f"cannot create {dest} on the host: {lines[-1] if lines else 'exit status %s' % found.get('rc')}")
-            copied = ABSENT in found.get("stdout", "")
-            if copied:
+            q_dest = shlex.quote(dest)
+            done = self._shell(f"umask 077 && mkdir -p {q_dest} && chmod 0700 {q_dest} && "
+                               f"printf '{PYTHON_IS}%s\\n' \"$(command -v {shlex.quote(python)})\" && "
+                               f"if [ -f {q_path} ]; then echo {PRESENT} && {agent}; else echo {ABSENT}; fi")
+            head, _, rest = (done.get("stdout") or "").partition("\n")
+            marker, _, agent_out = rest.partition("\n")
+            if not head.startswith(PYTHON_IS) or marker.strip() not in (PRESENT, ABSENT):
+                lines = [line for line in (done.get("stderr") or done.get("stdout") or "").splitlines() if line.strip()]
+                return dict(result, failed=True, rc=done.get("rc"), stdout=done.get("stdout", ""),
+                            stderr=done.get("stderr", ""),
+                            msg=f"cannot create {dest} on the host: {lines[-1] if lines else 'exit status %s' % done.get('rc')}")
+            resolved = head[len(PYTHON_IS):].strip()
+            done = dict(done, stdout=agent_out)
+            if marker.strip() == ABSENT:
+                # Over the same connection, on the command's stdin: no SFTP session, and never a
+                # half-written agent under its final name.
                 partial = f"{dest}/.{os.path.basename(path)}.part"
-                self._transfer_file(src, partial)
-                prefix = f"chmod 0755 {shlex.quote(partial)} && mv -f {shlex.quote(partial)} {q_path} && "
-
-        command = " ".join([prefix + self._compute_environment_string(), shlex.quote(python), shlex.quote(path)]
-                           + [shlex.quote(a) for a in argv])
-        done = self._shell(command)
+                place = f"chmod 0755 {shlex.quote(partial)} && mv -f {shlex.quote(partial)} {q_path} && {agent}"
+                if getattr(self._connection, "has_pipelining", False):
+                    with open(src, "rb") as handle:
+                        done = self._shell(f"cat > {shlex.quote(partial)} && {place}", in_data=handle.read())
+                else:  # a connection that takes no stdin (paramiko): its own file transfer
+                    self._transfer_file(src, partial)
+                    done = self._shell(place)
+                copied = True
         stdout, stderr = done.get("stdout", ""), done.get("stderr", "")
         result.update(changed=copied, path=path, rc=done.get("rc"), stdout=stdout, stderr=stderr,
                       stdout_lines=stdout.splitlines(), stderr_lines=stderr.splitlines(),
@@ -99,9 +117,8 @@ class ActionModule(ActionBase):
             lines = [line for line in stderr.splitlines() if line.strip()]
             result.update(failed=True, msg=lines[-1] if lines else f"non-zero return code {done.get('rc')}")
             return result
-        resolved = [line.strip() for line in found.get("stdout", "").splitlines()[1:] if line.strip().startswith("/")]
         undiscovered = (task_vars or {}).get("ansible_python_interpreter") is None and \
             "discovered_interpreter_python" not in ((task_vars or {}).get("ansible_facts") or {})
-        if resolved and undiscovered:
-            result["ansible_facts"] = {"discovered_interpreter_python": resolved[-1]}
+        if resolved.startswith("/") and undiscovered:
+            result["ansible_facts"] = {"discovered_interpreter_python": resolved}
         return result
