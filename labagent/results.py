@@ -60,13 +60,13 @@ def iter_samples(path: str) -> Iterator[Dict[str, object]]:
 
 def write_samples_csv(path: str, samples: Iterable[Dict[str, object]]) -> Tuple[int, Optional[int]]:
     """samples.csv from any iterable of samples, streamed; returns (rows, peak anon_huge_kib).
-    A missing or null field is an empty cell."""
+    A missing or null field is an empty cell (the csv module writes None as one)."""
     rows, peak = 0, None
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(SAMPLE_COLUMNS)
         for row in samples:
-            writer.writerow(["" if (value := row.get(k)) is None else value for k in SAMPLE_COLUMNS])
+            writer.writerow(map(row.get, SAMPLE_COLUMNS))
             rows += 1
             huge = row.get("anon_huge_kib")
             if huge is not None and (peak is None or int(huge) > peak):  # type: ignore[arg-type]

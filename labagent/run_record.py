@@ -39,7 +39,10 @@ def prepare_out_dir(out_dir: str, force: bool) -> None:
 
 
 _NO_PROCESS: Dict[str, object] = dict.fromkeys(procfs.PROCESS_FIELDS)  # a tick after the workload is gone
-_MEMINFO = "_meminfo"  # a queued record's /proc/meminfo text, replaced by its fields when written
+# A queued record holds SYSTEM_FIELDS as None in their place and /proc/meminfo's bytes under _MEMINFO
+# (after them): the fields are filled in, and _MEMINFO dropped, when the record is written.
+_SYSTEM_UNPARSED: Dict[str, object] = dict.fromkeys(procfs.SYSTEM_FIELDS)
+_MEMINFO = "_meminfo"
 SAMPLES_FLUSH_S = 0.1  # samples.jsonl is written at least this often (every tick at 100 ms and slower)
 
 
@@ -168,7 +171,8 @@ class Run:
                 self._rollup_due = now + 1.0
                 self._anon_huge_kib = procfs.read_anon_huge_kib(pid, self.proc_root)
             record["anon_huge_kib"] = self._anon_huge_kib
-        record[_MEMINFO] = reader.system_bytes()  # parsed when the line is written (on_sample)
+        record.update(_SYSTEM_UNPARSED)
+        record[_MEMINFO] = reader.system_bytes()  # parsed when the line is written (flush_samples)
         return record
 
     def close(self) -> None:
@@ -323,27 +327,25 @@ class Run:
         in one go every SAMPLES_FLUSH_S: a write(2) and the parsing, done per tick, cost the sampler
         several times the reads themselves (a thread waking into cold caches every 10 ms). A kill of
         the agent loses at most the last SAMPLES_FLUSH_S of samples."""
-        record["wall"] = round(self.origin_wall + float(record["t"]), 3)
+        t = record["t"]
+        record["wall"] = round(self.origin_wall + t, 3)
         self._pending.append(record)
-        if float(record["t"]) - self._flushed_t >= SAMPLES_FLUSH_S:
+        if t - self._flushed_t >= SAMPLES_FLUSH_S:
             self.flush_samples()
 
     def flush_samples(self) -> None:
-        """Writes the queued records to samples.jsonl, each with meminfo's fields in place of its text."""
-        if not self._pending:
+        """Writes the queued records to samples.jsonl, each with meminfo's fields in place of its bytes."""
+        pending = self._pending
+        if not pending:
             return
-        lines = []
-        for queued in self._pending:
-            record: Dict[str, Any] = {}
-            for key, value in queued.items():
-                if key == _MEMINFO:
-                    record.update(procfs.parse_tick_meminfo(value))
-                else:
-                    record[key] = value
-            lines.append(record)
-        self._flushed_t = float(self._pending[-1]["t"])
+        parse = procfs.parse_tick_meminfo
+        for record in pending:
+            meminfo = record.pop(_MEMINFO, None)
+            if meminfo is not None:
+                record.update(parse(meminfo))  # SYSTEM_FIELDS are there already: each keeps its place
+        self._flushed_t = pending[-1]["t"]
         self._pending = []
-        self.sample_log.extend(lines)
+        self.sample_log.extend(pending)
 
     def wait(self, seconds: float, stop: threading.Event) -> None:
         self.clock.wait_until(self.clock.monotonic() + seconds, stop)

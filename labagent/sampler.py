@@ -21,7 +21,7 @@ class TickStats:
 
     def add(self, late_ms: float) -> None:
         self.ticks += 1
-        key = int(round(late_ms * 100))
+        key = round(late_ms * 100)  # an int
         self.lateness_bins[key] = self.lateness_bins.get(key, 0) + 1
         if self.lateness_max_ms is None or late_ms > self.lateness_max_ms:
             self.lateness_max_ms = late_ms
@@ -93,12 +93,10 @@ class Sampler:
                 deadline = self.origin + k * self.interval_s
             record = self.read()
             late_ms = (now - deadline) * 1000.0
-            record.update({
-                "tick": k,
-                "t": round(now - self.origin, 6),
-                "late_ms": round(late_ms, 3),
-                "missed_before": missed,
-            })
+            record["tick"] = k
+            record["t"] = round(now - self.origin, 6)
+            record["late_ms"] = round(late_ms, 3)
+            record["missed_before"] = missed
             self.stats.missed += missed
             self.stats.add(late_ms)
             missed = 0
