@@ -4,6 +4,7 @@ what was captured and write results.json. The parts live by job: params.py (the 
 checks), workload.py (the workload client), run_record.py (the record of the run as it goes)."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -120,7 +121,7 @@ def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: Lis
 
     client.wait_baseline()
     run.begin_phase("baseline")
-    sampler = Sampler(run.clock, params.sample_interval_s, run.origin, lambda: run.sample(pid), run.on_sample)
+    sampler = Sampler(run.clock, params.sample_interval_s, run.origin, functools.partial(run.sample, pid), run.on_sample)
     started = [PeriodicThread("sampler", sampler.run)] + run.start_continuous(pid, spawn)
     threads.extend(started)
     for thread in started:

@@ -38,12 +38,14 @@ def prepare_out_dir(out_dir: str, force: bool) -> None:
                 os.remove(path)
 
 
-_NO_PROCESS: Dict[str, object] = dict.fromkeys(procfs.PROCESS_FIELDS)  # a tick after the workload is gone
-# A queued record holds SYSTEM_FIELDS as None in their place and /proc/meminfo's bytes under _MEMINFO
-# (after them): the fields are filled in, and _MEMINFO dropped, when the record is written.
-_SYSTEM_UNPARSED: Dict[str, object] = dict.fromkeys(procfs.SYSTEM_FIELDS)
-_MEMINFO = "_meminfo"
-SAMPLES_FLUSH_S = 0.1  # samples.jsonl is written at least this often (every tick at 100 ms and slower)
+_MEMINFO = "_meminfo"  # a queued record's /proc/meminfo bytes, replaced by SYSTEM_FIELDS when it is written
+# A sampler tick's record as samples.jsonl has it, every key in its place from the start (a dict that
+# never regrows as it fills): the process's fields (None once the workload is gone), SYSTEM_FIELDS
+# (None until the line is written), _MEMINFO, then what the Sampler (tick, t, late_ms, missed_before)
+# and on_sample (wall) fill in.
+_TICK_RECORD: Dict[str, Any] = dict.fromkeys(("phase",) + procfs.PROCESS_FIELDS + procfs.SYSTEM_FIELDS + (
+    _MEMINFO, "tick", "t", "late_ms", "missed_before", "wall"))
+SAMPLES_FLUSH_S = 0.25  # samples.jsonl is written at least this often (every tick at 250 ms and slower)
 
 
 class Run:
@@ -160,18 +162,16 @@ class Run:
         reader = self._tick_reader
         if reader is None:
             reader = self._tick_reader = procfs.TickReader(pid, self.proc_root)
-        record: Dict[str, Any] = {"phase": self.phase}
+        record = _TICK_RECORD.copy()
+        record["phase"] = self.phase
         process = reader.process()
-        if process is None:
-            record.update(_NO_PROCESS)
-        else:
+        if process is not None:
             record.update(process)
             now = self.clock.monotonic()
             if now >= self._rollup_due:
                 self._rollup_due = now + 1.0
                 self._anon_huge_kib = procfs.read_anon_huge_kib(pid, self.proc_root)
             record["anon_huge_kib"] = self._anon_huge_kib
-        record.update(_SYSTEM_UNPARSED)
         record[_MEMINFO] = reader.system_bytes()  # parsed when the line is written (flush_samples)
         return record
 
@@ -342,7 +342,7 @@ class Run:
         for record in pending:
             meminfo = record.pop(_MEMINFO, None)
             if meminfo is not None:
-                record.update(parse(meminfo))  # SYSTEM_FIELDS are there already: each keeps its place
+                record.update(parse(meminfo))  # SYSTEM_FIELDS are in place already (_TICK_RECORD)
         self._flushed_t = pending[-1]["t"]
         self._pending = []
         self.sample_log.extend(pending)
