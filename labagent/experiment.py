@@ -12,7 +12,7 @@ import threading
 from dataclasses import asdict, replace
 from typing import Callable, Dict, List, Optional
 
-from . import analysis, children, hostfacts, parsers, procfs, results, tools, vocab, workload
+from . import analysis, children, hostfacts, parsers, procfs, tools, vocab, workload
 from .clock import SystemClock
 from .errors import LabError  # noqa: F401  (re-exported)
 from .params import MIN_INTERVAL, Params, check_memory, validate  # noqa: F401  (re-exported)
@@ -187,9 +187,7 @@ def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: Lis
 
 def finish_run(run: Run) -> None:
     """Analysis over what was captured, then results.json, samples.csv: also for a partial run."""
-    jsonl = os.path.join(run.out_dir, results.SAMPLES_JSONL)
-    count, huge_peak = results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV),
-                                                 results.iter_samples(jsonl))
+    count, huge_peak = run.samples_written()
     run.parse_continuous()
     rec = _record(run)
     snaps = rec.snapshots

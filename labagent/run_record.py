@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import asdict
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from . import __version__, captures, children, procfs, record, results, tools, vocab
 from .errors import LabError
@@ -76,6 +76,7 @@ class Run:
             # rewritten at every phase boundary, costs the same however many ticks the run takes.
             samples_file=results.SAMPLES_JSONL, summary={}, notes=(), started_wall=self.origin_wall)
         self.sample_log = results.SampleLog(os.path.join(out_dir, results.SAMPLES_JSONL))
+        self.sample_csv = results.SampleCsv(os.path.join(out_dir, results.SAMPLES_CSV))
         # progress.json, an experiment's position for the playbook's poll; a recording has none (keep_progress
         # false): it has no size or steps, and its poll reads the last line of samples.jsonl
         # (progress.recording_progress).
@@ -180,6 +181,7 @@ class Run:
         sampler has stopped)."""
         self.flush_samples()
         self.sample_log.close()
+        self.sample_csv.close()
         if self._tick_reader is not None:
             self._tick_reader.close()
             self._tick_reader = None
@@ -346,6 +348,14 @@ class Run:
         self._flushed_t = pending[-1]["t"]
         self._pending = []
         self.sample_log.extend(pending)
+        self.sample_csv.extend(pending)
+
+    def samples_written(self) -> Tuple[int, Optional[int]]:
+        """At the end (after close): samples.csv complete, a header only when there was no sample; the
+        samples' count and peak anon_huge_kib, what results.write_samples_csv returns."""
+        if self.sample_csv.rows == 0:
+            return results.write_samples_csv(self.sample_csv.path, [])
+        return self.sample_csv.rows, self.sample_csv.anon_huge_peak
 
     def wait(self, seconds: float, stop: threading.Event) -> None:
         self.clock.wait_until(self.clock.monotonic() + seconds, stop)

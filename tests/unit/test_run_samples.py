@@ -1,5 +1,6 @@
-"""Run's sampler path on a /proc tree and a fake clock: the tick's record, samples.jsonl written at least
-every SAMPLES_FLUSH_S (every tick when sampling that slowly or slower), and nothing queued lost at close."""
+"""Run's sampler path on a /proc tree and a fake clock: the tick's record, samples.jsonl and samples.csv
+written at least every SAMPLES_FLUSH_S (every tick when sampling that slowly or slower), and nothing
+queued lost at close."""
 import json
 
 from labagent import experiment, procfs, results
@@ -42,6 +43,20 @@ def test_fast_ticks_are_written_in_batches_and_all_at_close(proc_root, tmp_path)
                               "tick", "t", "late_ms", "missed_before", "wall"]
     assert {k: lines[3][k] for k in expected} == expected
     assert experiment._MEMINFO not in lines[3]
+    # samples.csv was appended with each batch: the rows the end of a run used to make from samples.jsonl.
+    csv_path = out / results.SAMPLES_CSV
+    written = csv_path.read_bytes()
+    assert run.samples_written() == results.write_samples_csv(
+        str(csv_path), results.iter_samples(str(out / results.SAMPLES_JSONL))) == (len(lines), 0)
+    assert csv_path.read_bytes() == written
+
+
+def test_a_run_without_samples_ends_with_a_header_only_csv(proc_root, tmp_path):
+    run, out = _run(proc_root, tmp_path, 0.01)
+    run.close()
+    assert not (out / results.SAMPLES_CSV).exists()  # nothing before the end: a failed start leaves none
+    assert run.samples_written() == (0, None)
+    assert (out / results.SAMPLES_CSV).read_text().splitlines() == [",".join(results.SAMPLE_COLUMNS)]
 
 
 def test_slow_ticks_are_written_each_tick(proc_root, tmp_path):
