@@ -197,6 +197,18 @@ def test_tick_reader_parses_nothing_while_stat_is_unchanged(proc_root, monkeypat
     reader.close()
 
 
+def test_tick_reader_reads_a_file_longer_than_its_first_read_whole(proc_root):
+    meminfo = proc_root / "meminfo"
+    text = meminfo.read_text()
+    # A kernel with many more lines (padding at the end, where no recorded field is): still read whole.
+    meminfo.write_text(text + "".join(f"Extra{i}:      {i} kB\n" for i in range(3 * procfs._READ_SIZE // 20)))
+    assert len(meminfo.read_bytes()) > 2 * procfs._READ_SIZE
+    reader = procfs.TickReader(4242, str(proc_root))
+    assert reader.system_bytes() == meminfo.read_bytes()
+    assert reader.system() == procfs.read_system(str(proc_root))
+    reader.close()
+
+
 GROWER = """
 import sys
 keep = []
