@@ -88,6 +88,7 @@ class Run:
         self._anon_huge_kib: Optional[int] = None
         self._tick_reader: Optional[procfs.TickReader] = None  # the sampler's kept-open /proc files
         self._pending: List[Dict[str, Any]] = []  # ticks not yet in samples.jsonl (on_sample)
+        self._meminfo_parsed: Tuple[bytes, Dict[str, Any]] = (b"", {})  # the last meminfo text written, parsed
         self._flushed_t = float("-inf")
         self._polled: Dict[str, captures.Capture] = {}  # thread name -> its polled capture
         self._processes: List[tools.ProcessCapture] = []  # continuous captures running
@@ -341,10 +342,15 @@ class Run:
         if not pending:
             return
         parse = procfs.parse_tick_meminfo
+        last_bytes, last_fields = self._meminfo_parsed
         for record in pending:
             meminfo = record.pop(_MEMINFO, None)
-            if meminfo is not None:
-                record.update(parse(meminfo))  # SYSTEM_FIELDS are in place already (_TICK_RECORD)
+            if meminfo is None:
+                continue
+            if meminfo != last_bytes:  # else the text of the tick before (often, on a quiet host): its fields
+                last_bytes, last_fields = meminfo, parse(meminfo)
+            record.update(last_fields)  # SYSTEM_FIELDS are in place already (_TICK_RECORD)
+        self._meminfo_parsed = (last_bytes, last_fields)
         self._flushed_t = pending[-1]["t"]
         self._pending = []
         self.sample_log.extend(pending)

@@ -75,3 +75,20 @@ def test_a_tick_after_the_workload_is_gone(proc_root, tmp_path):
     line = _lines(out)[0]
     assert all(line[k] is None for k in procfs.PROCESS_FIELDS)
     assert line["mem_total_kib"] == 24684096
+
+
+def test_a_meminfo_text_like_the_last_is_parsed_once(proc_root, tmp_path, monkeypatch):
+    parsed = []
+    parse = procfs.parse_tick_meminfo
+    monkeypatch.setattr(procfs, "parse_tick_meminfo", lambda data: parsed.append(data) or parse(data))
+    run, out = _run(proc_root, tmp_path, 1.0)
+    _tick(run, 4242, 0, 1.0)
+    _tick(run, 4242, 1, 1.0)
+    meminfo = proc_root / "meminfo"
+    meminfo.write_text(meminfo.read_text().replace("MemFree:", "MemFree:         1 kB\nOld-MemFree:", 1))
+    _tick(run, 4242, 2, 1.0)
+    run.close()
+    lines = _lines(out)
+    assert len(parsed) == 2  # ticks 0 and 1 read the same text
+    assert lines[0]["mem_free_kib"] == lines[1]["mem_free_kib"] != 1 and lines[2]["mem_free_kib"] == 1
+    assert list(lines[1]) == list(lines[2])
