@@ -330,8 +330,9 @@ class Run:
         rows written in one go (a write(2) per file) every SAMPLES_FLUSH_S: the parsing and the writes,
         done per tick, cost the sampler more than the reads themselves (a thread waking into cold caches
         every 10 ms), and each batch starts cold too (batches of 0.1 s cost ~9 µs a tick more than 1 s
-        ones). A SIGKILL of the agent loses at most the last SAMPLES_FLUSH_S of samples, in both files
-        (a write cut by the kill leaves a torn last line, which readers drop)."""
+        ones). A SIGKILL of the agent loses at most the last SAMPLES_FLUSH_S of samples (samples.csv, written
+        second, may lack one batch more, and a write cut by the kill leaves a torn last line, which
+        samples.jsonl's readers drop); a run that ends otherwise loses none (close)."""
         t = record["t"]
         record["wall"] = round(self.origin_wall + t, 3)
         self._pending.append(record)
