@@ -4,6 +4,7 @@ what was captured and write results.json. The parts live by job: params.py (the 
 checks), workload.py (the workload client), run_record.py (the record of the run as it goes)."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import threading
 from dataclasses import asdict, replace
 from typing import Callable, Dict, List, Optional
 
-from . import analysis, children, hostfacts, parsers, procfs, results, tools, vocab, workload
+from . import analysis, children, hostfacts, parsers, procfs, tools, vocab, workload
 from .clock import SystemClock
 from .errors import LabError  # noqa: F401  (re-exported)
 from .params import MIN_INTERVAL, Params, check_memory, validate  # noqa: F401  (re-exported)
@@ -120,7 +121,7 @@ def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: Lis
 
     client.wait_baseline()
     run.begin_phase("baseline")
-    sampler = Sampler(run.clock, params.sample_interval_s, run.origin, lambda: run.sample(pid), run.on_sample)
+    sampler = Sampler(run.clock, params.sample_interval_s, run.origin, functools.partial(run.sample, pid), run.on_sample)
     started = [PeriodicThread("sampler", sampler.run)] + run.start_continuous(pid, spawn)
     threads.extend(started)
     for thread in started:
@@ -186,9 +187,7 @@ def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: Lis
 
 def finish_run(run: Run) -> None:
     """Analysis over what was captured, then results.json, samples.csv: also for a partial run."""
-    jsonl = os.path.join(run.out_dir, results.SAMPLES_JSONL)
-    count, huge_peak = results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV),
-                                                 results.iter_samples(jsonl))
+    count, huge_peak = run.samples_written()
     run.parse_continuous()
     rec = _record(run)
     snaps = rec.snapshots

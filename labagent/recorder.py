@@ -539,8 +539,7 @@ def _watch(recorder: Recorder, inbox: MarkInbox, state: Dict[str, Any], params: 
 def finish(run: Run) -> None:
     """samples.csv, sar's rows, the recording's summary, results.json: also after an error."""
     jsonl = os.path.join(run.out_dir, results.SAMPLES_JSONL)
-    count, huge_peak = results.write_samples_csv(os.path.join(run.out_dir, results.SAMPLES_CSV),
-                                                 results.iter_samples(jsonl))
+    count, huge_peak = run.samples_written()
     run.update(samples_count=count)
     run.parse_continuous()
     rec = run.record

@@ -1,8 +1,9 @@
 """How a run is kept on disk: results.json (rewritten atomically), samples.jsonl (appended per tick),
-samples.csv (at the end), raw/ (verbatim captures). A run killed at any point stays readable."""
+samples.csv (appended with it), raw/ (verbatim captures). A run killed at any point stays readable."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
@@ -42,6 +43,35 @@ class SampleLog:
             self._fd = -1
 
 
+class SampleCsv:
+    """samples.csv, appended with samples.jsonl: the rows of each batch of lines SampleLog has just
+    written, in one write(2), so the end of a run need not read samples.jsonl back. The file appears
+    with the first batch (header first); `rows` and `anon_huge_peak` are what write_samples_csv returns."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd = -1
+        self.rows = 0
+        self.anon_huge_peak: Optional[int] = None
+
+    def extend(self, records: List[Dict[str, object]]) -> None:
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        if self._fd < 0:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            writer.writerow(SAMPLE_COLUMNS)
+        rows, peak = _write_rows(writer, records)
+        os.write(self._fd, buffer.getvalue().encode())
+        self.rows += rows
+        if peak is not None and (self.anon_huge_peak is None or peak > self.anon_huge_peak):
+            self.anon_huge_peak = peak
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 def read_samples(path: str) -> List[Dict[str, object]]:
     """Samples from samples.jsonl; a torn last line (the agent was killed mid-write) is dropped."""
     return list(iter_samples(path))
@@ -60,17 +90,22 @@ def iter_samples(path: str) -> Iterator[Dict[str, object]]:
 
 def write_samples_csv(path: str, samples: Iterable[Dict[str, object]]) -> Tuple[int, Optional[int]]:
     """samples.csv from any iterable of samples, streamed; returns (rows, peak anon_huge_kib).
-    A missing or null field is an empty cell."""
-    rows, peak = 0, None
+    A missing or null field is an empty cell (the csv module writes None as one)."""
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(SAMPLE_COLUMNS)
-        for row in samples:
-            writer.writerow(["" if (value := row.get(k)) is None else value for k in SAMPLE_COLUMNS])
-            rows += 1
-            huge = row.get("anon_huge_kib")
-            if huge is not None and (peak is None or int(huge) > peak):  # type: ignore[arg-type]
-                peak = int(huge)  # type: ignore[arg-type]
+        return _write_rows(writer, samples)
+
+
+def _write_rows(writer, samples: Iterable[Dict[str, object]]) -> Tuple[int, Optional[int]]:
+    """samples.csv's rows of samples into a csv.writer; (rows, peak anon_huge_kib)."""
+    rows, peak = 0, None
+    for row in samples:
+        writer.writerow(map(row.get, SAMPLE_COLUMNS))
+        rows += 1
+        huge = row.get("anon_huge_kib")
+        if huge is not None and (peak is None or int(huge) > peak):  # type: ignore[arg-type]
+            peak = int(huge)  # type: ignore[arg-type]
     return rows, peak
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import asdict
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from . import __version__, captures, children, procfs, record, results, tools, vocab
 from .errors import LabError
@@ -38,9 +38,14 @@ def prepare_out_dir(out_dir: str, force: bool) -> None:
                 os.remove(path)
 
 
-_NO_PROCESS: Dict[str, object] = dict.fromkeys(procfs.PROCESS_FIELDS)  # a tick after the workload is gone
-_MEMINFO = "_meminfo"  # a queued record's /proc/meminfo text, replaced by its fields when written
-SAMPLES_FLUSH_S = 0.1  # samples.jsonl is written at least this often (every tick at 100 ms and slower)
+_MEMINFO = "_meminfo"  # a queued record's /proc/meminfo bytes, replaced by SYSTEM_FIELDS when it is written
+# A sampler tick's record as samples.jsonl has it, every key in its place from the start (a dict that
+# never regrows as it fills): the process's fields (None once the workload is gone), SYSTEM_FIELDS
+# (None until the line is written), _MEMINFO, then what the Sampler (tick, t, late_ms, missed_before)
+# and on_sample (wall) fill in.
+_TICK_RECORD: Dict[str, Any] = dict.fromkeys(("phase",) + procfs.PROCESS_FIELDS + procfs.SYSTEM_FIELDS + (
+    _MEMINFO, "tick", "t", "late_ms", "missed_before", "wall"))
+SAMPLES_FLUSH_S = 0.25  # samples.jsonl is written at least this often (every tick at 250 ms and slower)
 
 
 class Run:
@@ -71,6 +76,7 @@ class Run:
             # rewritten at every phase boundary, costs the same however many ticks the run takes.
             samples_file=results.SAMPLES_JSONL, summary={}, notes=(), started_wall=self.origin_wall)
         self.sample_log = results.SampleLog(os.path.join(out_dir, results.SAMPLES_JSONL))
+        self.sample_csv = results.SampleCsv(os.path.join(out_dir, results.SAMPLES_CSV))
         # progress.json, an experiment's position for the playbook's poll; a recording has none (keep_progress
         # false): it has no size or steps, and its poll reads the last line of samples.jsonl
         # (progress.recording_progress).
@@ -82,6 +88,7 @@ class Run:
         self._anon_huge_kib: Optional[int] = None
         self._tick_reader: Optional[procfs.TickReader] = None  # the sampler's kept-open /proc files
         self._pending: List[Dict[str, Any]] = []  # ticks not yet in samples.jsonl (on_sample)
+        self._meminfo_parsed: Tuple[bytes, Dict[str, Any]] = (b"", {})  # the last meminfo text written, parsed
         self._flushed_t = float("-inf")
         self._polled: Dict[str, captures.Capture] = {}  # thread name -> its polled capture
         self._processes: List[tools.ProcessCapture] = []  # continuous captures running
@@ -157,18 +164,17 @@ class Run:
         reader = self._tick_reader
         if reader is None:
             reader = self._tick_reader = procfs.TickReader(pid, self.proc_root)
-        record: Dict[str, Any] = {"phase": self.phase}
+        record = _TICK_RECORD.copy()
+        record["phase"] = self.phase
         process = reader.process()
-        if process is None:
-            record.update(_NO_PROCESS)
-        else:
+        if process is not None:
             record.update(process)
             now = self.clock.monotonic()
             if now >= self._rollup_due:
                 self._rollup_due = now + 1.0
                 self._anon_huge_kib = procfs.read_anon_huge_kib(pid, self.proc_root)
             record["anon_huge_kib"] = self._anon_huge_kib
-        record[_MEMINFO] = reader.system_bytes()  # parsed when the line is written (on_sample)
+        record[_MEMINFO] = reader.system_bytes()  # parsed when the line is written (flush_samples)
         return record
 
     def close(self) -> None:
@@ -176,6 +182,7 @@ class Run:
         sampler has stopped)."""
         self.flush_samples()
         self.sample_log.close()
+        self.sample_csv.close()
         if self._tick_reader is not None:
             self._tick_reader.close()
             self._tick_reader = None
@@ -317,33 +324,47 @@ class Run:
             handle.write(text)
 
     def on_sample(self, record: Dict[str, Any]) -> None:
-        """Queues a tick's record for samples.jsonl, written at least every SAMPLES_FLUSH_S.
+        """Queues a tick's record for samples.jsonl and samples.csv, written at least every SAMPLES_FLUSH_S.
 
-        Sampling faster than that, the meminfo text of each tick is parsed and the lines are written
-        in one go every SAMPLES_FLUSH_S: a write(2) and the parsing, done per tick, cost the sampler
-        several times the reads themselves (a thread waking into cold caches every 10 ms). A kill of
-        the agent loses at most the last SAMPLES_FLUSH_S of samples."""
-        record["wall"] = round(self.origin_wall + float(record["t"]), 3)
+        Sampling faster than that, the meminfo bytes of the queued ticks are parsed and their lines and
+        rows written in one go (a write(2) per file) every SAMPLES_FLUSH_S: the parsing and the writes,
+        done per tick, cost the sampler more than the reads themselves (a thread waking into cold caches
+        every 10 ms), and each batch starts cold too (batches of 0.1 s cost ~9 µs a tick more than 1 s
+        ones). A SIGKILL of the agent loses at most the last SAMPLES_FLUSH_S of samples (samples.csv, written
+        second, may lack one batch more, and a write cut by the kill leaves a torn last line, which
+        samples.jsonl's readers drop); a run that ends otherwise loses none (close)."""
+        t = record["t"]
+        record["wall"] = round(self.origin_wall + t, 3)
         self._pending.append(record)
-        if float(record["t"]) - self._flushed_t >= SAMPLES_FLUSH_S:
+        if t - self._flushed_t >= SAMPLES_FLUSH_S:
             self.flush_samples()
 
     def flush_samples(self) -> None:
-        """Writes the queued records to samples.jsonl, each with meminfo's fields in place of its text."""
-        if not self._pending:
+        """Writes the queued records to samples.jsonl, each with meminfo's fields in place of its bytes."""
+        pending = self._pending
+        if not pending:
             return
-        lines = []
-        for queued in self._pending:
-            record: Dict[str, Any] = {}
-            for key, value in queued.items():
-                if key == _MEMINFO:
-                    record.update(procfs.parse_tick_meminfo(value))
-                else:
-                    record[key] = value
-            lines.append(record)
-        self._flushed_t = float(self._pending[-1]["t"])
+        parse = procfs.parse_tick_meminfo
+        last_bytes, last_fields = self._meminfo_parsed
+        for record in pending:
+            meminfo = record.pop(_MEMINFO, None)
+            if meminfo is None:
+                continue
+            if meminfo != last_bytes:  # else the text of the tick before (often, on a quiet host): its fields
+                last_bytes, last_fields = meminfo, parse(meminfo)
+            record.update(last_fields)  # SYSTEM_FIELDS are in place already (_TICK_RECORD)
+        self._meminfo_parsed = (last_bytes, last_fields)
+        self._flushed_t = pending[-1]["t"]
         self._pending = []
-        self.sample_log.extend(lines)
+        self.sample_log.extend(pending)
+        self.sample_csv.extend(pending)
+
+    def samples_written(self) -> Tuple[int, Optional[int]]:
+        """At the end (after close): samples.csv complete, a header only when there was no sample; the
+        samples' count and peak anon_huge_kib, what results.write_samples_csv returns."""
+        if self.sample_csv.rows == 0:
+            return results.write_samples_csv(self.sample_csv.path, [])
+        return self.sample_csv.rows, self.sample_csv.anon_huge_peak
 
     def wait(self, seconds: float, stop: threading.Event) -> None:
         self.clock.wait_until(self.clock.monotonic() + seconds, stop)

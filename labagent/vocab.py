@@ -20,7 +20,7 @@ VARIANTS = variants.NAMES
 # -- One agent run's directory (`labagent run --out DIR`): what the agent writes there.
 RESULTS = "results.json"  # everything, parsed; rewritten atomically at every phase boundary
 SAMPLES_JSONL = "samples.jsonl"  # one line per tick, appended as the run goes
-SAMPLES_CSV = "samples.csv"  # the same, written at the end
+SAMPLES_CSV = "samples.csv"  # the same, appended with it
 WORKLOAD_SOURCE = "allocate.c"  # the exact source that ran
 WORKLOAD_BINARY = "allocate"  # built on the host; never fetched
 RAW_DIR = "raw"  # verbatim captures, under these names:

@@ -174,6 +174,41 @@ def test_tick_reader_rereads_status_only_when_stat_says_memory_moved(proc_root):
     reader.close()
 
 
+def test_tick_reader_parses_nothing_while_stat_is_unchanged(proc_root, monkeypatch):
+    parsed = []
+    parse = procfs.parse_tick_stat
+    monkeypatch.setattr(procfs, "parse_tick_stat", lambda data: parsed.append(data) or parse(data))
+    reader = procfs.TickReader(4242, str(proc_root))
+    first = reader.process()
+    assert reader.process() is first and reader.process() is first  # the same bytes: the same record
+    assert len(parsed) == 1
+    stat = proc_root / "4242" / "stat"
+    head, _, tail = stat.read_text().rpartition(")")
+    fields = tail.split()
+    fields[11] = str(int(fields[11]) + 1)  # utime moved, nothing the tick records did
+    stat.write_text(head + ") " + " ".join(fields) + "\n")
+    again = reader.process()
+    assert len(parsed) == 2 and again == first
+    fields[7] = str(int(fields[7]) + 1)  # one more minor fault
+    stat.write_text(head + ") " + " ".join(fields) + "\n")
+    assert reader.process()["min_flt"] == first["min_flt"] + 1 and len(parsed) == 3
+    stat.write_text(head + ") Z" + " ".join(fields)[1:] + "\n")  # exiting: the state is in the bytes too
+    assert reader.process() is None
+    reader.close()
+
+
+def test_tick_reader_reads_a_file_longer_than_its_first_read_whole(proc_root):
+    meminfo = proc_root / "meminfo"
+    text = meminfo.read_text()
+    # A kernel with many more lines (padding at the end, where no recorded field is): still read whole.
+    meminfo.write_text(text + "".join(f"Extra{i}:      {i} kB\n" for i in range(3 * procfs._READ_SIZE // 20)))
+    assert len(meminfo.read_bytes()) > 2 * procfs._READ_SIZE
+    reader = procfs.TickReader(4242, str(proc_root))
+    assert reader.system_bytes() == meminfo.read_bytes()
+    assert reader.system() == procfs.read_system(str(proc_root))
+    reader.close()
+
+
 GROWER = """
 import sys
 keep = []

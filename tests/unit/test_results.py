@@ -55,3 +55,19 @@ def test_samples_csv_has_every_column_and_empty_cells_for_null(tmp_path):
     first = dict(zip(results.SAMPLE_COLUMNS, lines[1].split(",")))
     assert first["tick"] == "0" and first["rss_kib"] == "3" and first["anon_huge_kib"] == "" and first["phase"] == ""
     assert "ignored" not in lines[2]
+
+
+def test_sample_csv_appended_in_batches_is_what_write_samples_csv_makes(tmp_path):
+    samples = [{"tick": k, "t": k / 100, "wall": 1.7e9 + k / 100, "phase": "a,b" if k % 2 else "touching",
+                "rss_kib": None if k == 3 else 100 + k, "anon_huge_kib": [None, 2048, 0][k % 3]} for k in range(7)]
+    streamed = results.SampleCsv(str(tmp_path / "streamed.csv"))
+    assert not (tmp_path / "streamed.csv").exists()  # the file appears with the first batch
+    for batch in (samples[:1], samples[1:5], samples[5:]):
+        streamed.extend(batch)
+        # Each batch is on disk at once (one write(2), no buffer left in the process): a kill loses none.
+        assert len((tmp_path / "streamed.csv").read_text().splitlines()) == 1 + streamed.rows
+    streamed.close()
+    streamed.close()
+    expected = results.write_samples_csv(str(tmp_path / "whole.csv"), samples)
+    assert (streamed.rows, streamed.anon_huge_peak) == expected == (7, 2048)
+    assert (tmp_path / "streamed.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()

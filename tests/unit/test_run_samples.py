@@ -1,5 +1,6 @@
-"""Run's sampler path on a /proc tree and a fake clock: the tick's record, samples.jsonl written at least
-every SAMPLES_FLUSH_S (every tick when sampling that slowly or slower), and nothing queued lost at close."""
+"""Run's sampler path on a /proc tree and a fake clock: the tick's record, samples.jsonl and samples.csv
+written at least every SAMPLES_FLUSH_S (every tick when sampling that slowly or slower), and nothing
+queued lost at close."""
 import json
 
 from labagent import experiment, procfs, results
@@ -26,20 +27,36 @@ def _lines(out):
 
 def test_fast_ticks_are_written_in_batches_and_all_at_close(proc_root, tmp_path):
     run, out = _run(proc_root, tmp_path, 0.01)
-    for k in range(25):
+    batch = round(experiment.SAMPLES_FLUSH_S / 0.01)
+    assert batch > 1
+    for k in range(2 * batch + 5):
         _tick(run, 4242, k, 0.01)
         written = len(_lines(out))
-        # The first tick goes out at once; then a batch whenever 0.1 s of ticks has queued.
-        assert written == (1 if k < 10 else 11 if k < 20 else 21), (k, written)
+        # The first tick goes out at once; then a batch whenever SAMPLES_FLUSH_S of ticks has queued.
+        assert written == 1 + k // batch * batch, (k, written)
     run.close()
     lines = _lines(out)
-    assert [line["tick"] for line in lines] == list(range(25))
+    assert [line["tick"] for line in lines] == list(range(2 * batch + 5))
     # Each line is the tick's full record, meminfo's fields in their place, as read_process/read_system say.
     expected = dict(procfs.read_process(4242, str(proc_root)), **procfs.read_system(str(proc_root)))
     assert list(lines[3]) == ["phase", *procfs.PROCESS_FIELDS, *procfs.SYSTEM_FIELDS,
                               "tick", "t", "late_ms", "missed_before", "wall"]
     assert {k: lines[3][k] for k in expected} == expected
     assert experiment._MEMINFO not in lines[3]
+    # samples.csv was appended with each batch: the rows the end of a run used to make from samples.jsonl.
+    csv_path = out / results.SAMPLES_CSV
+    written = csv_path.read_bytes()
+    assert run.samples_written() == results.write_samples_csv(
+        str(csv_path), results.iter_samples(str(out / results.SAMPLES_JSONL))) == (len(lines), 0)
+    assert csv_path.read_bytes() == written
+
+
+def test_a_run_without_samples_ends_with_a_header_only_csv(proc_root, tmp_path):
+    run, out = _run(proc_root, tmp_path, 0.01)
+    run.close()
+    assert not (out / results.SAMPLES_CSV).exists()  # nothing before the end: a failed start leaves none
+    assert run.samples_written() == (0, None)
+    assert (out / results.SAMPLES_CSV).read_text().splitlines() == [",".join(results.SAMPLE_COLUMNS)]
 
 
 def test_slow_ticks_are_written_each_tick(proc_root, tmp_path):
@@ -58,3 +75,20 @@ def test_a_tick_after_the_workload_is_gone(proc_root, tmp_path):
     line = _lines(out)[0]
     assert all(line[k] is None for k in procfs.PROCESS_FIELDS)
     assert line["mem_total_kib"] == 24684096
+
+
+def test_a_meminfo_text_like_the_last_is_parsed_once(proc_root, tmp_path, monkeypatch):
+    parsed = []
+    parse = procfs.parse_tick_meminfo
+    monkeypatch.setattr(procfs, "parse_tick_meminfo", lambda data: parsed.append(data) or parse(data))
+    run, out = _run(proc_root, tmp_path, 1.0)
+    _tick(run, 4242, 0, 1.0)
+    _tick(run, 4242, 1, 1.0)
+    meminfo = proc_root / "meminfo"
+    meminfo.write_text(meminfo.read_text().replace("MemFree:", "MemFree:         1 kB\nOld-MemFree:", 1))
+    _tick(run, 4242, 2, 1.0)
+    run.close()
+    lines = _lines(out)
+    assert len(parsed) == 2  # ticks 0 and 1 read the same text
+    assert lines[0]["mem_free_kib"] == lines[1]["mem_free_kib"] != 1 and lines[2]["mem_free_kib"] == 1
+    assert list(lines[1]) == list(lines[2])
