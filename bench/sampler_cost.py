@@ -313,12 +313,14 @@ def _details(result: Result) -> None:
         f"costs {stats.fmt_duration(hot)}; in the running agent an extra sample costs "
         f"{stats.fmt_duration(chosen['per_sample_s'])}. The rest is the sampler thread waking every 10 ms into "
         f"cold caches (a Python thread that only sleeps and wakes costs tens of µs a wake on a busy 2-core "
-        f"machine), plus the end of the run turning samples.jsonl into samples.csv. The tick keeps "
-        f"/proc/PID/stat, /proc/PID/status and /proc/meminfo open and re-reads each with one pread, "
-        f"re-reads status only when stat says memory moved, reads smaps_rollup at most once a second, and "
-        f"queues its record; every 0.1 s the queued meminfo texts are parsed (only the recorded fields, "
-        f"from the bytes) and the lines written with one write(2), which per tick cost more than the reads. "
-        f"results.json holds no samples.")
+        f"machine: on this one the wake-up and the two cold preads of stat and meminfo were measured at 55-65 "
+        f"µs a tick, issue 12's round). The tick keeps /proc/PID/stat, /proc/PID/status and /proc/meminfo "
+        f"open and re-reads each with one pread; when stat's bytes are the last tick's (a process that has "
+        f"not run since) nothing is parsed, status is re-read only when stat says memory moved, "
+        f"smaps_rollup at most once a second; the record is a copy of one with every column in place and is "
+        f"queued. Every 0.25 s the queued meminfo texts are parsed (a text like the last reuses its fields) "
+        f"and the batch is appended to samples.jsonl and samples.csv, one write(2) each: a SIGKILL loses at "
+        f"most the last 0.25 s. results.json holds no samples.")
     rollup = raw["workload"]["breakdown"]["smaps_rollup"]["pread_kept_fd_s"]  # type: ignore[index]
     result.notes.append(
         f"smaps_rollup: with 100 MiB touched the kernel needs {stats.fmt_duration(rollup)} per read to walk the "
