@@ -174,6 +174,14 @@ def recording_line(state: Optional[Mapping[str, Any]]) -> str:
             f"min_flt {faults}, {seconds}")
 
 
+def is_recording(out_dir: str) -> bool:
+    """Whether out_dir is a `labagent record --out` directory that has sampled: samples.jsonl, but neither
+    the progress.json a run writes before its first sample nor a batch's batch.json."""
+    return (os.path.exists(os.path.join(out_dir, SAMPLES_JSONL))
+            and not os.path.exists(os.path.join(out_dir, PROGRESS_JSON))
+            and not os.path.exists(os.path.join(out_dir, BATCH_JSON)))
+
+
 def poll_record(out_dir: str, job_file: Optional[str], wait_s: float = 0.0, *,
                 recording: bool = False,
                 monotonic: Callable[[], float] = time.monotonic,
@@ -186,7 +194,8 @@ def poll_record(out_dir: str, job_file: Optional[str], wait_s: float = 0.0, *,
         deadline = monotonic() + wait_s
         while not job_finished(job_file) and monotonic() < deadline:
             sleep(min(POLL_S, max(0.0, deadline - monotonic())))
-    if recording:  # `labagent record --out out_dir`: one directory, its samples say where it is
+    # `labagent record --out out_dir`: one directory, its samples say where it is (--recording, or seen).
+    if recording or is_recording(out_dir):
         state = recording_progress(out_dir)
         finished = job_finished(job_file) if job_file else None
         return {"lab_progress": state, "line": recording_line(state),

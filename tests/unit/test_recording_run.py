@@ -43,6 +43,16 @@ def test_a_recordings_poll_says_its_phase_vsz_rss_and_time_from_its_last_sample(
         "phase grown, the process has exited, 3.0 s"
 
 
+def test_a_poll_without_recording_tells_a_recording_by_its_files(tmp_path):
+    """`labagent progress DIR` typed by hand on a recording: its samples, not "starting" (a run writes
+    progress.json before its first sample; a batch has batch.json)."""
+    (tmp_path / vocab.SAMPLES_JSONL).write_text(json.dumps({"t": 1.5, "phase": "start", "vsz_kib": 4000,
+                                                            "rss_kib": 3000, "min_flt": 70}) + "\n")
+    assert progress.poll_record(str(tmp_path), None)["line"] == "phase start, VSZ 4,000 KiB, RSS 3,000 KiB, min_flt 70, 1.5 s"
+    progress.ProgressFile(str(tmp_path), progress.Progress("malloc", "touching", 8, 4, 1, 2, 5000, 90, 1.0))
+    assert progress.poll_record(str(tmp_path), None)["line"] == "touching 4B of 8B (1/2), RSS 5,000 KiB, min_flt 90, 1.0 s"
+
+
 def _plan(run_dir):
     run_dir.mkdir(parents=True)
     plan = {"id": run_dir.name, "kind": vocab.RECORDING_KIND, "command": "ansible-playbook run.yml",
