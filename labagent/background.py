@@ -65,6 +65,7 @@ def supervise(pid: int, read_fd: int, timeout_s: float, *,
     deadline = monotonic() + timeout_s
     output = bytearray()
     status: Optional[int] = None
+    reading = True
     while True:
         done, status_now = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -79,9 +80,13 @@ def supervise(pid: int, read_fd: int, timeout_s: float, *,
             os.waitpid(pid, 0)
             status = None
             break
+        if not reading:  # the command closed its output and goes on: only its end is waited for
+            time.sleep(min(WAKE_S, remaining))
+            continue
         ready, _, _ = select.select([read_fd], [], [], min(WAKE_S, remaining))
         if ready:
             chunk = os.read(read_fd, 65536)
+            reading = bool(chunk)  # EOF is always "ready": never select on it again
             output += chunk
             del output[:-STDERR_TAIL_BYTES]
     # What is left in the pipe (a child of the command may still hold it open: never block on it).

@@ -84,6 +84,29 @@ def test_the_timeout_kills_the_command_and_what_it_started(tmp_path):
     wait_until(lambda: not alive([proc]), timeout=10, what="the command's child gone")
 
 
+def test_a_command_that_closes_its_output_is_waited_for_without_spinning(tmp_path):
+    """EOF on the pipe is always readable: a supervisor that kept selecting on it would burn a core
+    until the command ends. Not a timing goal: busy (about all of the 1.5 s) against idle."""
+    job = tmp_path / "job"
+
+    def command(_argv):
+        print("labagent: closing my output", file=sys.stderr, flush=True)
+        os.close(1)
+        os.close(2)
+        time.sleep(1.5)
+        return 3
+
+    background.start(command, ["run"], str(job), timeout_s=30)
+    wait_until(lambda: "pid" in _job(job), timeout=10, what="the command's pid in the job file")
+    supervisor = int(stat(_job(job)["pid"])["ppid"])  # type: ignore[index]
+    time.sleep(1.0)
+    fields = Path(f"/proc/{supervisor}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    end = _finished(job)
+    assert end["rc"] == 3 and end["stderr"] == "labagent: closing my output\n"
+    assert cpu_s < 0.5, f"the supervisor used {cpu_s:.2f} s of CPU while the command slept"
+
+
 def test_a_command_killed_by_a_signal_is_minus_the_signal(tmp_path):
     job = tmp_path / "job"
 
