@@ -22,8 +22,8 @@ ansible.builtin.script does, with shell commands over the connection and no modu
 
 When the agent ran and Ansible has not yet found the host's Python (no ansible_python_interpreter set,
 nothing discovered), the interpreter that ran it, as the host's shell resolved it, is returned as the
-fact discovered_interpreter_python: the later modules on this host (the experiment's async start, the
-fetch) then skip Ansible's interpreter discovery, a probe of its own on the first module.
+fact discovered_interpreter_python: a later module on this host (installing missing packages) then
+skips Ansible's interpreter discovery, a probe of its own on the first module.
 
 An unreachable host is UNREACHABLE, as with any module; a host where the agent cannot start (no such
 Python, or one too old) is a non-zero rc with the shell's or the agent's own line.
