@@ -82,7 +82,8 @@ class Sampler:
         # Bound once: at 10 ms this is the agent's hottest loop, and each pass starts in caches gone cold.
         origin, interval, read, sink, stats = self.origin, self.interval_s, self.read, self.sink, self.stats
         wait_until, monotonic, add = self.clock.wait_until, self.clock.monotonic, stats.add
-        k = max(0, int((monotonic() - origin) / interval))
+        began = monotonic()
+        k = max(0, int((began - origin) / interval))
         missed = 0
         while max_ticks is None or stats.ticks < max_ticks:
             deadline = origin + k * interval
@@ -95,7 +96,10 @@ class Sampler:
                 k += behind
                 deadline = origin + k * interval
             record = read()
-            late_ms = (now - deadline) * 1000.0
+            # Late after the later of its deadline and the sampler's start: the run's origin is taken before
+            # the workload starts, and a deadline that passed before the sampler existed (tick 0, some
+            # 80 ms) is a start-up delay, not a late tick. Its `t` stays the true time.
+            late_ms = (now - (deadline if deadline > began else began)) * 1000.0
             record["tick"] = k
             record["t"] = round(now - origin, 6)
             record["late_ms"] = round(late_ms, 3)

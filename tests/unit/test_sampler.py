@@ -25,6 +25,21 @@ def test_ticks_stay_on_the_grid_without_drift():
     assert stats.late == 0 and stats.missed == 0
 
 
+def test_a_sampler_started_after_the_origin_reads_at_once_and_is_not_late():
+    """The run's origin is taken before the workload starts: the sampler begins some 80 ms after it.
+    Its first reading is taken at once, at its true time, and is not counted late: the deadline passed
+    before the sampler existed."""
+    clock = FakeClock()
+    origin = clock.monotonic()
+    clock.advance(0.08)
+    records = []
+    stats = Sampler(clock, 1.0, origin, lambda: {}, records.append).run(threading.Event(), max_ticks=3)
+    assert [r["tick"] for r in records] == [0, 1, 2]
+    assert [r["t"] for r in records] == pytest.approx([0.08, 1.0, 2.0])
+    assert [r["late_ms"] for r in records] == pytest.approx([0.0, 0.0, 0.0])
+    assert stats.late == 0 and stats.missed == 0
+
+
 def test_a_stall_is_recorded_as_missed_ticks_not_hidden():
     clock = FakeClock()
     # The third wake comes 2.5 intervals late (a stalled machine): ticks 2 and 3 are missed.
