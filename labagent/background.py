@@ -17,7 +17,6 @@ Three processes, all forks of this one (no exec, nothing imported again):
 """
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
@@ -27,18 +26,11 @@ import traceback
 from typing import Callable, Dict, List, Optional
 
 from .errors import LabError
+from .progress import replace_json
 
 COMMANDS = ("run", "record")  # what may run in the background: the two that run for long
 STDERR_TAIL_BYTES = 16384  # the end of the command's output the job file keeps (the playbook reads its last line)
 WAKE_S = 0.5  # the supervisor looks at the command at least this often
-
-
-def write_job(job_file: str, data: Dict[str, object]) -> None:
-    """The job file, replaced whole (a reader never sees half of it)."""
-    tmp = f"{job_file}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-    os.replace(tmp, job_file)
 
 
 def _exit_status(status: int) -> int:
@@ -144,7 +136,7 @@ def start(main: Callable[[List[str]], int], command: List[str], job_file: str, t
     started = {"started": 1, "finished": 0, "results_file": job_file}
     try:
         os.makedirs(os.path.dirname(job_file), mode=0o700, exist_ok=True)
-        write_job(job_file, started)
+        replace_json(job_file, started)
     except OSError as exc:
         raise LabError(f"cannot write the job file {job_file}: {exc.strerror}") from None
     sys.stdout.flush()
@@ -166,8 +158,8 @@ def start(main: Callable[[List[str]], int], command: List[str], job_file: str, t
             os.setpgid(pid, pid)  # also here: the timeout's killpg must not race the child's own setpgid
         except OSError:
             pass  # the child did it first (or has already exited)
-        write_job(job_file, dict(started, pid=pid))
-        write_job(job_file, dict(supervise(pid, read_fd, timeout_s), pid=pid, results_file=job_file))
+        replace_json(job_file, dict(started, pid=pid))
+        replace_json(job_file, dict(supervise(pid, read_fd, timeout_s), pid=pid, results_file=job_file))
         code = 0
     finally:
         os._exit(code)

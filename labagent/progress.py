@@ -40,6 +40,15 @@ class Progress:
                    min_flt=None if data.get("min_flt") is None else int(data["min_flt"]), t=float(data["t"]))
 
 
+def replace_json(path: str, data: Mapping[str, Any]) -> None:
+    """Write path whole and rename it into place: a reader never sees half a file. No fsync: what this
+    writes (progress.json, a background job's file) is state for a poll, not the record."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)
+
+
 class ProgressFile:
     """Keeps <out>/progress.json equal to the latest Progress (replaced atomically: a reader never
     sees half a file). No fsync: it is a hint for the people watching, not a record."""
@@ -54,10 +63,7 @@ class ProgressFile:
         self._write()
 
     def _write(self) -> None:
-        tmp = f"{self.path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(self.current.to_json(), handle)
-        os.replace(tmp, self.path)
+        replace_json(self.path, self.current.to_json())
 
 
 def read_progress(out_dir: str) -> Optional[Progress]:
