@@ -16,20 +16,12 @@ Returns changed, dest, checksum (SHA-1) and size; fails with the host's own line
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-
-
-def sha1_of(path: str) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from ansible.utils.hashing import checksum  # the file's SHA-1, as ansible.builtin.fetch checks it
 
 
 class ActionModule(ActionBase):
@@ -54,7 +46,7 @@ class ActionModule(ActionBase):
         partial = f"{dest}.part"
         try:
             self._connection.fetch_file(src, partial)
-            local = sha1_of(partial)
+            local = checksum(partial)
             if local != remote:
                 return dict(result, failed=True, msg=f"the copy of {src} is corrupt: SHA-1 {local}, on the host {remote}")
             os.replace(partial, dest)

@@ -52,6 +52,12 @@ from ansible.plugins.action import ActionBase
 PYTHON_IS, PRESENT, ABSENT = "lab-python=", "lab-agent-present", "lab-agent-absent"
 
 
+def last_line(text: str, otherwise: str) -> str:
+    """The last line of text that is not blank (the line a command ends on), else otherwise."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else otherwise
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
     _VALID_ARGS = frozenset(("path", "src", "python", "argv"))
@@ -91,10 +97,9 @@ class ActionModule(ActionBase):
             head, _, rest = (done.get("stdout") or "").partition("\n")
             marker, _, agent_out = rest.partition("\n")
             if not head.startswith(PYTHON_IS) or marker.strip() not in (PRESENT, ABSENT):
-                lines = [line for line in (done.get("stderr") or done.get("stdout") or "").splitlines() if line.strip()]
+                why = last_line(done.get("stderr") or done.get("stdout") or "", f"exit status {done.get('rc')}")
                 return dict(result, failed=True, rc=done.get("rc"), stdout=done.get("stdout", ""),
-                            stderr=done.get("stderr", ""),
-                            msg=f"cannot create {dest} on the host: {lines[-1] if lines else 'exit status %s' % done.get('rc')}")
+                            stderr=done.get("stderr", ""), msg=f"cannot create {dest} on the host: {why}")
             resolved = head[len(PYTHON_IS):].strip()
             done = dict(done, stdout=agent_out)
             if marker.strip() == ABSENT:
@@ -114,8 +119,7 @@ class ActionModule(ActionBase):
                       stdout_lines=stdout.splitlines(), stderr_lines=stderr.splitlines(),
                       cmd=[python, path] + list(argv))
         if done.get("rc") != 0:
-            lines = [line for line in stderr.splitlines() if line.strip()]
-            result.update(failed=True, msg=lines[-1] if lines else f"non-zero return code {done.get('rc')}")
+            result.update(failed=True, msg=last_line(stderr, f"non-zero return code {done.get('rc')}"))
             return result
         undiscovered = (task_vars or {}).get("ansible_python_interpreter") is None and \
             "discovered_interpreter_python" not in ((task_vars or {}).get("ansible_facts") or {})
