@@ -163,7 +163,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command == "background":
             from . import background
-            command = args.cmd[1:] if args.cmd[:1] == ["--"] else list(args.cmd)
+            command = _after_dashes(args.cmd)
             print(json.dumps(background.start(main, command, args.job_file, args.timeout)), flush=True)
             return 0
         if args.command == "record":
@@ -176,6 +176,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except LabError as exc:
         print(f"labagent: {rename_options(str(exc), prefix)}", file=sys.stderr)
         return 2
+
+
+def _after_dashes(words: List[str]) -> List[str]:
+    """A REMAINDER argument's words without the `--` that ended the agent's own options."""
+    return list(words[1:] if words[:1] == ["--"] else words)
 
 
 def _run(args: argparse.Namespace, argv: List[str]) -> int:
@@ -248,9 +253,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _record(args: argparse.Namespace, argv: List[str]) -> int:
     from .recorder import RecordParams, forget_refusal, note_refusal, record, validate
-    command = list(args.cmd)
-    if command[:1] == ["--"]:
-        command = command[1:]
+    command = _after_dashes(args.cmd)
     if args.command_line is not None:
         if command:
             raise LabError("record takes the command after -- or as --command-line, not both")
