@@ -1,0 +1,199 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Remove what carries the given tags in one region: terminate the instances and wait, then delete the
+security groups and key pairs, then look at the instances again.
+
+One module run does all of it, in the order AWS needs (a group is deletable only once no instance's
+network interface holds it). amazon.aws would take seven module runs per region (three
+ec2_instance_info, ec2_instance, ec2_security_group_info, ec2_security_group, ec2_key_info, plus
+one ec2_key per key pair), each a Python that imports boto3 and loads the EC2 model: about 0.6 s of CPU
+and wall each. remove() holds the work and takes a boto3 client, a clock and a sleep, so tests run it
+against moto directly; main() only wires it to AnsibleAWSModule.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Callable
+
+try:
+    from botocore.exceptions import ClientError
+except ImportError:  # AnsibleAWSModule names the missing botocore before remove() can run
+    class ClientError(Exception):  # type: ignore[no-redef]
+        """Stands in for botocore's, which is missing."""
+
+DOCUMENTATION = r"""
+module: lab_ec2_remove
+short_description: Terminate the instances, then delete the security groups and key pairs, that carry the given tags
+description:
+  - Finds instances (in any state but terminated), security groups and key pairs by I(filters).
+  - Terminates the instances and waits until none of them is left in another state, looking every I(poll) seconds.
+  - Deletes each security group, again every I(poll) seconds while AWS answers DependencyViolation (the
+    network interface of a just-terminated instance still holds it), until I(timeout) seconds have passed
+    since the module started.
+  - Deletes each key pair.
+  - Looks at every instance of I(filters) again and returns them with their state, so the caller can fail
+    loudly on one not terminated.
+  - In check mode, only finds and returns what it would remove.
+options:
+  filters:
+    description: EC2 filters the resources must match, e.g. C({"tag:Project": "malloc-lab", "tag:LabRunId": ["run-a"]}).
+      Required and not empty, so that no call can match everything.
+    type: dict
+    required: true
+  timeout:
+    description: Seconds to wait, in all, for the instances to terminate and the groups to become deletable.
+    type: int
+    default: 600
+  poll:
+    description: Seconds between looks while waiting.
+    type: int
+    default: 5
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+RETURN = r"""
+terminated:
+  description: Ids of the instances this call asked to terminate (in check mode, would have).
+  returned: success
+  type: list
+  elements: str
+security_groups:
+  description: The security groups deleted (in check mode, found), each with group_id and group_name.
+  returned: success
+  type: list
+  elements: dict
+key_pairs:
+  description: Names of the key pairs deleted (in check mode, found).
+  returned: success
+  type: list
+  elements: str
+instances:
+  description: Every instance of the filters after the removal, with instance_id and state (terminated, or not).
+  returned: success
+  type: list
+  elements: dict
+"""
+
+# Every state but terminated: what is still running, or may run again, and costs money.
+ALIVE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
+
+
+class RemoveError(Exception):
+    """The removal could not finish; the message says what is left."""
+
+
+def as_filters(filters: dict) -> list[dict]:
+    """{"tag:X": "a", "tag:Y": ["b", "c"]} -> EC2 Filters, values always lists of strings."""
+    if not filters:
+        raise RemoveError("filters must not be empty: they would match every resource of the region")
+    return [{"Name": str(name), "Values": [str(v) for v in (value if isinstance(value, list) else [value])]}
+            for name, value in filters.items()]
+
+
+def _instances(ec2, filters: list[dict]) -> list[dict]:
+    pages = ec2.get_paginator("describe_instances").paginate(Filters=filters)
+    return [{"instance_id": i["InstanceId"], "state": i["State"]["Name"]}
+            for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+
+def _alive(ec2, filters: list[dict]) -> list[dict]:
+    return _instances(ec2, filters + [{"Name": "instance-state-name", "Values": ALIVE_STATES}])
+
+
+def _error_code(exc: Exception) -> str:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+
+
+def delete_when_free(delete: Callable[[], object], what: str, *, deadline: float, timeout: float, poll: float,
+                     clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+    """Call ``delete`` until it works, again every ``poll`` seconds while AWS answers DependencyViolation
+    (a just-terminated instance's network interface still holds a security group for a while), up to
+    ``deadline``. Already gone counts as deleted; any other error is raised as it came."""
+    while True:
+        try:
+            delete()
+            return
+        except ClientError as exc:
+            code = _error_code(exc)
+            if code == "InvalidGroup.NotFound":
+                return
+            if code != "DependencyViolation":
+                raise
+            if clock() >= deadline:
+                raise RemoveError(f"{what} still in use after {timeout:.0f} s: {exc}") from None
+        sleep(poll)
+
+
+def remove(ec2, filters: dict, *, timeout: float, poll: float, check_mode: bool = False,
+           clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> dict:
+    """Terminate, wait, delete groups (retrying DependencyViolation), delete key pairs, look again.
+
+    Raises RemoveError when the instances do not terminate or a group stays held within ``timeout``;
+    botocore's own errors pass through to the caller."""
+    flt = as_filters(filters)
+    deadline = clock() + timeout
+    alive = _alive(ec2, flt)
+    groups = [{"group_id": g["GroupId"], "group_name": g["GroupName"]}
+              for page in ec2.get_paginator("describe_security_groups").paginate(Filters=flt)
+              for g in page["SecurityGroups"]]
+    keys = [k["KeyName"] for k in ec2.describe_key_pairs(Filters=flt)["KeyPairs"]]
+    terminated = [i["instance_id"] for i in alive]
+    if check_mode:
+        return {"terminated": terminated, "security_groups": groups, "key_pairs": keys,
+                "instances": _instances(ec2, flt)}
+
+    for start in range(0, len(terminated), 1000):  # TerminateInstances takes at most 1000 ids
+        ec2.terminate_instances(InstanceIds=terminated[start:start + 1000])
+    while terminated:
+        waiting = _alive(ec2, flt)
+        if not waiting:
+            break
+        if clock() >= deadline:
+            raise RemoveError(f"instances not terminated after {timeout:.0f} s: "
+                              + ", ".join(f"{i['instance_id']} ({i['state']})" for i in waiting))
+        sleep(poll)
+
+    for group in groups:
+        delete_when_free(functools.partial(ec2.delete_security_group, GroupId=group["group_id"]),
+                         f"security group {group['group_id']} ({group['group_name']})",
+                         deadline=deadline, timeout=timeout, poll=poll, clock=clock, sleep=sleep)
+
+    for name in keys:
+        ec2.delete_key_pair(KeyName=name)
+
+    return {"terminated": terminated, "security_groups": groups, "key_pairs": keys, "instances": _instances(ec2, flt)}
+
+
+def main():
+    from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+    from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        pass  # AnsibleAWSModule reports a missing botocore
+
+    module = AnsibleAWSModule(argument_spec={"filters": {"type": "dict", "required": True},
+                                             "timeout": {"type": "int", "default": 600},
+                                             "poll": {"type": "int", "default": 5}},
+                              supports_check_mode=True)
+    ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
+    try:
+        result = remove(ec2, module.params["filters"], timeout=module.params["timeout"],
+                        poll=module.params["poll"], check_mode=module.check_mode)
+    except RemoveError as e:
+        module.fail_json(msg=f"TEARDOWN INCOMPLETE in {module.region}: {e}. They cost money: run the same playbook "
+                             "again (teardown.yml -e lab_run_id=<id> for one run) or remove them in the EC2 console.")
+    except (BotoCoreError, ClientError) as e:
+        module.fail_json_aws(e, msg=f"{module.region}: could not remove the resources of {module.params['filters']}")
+    changed = bool(result["terminated"] or result["security_groups"] or result["key_pairs"])
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()
