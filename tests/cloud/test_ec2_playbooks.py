@@ -102,7 +102,9 @@ def test_provision_two_architectures_then_destroy(lab, ec2):
 
         assert inst["MetadataOptions"]["HttpTokens"] == "required"
         assert inst["KeyName"] == "malloc-lab-cloudtest-1"
-        assert [g["GroupId"] for g in inst["SecurityGroups"]] == [group["GroupId"]]
+        # In a VPC the groups belong to the network interface (moto reports them only there).
+        (eni,) = inst["NetworkInterfaces"]
+        assert [g["GroupId"] for g in eni["Groups"]] == [group["GroupId"]]
 
         # moto ignores offerings: the zone the run chose must offer the type.
         zone = inst["Placement"]["AvailabilityZone"]
