@@ -45,7 +45,9 @@ def installed(tmp_path_factory):
     made = _run([sys.executable, "-m", "venv", venv], cwd=base)
     assert made.returncode == 0, made.stderr
     bin_dir = venv / "bin"
-    done = _run([bin_dir / "pip", "install", "--disable-pip-version-check", "--quiet",
+    # --no-compile: byte-compiling every installed module (ansible-core, matplotlib, boto3) is a third of
+    # the install's CPU and tests nothing here; what the tests import is compiled when imported.
+    done = _run([bin_dir / "pip", "install", "--disable-pip-version-check", "--quiet", "--no-compile",
                  "-c", ROOT / "constraints.txt", src], cwd=base, timeout=INSTALL_TIMEOUT_S)
     if done.returncode != 0 and ("NewConnectionError" in done.stderr or "No matching distribution" in done.stderr):
         pytest.skip(f"PyPI is not reachable and pip's cache lacks a package: {done.stderr.strip().splitlines()[-1]}")

@@ -29,5 +29,5 @@ def test_yamllint_is_clean():
 
 @pytest.mark.slow
 def test_ansible_lint_production_profile_is_clean():
-    done = run(BIN / "ansible-lint", "--profile", "production", "--nocolor", "-q")
+    done = run(BIN / "ansible-lint", "--profile", "production", "--nocolor", "-q", "--offline")
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
