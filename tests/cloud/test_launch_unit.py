@@ -80,3 +80,18 @@ def test_resources_without_the_runs_tags_are_refused(ec2, tmp_path):
     with pytest.raises(launcher.LaunchError, match="Project=malloc-lab and LabRunId"):
         launcher.launch(ec2, params(ec2, tmp_path / "keys", tags={"Project": "malloc-lab"}))
     assert ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+def test_the_same_run_id_launched_again_after_a_teardown_gets_new_instances(ec2, tmp_path):
+    # Only live instances count as the run's. (EC2 would also replay a reused client token with the old,
+    # terminated instance; moto does not replay tokens, so that part rests on launch() making a new one
+    # per call.)
+    first = launcher.launch(ec2, params(ec2, tmp_path / "keys"))
+    ec2.terminate_instances(InstanceIds=[i["instance_id"] for i in first["instances"]])
+
+    again = launcher.launch(ec2, params(ec2, tmp_path / "keys"))
+
+    old = {i["instance_id"] for i in first["instances"]}
+    assert [i["state"]["name"] for i in again["instances"]] == ["running", "running"]
+    assert not old & {i["instance_id"] for i in again["instances"]}
+    assert [c.split()[0] for c in again["created"]] == ["instance", "instance"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from typing import Callable
 
 DOCUMENTATION = r"""
@@ -203,7 +204,7 @@ def _by_host(instances: list[dict]) -> dict:
 
 
 def launch_instance(ec2, host: dict, *, name: str, group_id: str, public_ip: bool, root_volume_gib: int,
-                    user_data: str, tags: dict) -> str:
+                    user_data: str, tags: dict, attempt: str) -> str:
     host_tags = dict(tags, Name=f"{name}-{host['name']}", LabInstanceType=host["instance_type"], LabHost=host["name"])
     params = {
         "ImageId": host["image_id"], "InstanceType": host["instance_type"], "MinCount": 1, "MaxCount": 1,
@@ -217,8 +218,10 @@ def launch_instance(ec2, host: dict, *, name: str, group_id: str, public_ip: boo
         # Dead-man switch, with the user data's scheduled shutdown: powering off terminates.
         "InstanceInitiatedShutdownBehavior": "terminate",
         "TagSpecifications": tag_specifications("instance", host_tags) + tag_specifications("volume", host_tags),
-        # The same token for the same run and host: a retried call cannot launch a second instance.
-        "ClientToken": f"{tags.get('LabRunId', name)}-{host['name']}"[:64],
+        # botocore retries a call with the same parameters, so a retried launch cannot make a second
+        # instance; the token is new for each module run (attempt), because EC2 answers a token it has
+        # seen with the instance it launched then, even one terminated by a teardown since.
+        "ClientToken": f"{host['name'][:40]}-{attempt}",
     }
     if user_data:
         params["UserData"] = user_data
@@ -246,11 +249,12 @@ def launch(ec2, params: dict, *, clock: Callable[[], float] = time.monotonic,
     group_id = ensure_security_group(ec2, name, params["vpc_id"], params["description"], params["ssh_cidr"],
                                      dict(tags, Name=name), created)
     existing = _by_host(_run_instances(ec2, run_id))
+    attempt = uuid.uuid4().hex[:16]
     for host in hosts:
         if host["name"] not in existing:
             instance_id = launch_instance(ec2, host, name=name, group_id=group_id, public_ip=params["public_ip"],
                                           root_volume_gib=params["root_volume_gib"], user_data=params["user_data"],
-                                          tags=tags)
+                                          tags=tags, attempt=attempt)
             created.append(f"instance {instance_id} ({host['name']})")
 
     deadline = clock() + params["wait_timeout"]
