@@ -8,8 +8,10 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from .test_ec2_playbooks import NEWEST, instances, lab_groups, tags
+from .test_remove_unit import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location(
@@ -95,3 +97,40 @@ def test_the_same_run_id_launched_again_after_a_teardown_gets_new_instances(ec2,
     assert [i["state"]["name"] for i in again["instances"]] == ["running", "running"]
     assert not old & {i["instance_id"] for i in again["instances"]}
     assert [c.split()[0] for c in again["created"]] == ["instance", "instance"]
+
+
+def not_found(code: str) -> ClientError:
+    """What EC2 answers for a group or key pair made a moment ago that it does not know yet (moto never does)."""
+    return ClientError({"Error": {"Code": code, "Message": f"{code}: it does not exist"}}, "RunInstances")
+
+
+def test_a_resource_not_yet_visible_is_waited_for():
+    clock, answers = Clock(), [not_found("InvalidGroup.NotFound"), not_found("InvalidKeyPair.NotFound"),
+                               {"Instances": [{"InstanceId": "i-1"}]}]
+
+    def call():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert launcher.once_visible(call, clock=clock, sleep=clock.sleep) == {"Instances": [{"InstanceId": "i-1"}]}
+    assert clock.sleeps == 2 and clock.now == 2 * launcher.VISIBLE_POLL_S
+
+
+def test_a_resource_that_never_shows_and_other_errors_are_raised():
+    clock = Clock()
+
+    def missing():
+        raise not_found("InvalidGroup.NotFound")
+
+    def denied():
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "RunInstances")
+
+    with pytest.raises(ClientError, match="InvalidGroup.NotFound"):
+        launcher.once_visible(missing, clock=clock, sleep=clock.sleep)
+    assert clock.now >= launcher.VISIBLE_WITHIN_S
+    clock = Clock()
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        launcher.once_visible(denied, clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == 0

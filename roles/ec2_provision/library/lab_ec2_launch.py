@@ -13,10 +13,17 @@ against moto directly; main() only wires it to AnsibleAWSModule.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import uuid
 from typing import Callable
+
+try:
+    from botocore.exceptions import ClientError
+except ImportError:  # AnsibleAWSModule names the missing botocore before launch() can run
+    class ClientError(Exception):  # type: ignore[no-redef]
+        """Stands in for botocore's, which is missing."""
 
 DOCUMENTATION = r"""
 module: lab_ec2_launch
@@ -31,6 +38,8 @@ description:
     an encrypted gp3 root volume deleted on termination, instance-initiated shutdown terminates, I(user_data).
   - Everything carries I(tags) and a Name; instances also LabInstanceType and LabHost.
   - Waits until every host's instance is running, looking every I(poll) seconds for up to I(wait_timeout).
+  - A group or key pair made a moment ago that EC2 does not know yet (eventual consistency) is waited
+    for, every 2 s for up to 60 s, before the call that needs it fails.
 options:
   name:
     description: Name of the key pair and the security group, prefix of the instances' names.
@@ -111,11 +120,31 @@ instances:
 """
 
 SSH_RULE_DESCRIPTION = "malloc-lab SSH"
+# EC2 is eventually consistent: for a few seconds after it was made, a new group or key pair can be
+# unknown to the next call (what amazon.aws's ec2_security_group sleeps 3 s for).
+NOT_YET_VISIBLE = ("InvalidGroup.NotFound", "InvalidGroupId.NotFound", "InvalidKeyPair.NotFound")
+VISIBLE_WITHIN_S = 60
+VISIBLE_POLL_S = 2
 LIVE_STATES = ["pending", "running"]
 
 
 class LaunchError(Exception):
     """The run's resources could not be made as asked; the message says which and why."""
+
+
+def once_visible(call: Callable[[], dict], *, clock: Callable[[], float], sleep: Callable[[float], None],
+                 within: float = VISIBLE_WITHIN_S, poll: float = VISIBLE_POLL_S) -> dict:
+    """call(), again every ``poll`` seconds while EC2 says a resource made a moment ago does not exist
+    (NOT_YET_VISIBLE), for up to ``within`` seconds; any other error, or the last one, is raised."""
+    deadline = clock() + within
+    while True:
+        try:
+            return call()
+        except ClientError as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code not in NOT_YET_VISIBLE or clock() >= deadline:
+                raise
+        sleep(poll)
 
 
 def tag_specifications(kind: str, tags: dict) -> list[dict]:
@@ -172,7 +201,7 @@ def ensure_key_pair(ec2, name: str, key_file: str, public_key: str, tags: dict, 
 
 
 def ensure_security_group(ec2, name: str, vpc_id: str, description: str, ssh_cidr: str, tags: dict,
-                          created: list) -> str:
+                          created: list, *, clock: Callable[[], float], sleep: Callable[[float], None]) -> str:
     found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]},
                                                   {"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
     if found:
@@ -184,7 +213,8 @@ def ensure_security_group(ec2, name: str, vpc_id: str, description: str, ssh_cid
         created.append(f"security group {group_id} ({name})")
         group = {}
     if not has_ssh_rule(group, ssh_cidr):
-        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[ssh_permission(ssh_cidr)])
+        once_visible(functools.partial(ec2.authorize_security_group_ingress, GroupId=group_id,
+                                       IpPermissions=[ssh_permission(ssh_cidr)]), clock=clock, sleep=sleep)
     return group_id
 
 
@@ -204,7 +234,8 @@ def _by_host(instances: list[dict]) -> dict:
 
 
 def launch_instance(ec2, host: dict, *, name: str, group_id: str, public_ip: bool, root_volume_gib: int,
-                    user_data: str, tags: dict, attempt: str) -> str:
+                    user_data: str, tags: dict, attempt: str, clock: Callable[[], float],
+                    sleep: Callable[[float], None]) -> str:
     host_tags = dict(tags, Name=f"{name}-{host['name']}", LabInstanceType=host["instance_type"], LabHost=host["name"])
     params = {
         "ImageId": host["image_id"], "InstanceType": host["instance_type"], "MinCount": 1, "MaxCount": 1,
@@ -225,7 +256,8 @@ def launch_instance(ec2, host: dict, *, name: str, group_id: str, public_ip: boo
     }
     if user_data:
         params["UserData"] = user_data
-    return ec2.run_instances(**params)["Instances"][0]["InstanceId"]
+    launched = once_visible(functools.partial(ec2.run_instances, **params), clock=clock, sleep=sleep)
+    return launched["Instances"][0]["InstanceId"]
 
 
 def as_info(instance: dict) -> dict:
@@ -247,14 +279,14 @@ def launch(ec2, params: dict, *, clock: Callable[[], float] = time.monotonic,
     created: list[str] = []
     ensure_key_pair(ec2, name, params["key_file"], params["public_key"], dict(tags, Name=name), created)
     group_id = ensure_security_group(ec2, name, params["vpc_id"], params["description"], params["ssh_cidr"],
-                                     dict(tags, Name=name), created)
+                                     dict(tags, Name=name), created, clock=clock, sleep=sleep)
     existing = _by_host(_run_instances(ec2, run_id))
     attempt = uuid.uuid4().hex[:16]
     for host in hosts:
         if host["name"] not in existing:
             instance_id = launch_instance(ec2, host, name=name, group_id=group_id, public_ip=params["public_ip"],
                                           root_volume_gib=params["root_volume_gib"], user_data=params["user_data"],
-                                          tags=tags, attempt=attempt)
+                                          tags=tags, attempt=attempt, clock=clock, sleep=sleep)
             created.append(f"instance {instance_id} ({host['name']})")
 
     deadline = clock() + params["wait_timeout"]
@@ -275,7 +307,7 @@ def main():
     from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
     try:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError
     except ImportError:
         pass  # AnsibleAWSModule reports a missing botocore
 
