@@ -134,3 +134,24 @@ def test_a_resource_that_never_shows_and_other_errors_are_raised():
     with pytest.raises(ClientError, match="UnauthorizedOperation"):
         launcher.once_visible(denied, clock=clock, sleep=clock.sleep)
     assert clock.sleeps == 0
+
+
+def test_an_imported_key_pair_with_another_public_key_is_refused(ec2, tmp_path):
+    first = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJt0rP2k7aQ4bJ3mJ0cQy1o2xV3w5Lw1l6Lr3pUe4dK first"
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq8Y0xqvQ3b3o1f5x2mWcJ6yZbQp7n9Wc4d8kLr0aTs other"
+    launcher.launch(ec2, params(ec2, tmp_path / "keys", public_key=first))
+    # The same key with another comment is the same key.
+    assert launcher.launch(ec2, params(ec2, tmp_path / "keys", public_key=first.replace(" first", " renamed")))[
+        "created"] == []
+
+    with pytest.raises(launcher.LaunchError, match="exists with another public key than lab_ec2_public_key"):
+        launcher.launch(ec2, params(ec2, tmp_path / "keys", public_key=other))
+
+
+def test_a_private_key_file_left_by_an_earlier_run_gets_mode_0600(tmp_path):
+    stale = tmp_path / "malloc-lab-u1.pem"
+    stale.write_text("old\n")
+    stale.chmod(0o644)
+    launcher.write_private_key(str(stale), "-----BEGIN OPENSSH PRIVATE KEY-----\nnew")
+    assert stale.stat().st_mode & 0o777 == 0o600
+    assert stale.read_text() == "-----BEGIN OPENSSH PRIVATE KEY-----\nnew\n"

@@ -92,9 +92,11 @@ def test_a_group_in_use_is_deleted_once_it_is_free():
         if answer:
             raise answer
 
-    remover.delete_when_free(delete, "security group sg-1", deadline=60, timeout=60, poll=5,
-                             clock=clock, sleep=clock.sleep)
+    looks = []
+    remover.delete_when_free(delete, "security group sg-1", timeout=60, poll=5, clock=clock, sleep=clock.sleep,
+                             while_held=lambda: looks.append(clock.now))
     assert answers == [] and clock.sleeps == 2 and clock.now == 10
+    assert looks == [0, 5], "a look for late instances before each wait"
 
 
 def test_a_group_still_in_use_at_the_timeout_is_named():
@@ -105,7 +107,7 @@ def test_a_group_still_in_use_at_the_timeout_is_named():
         raise in_use("sg-1")
 
     with pytest.raises(remover.RemoveError, match=r"security group sg-1 \(malloc-lab-x\) still in use after 12 s"):
-        remover.delete_when_free(delete, "security group sg-1 (malloc-lab-x)", deadline=12, timeout=12, poll=5,
+        remover.delete_when_free(delete, "security group sg-1 (malloc-lab-x)", timeout=12, poll=5,
                                  clock=clock, sleep=clock.sleep)
     assert tries == [0, 5, 10, 15], "a try at each poll, the one past the deadline the last"
 
@@ -119,9 +121,9 @@ def test_a_group_already_gone_counts_as_deleted_and_other_errors_pass_through():
         raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DeleteSecurityGroup")
 
     clock = Clock()
-    remover.delete_when_free(gone, "g", deadline=60, timeout=60, poll=5, clock=clock, sleep=clock.sleep)
+    remover.delete_when_free(gone, "g", timeout=60, poll=5, clock=clock, sleep=clock.sleep)
     with pytest.raises(ClientError, match="UnauthorizedOperation"):
-        remover.delete_when_free(denied, "g", deadline=60, timeout=60, poll=5, clock=clock, sleep=clock.sleep)
+        remover.delete_when_free(denied, "g", timeout=60, poll=5, clock=clock, sleep=clock.sleep)
     assert clock.sleeps == 0
 
 

@@ -132,6 +132,11 @@ class LaunchError(Exception):
     """The run's resources could not be made as asked; the message says which and why."""
 
 
+# Throttling (RequestLimitExceeded) and transient errors: botocore's standard retry mode, 10 tries with
+# backoff. (AWSRetry's wrapper would retry only calls made with aws_retry=True.)
+RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
+
+
 def once_visible(call: Callable[[], dict], *, clock: Callable[[], float], sleep: Callable[[float], None],
                  within: float = VISIBLE_WITHIN_S, poll: float = VISIBLE_POLL_S) -> dict:
     """call(), again every ``poll`` seconds while EC2 says a resource made a moment ago does not exist
@@ -172,18 +177,24 @@ def key_directory(key_file: str) -> None:
 def write_private_key(path: str, material: str) -> None:
     """The generated key, mode 0600 from its first byte."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file left by an earlier run keeps its mode through O_CREAT
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(material if material.endswith("\n") else material + "\n")
 
 
 def ensure_key_pair(ec2, name: str, key_file: str, public_key: str, tags: dict, created: list) -> None:
     key_directory(key_file)
-    known = ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [name]}])["KeyPairs"]
+    known = ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [name]}],
+                                   IncludePublicKey=True)["KeyPairs"]
+    teardown = f"tear the run down (playbooks/teardown.yml -e lab_run_id={tags.get('LabRunId')}) and start a new one"
     if public_key:
         if not known:
             ec2.import_key_pair(KeyName=name, PublicKeyMaterial=public_key.encode(),
                                 TagSpecifications=tag_specifications("key-pair", tags))
             created.append(f"key pair {name} (imported)")
+        elif (known[0].get("PublicKey") or "").split()[:2] != public_key.split()[:2]:
+            # New hosts would get the old key and refuse lab_ec2_private_key_file after the whole SSH wait.
+            raise LaunchError(f"key pair {name} exists with another public key than lab_ec2_public_key: {teardown}")
         return
     if known:
         # Only a rerun with the same lab_run_id finds the pair already there; its key must still be here.
@@ -192,8 +203,7 @@ def ensure_key_pair(ec2, name: str, key_file: str, public_key: str, tags: dict, 
         except FileNotFoundError:
             mode = None
         if mode != 0o600:
-            raise LaunchError(f"{key_file} is missing or not mode 0600 although key pair {name} exists: tear the "
-                              f"run down (playbooks/teardown.yml -e lab_run_id={tags.get('LabRunId')}) and start a new one")
+            raise LaunchError(f"{key_file} is missing or not mode 0600 although key pair {name} exists: {teardown}")
         return
     pair = ec2.create_key_pair(KeyName=name, KeyType="ed25519", TagSpecifications=tag_specifications("key-pair", tags))
     write_private_key(key_file, pair["KeyMaterial"])
@@ -213,8 +223,13 @@ def ensure_security_group(ec2, name: str, vpc_id: str, description: str, ssh_cid
         created.append(f"security group {group_id} ({name})")
         group = {}
     if not has_ssh_rule(group, ssh_cidr):
-        once_visible(functools.partial(ec2.authorize_security_group_ingress, GroupId=group_id,
-                                       IpPermissions=[ssh_permission(ssh_cidr)]), clock=clock, sleep=sleep)
+        try:
+            once_visible(functools.partial(ec2.authorize_security_group_ingress, GroupId=group_id,
+                                           IpPermissions=[ssh_permission(ssh_cidr)]), clock=clock, sleep=sleep)
+        except ClientError as exc:
+            # The group's description a moment ago may not have shown the rule yet: there it is.
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") != "InvalidPermission.Duplicate":
+                raise
     return group_id
 
 
@@ -270,41 +285,57 @@ def as_info(instance: dict) -> dict:
 
 
 def launch(ec2, params: dict, *, clock: Callable[[], float] = time.monotonic,
-           sleep: Callable[[float], None] = time.sleep) -> dict:
-    """Key pair, security group, the missing instances, then the wait; see DOCUMENTATION."""
+           sleep: Callable[[float], None] = time.sleep, created: list | None = None) -> dict:
+    """Key pair, security group, the missing instances, then the wait; see DOCUMENTATION. ``created``
+    collects what this call made, also when it fails half-way (the caller names it in its error)."""
     name, tags, hosts = params["name"], params["tags"], params["hosts"]
     run_id = tags.get("LabRunId")
     if not run_id or tags.get("Project") != "malloc-lab":
         raise LaunchError("tags must carry Project=malloc-lab and LabRunId: teardown finds the run by them")
-    created: list[str] = []
+    created = [] if created is None else created
     ensure_key_pair(ec2, name, params["key_file"], params["public_key"], dict(tags, Name=name), created)
     group_id = ensure_security_group(ec2, name, params["vpc_id"], params["description"], params["ssh_cidr"],
                                      dict(tags, Name=name), created, clock=clock, sleep=sleep)
-    existing = _by_host(_run_instances(ec2, run_id))
+    ids = {host: i["InstanceId"] for host, i in _by_host(_run_instances(ec2, run_id)).items()}
     attempt = uuid.uuid4().hex[:16]
     for host in hosts:
-        if host["name"] not in existing:
-            instance_id = launch_instance(ec2, host, name=name, group_id=group_id, public_ip=params["public_ip"],
-                                          root_volume_gib=params["root_volume_gib"], user_data=params["user_data"],
-                                          tags=tags, attempt=attempt, clock=clock, sleep=sleep)
-            created.append(f"instance {instance_id} ({host['name']})")
+        if host["name"] not in ids:
+            ids[host["name"]] = launch_instance(ec2, host, name=name, group_id=group_id, public_ip=params["public_ip"],
+                                                root_volume_gib=params["root_volume_gib"],
+                                                user_data=params["user_data"], tags=tags, attempt=attempt,
+                                                clock=clock, sleep=sleep)
+            created.append(f"instance {ids[host['name']]} ({host['name']})")
 
+    # By id and in every state: an instance that fails at launch (capacity, a volume or key error) goes
+    # from pending to terminated, and says why in its StateReason. One that EC2 does not list yet
+    # (DescribeInstances is eventually consistent) is waited for.
     deadline = clock() + params["wait_timeout"]
     while True:
-        current = _by_host(_run_instances(ec2, run_id))
-        waiting = [h["name"] for h in hosts if current.get(h["name"], {}).get("State", {}).get("Name") != "running"]
+        pages = ec2.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "tag:LabRunId", "Values": [run_id]}])
+        by_id = {i["InstanceId"]: i for page in pages for r in page["Reservations"] for i in r["Instances"]}
+        for host in hosts:
+            instance = by_id.get(ids[host["name"]], {})
+            if instance.get("State", {}).get("Name") in ("shutting-down", "terminated", "stopping", "stopped"):
+                reason = instance.get("StateReason", {}).get("Message") or "no reason given"
+                raise LaunchError(f"{host['name']} ({instance['InstanceId']}, {host['instance_type']}) is "
+                                  f"{instance['State']['Name']} instead of running: {reason}")
+        waiting = [h["name"] for h in hosts if by_id.get(ids[h["name"]], {}).get("State", {}).get("Name") != "running"]
         if not waiting:
             break
         if clock() >= deadline:
             raise LaunchError(f"not running after {params['wait_timeout']} s: {', '.join(waiting)}")
         sleep(params["poll"])
     return {"security_group_id": group_id, "created": created,
-            "instances": [as_info(current[h["name"]]) for h in hosts]}
+            "instances": [as_info(by_id[ids[h["name"]]]) for h in hosts]}
+
+
+def _made(created: list) -> str:
+    return f" (made before it stopped, torn down by the rescue: {', '.join(created)})" if created else ""
 
 
 def main():
     from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-    from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
     try:
         from botocore.exceptions import BotoCoreError
@@ -326,15 +357,18 @@ def main():
         "wait_timeout": {"type": "int", "default": 300},
         "poll": {"type": "int", "default": 5},
     })
-    ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
+    ec2 = module.client("ec2", config=RETRIES)
+    created: list = []
     try:
-        result = launch(ec2, module.params)
+        result = launch(ec2, module.params, created=created)
     except LaunchError as e:
-        module.fail_json(msg=str(e))
+        module.fail_json(msg=f"{e}{_made(created)}", created=created)
     except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg=f"could not create the resources of {module.params['name']}")
+        module.fail_json_aws(e, msg=f"could not create the resources of {module.params['name']}{_made(created)}",
+                             created=created)
     except OSError as e:
-        module.fail_json(msg=f"could not write the private key {module.params['key_file']}: {e}")
+        module.fail_json(msg=f"could not write the private key {module.params['key_file']}: {e}{_made(created)}",
+                         created=created)
     module.exit_json(changed=bool(result["created"]), **result)
 
 

@@ -140,6 +140,11 @@ PUBLIC_KEY_RE = re.compile(r"^(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")
 ADDRESS_ATTRIBUTES = {"public_ip": "public_ip_address", "private_ip": "private_ip_address"}
 
 
+# Throttling (RequestLimitExceeded) and transient errors: botocore's standard retry mode, 10 tries with
+# backoff. (AWSRetry's wrapper would retry only calls made with aws_retry=True.)
+RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
+
+
 def host_name(instance_type: str) -> str:
     """The inventory name of the host of one instance type: readable, safe as a directory name."""
     return instance_type.replace(".", "-")
@@ -477,7 +482,6 @@ def plan(ec2, params: dict, types: list[str], region: str) -> dict:
 
 def main():
     from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-    from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
     try:
         from botocore.exceptions import (
@@ -526,9 +530,8 @@ def main():
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors)
 
-    retry = AWSRetry.jittered_backoff()
     try:
-        account = module.client("sts", retry_decorator=retry).get_caller_identity()["Account"]
+        account = module.client("sts", config=RETRIES).get_caller_identity()["Account"]
     except (NoCredentialsError, PartialCredentialsError) as e:
         module.fail_json(msg=(
             f"no AWS credentials ({e}): set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
@@ -540,7 +543,7 @@ def main():
             f"or lab_ec2_region {region}"
         ))
 
-    ec2 = module.client("ec2", retry_decorator=retry)
+    ec2 = module.client("ec2", config=RETRIES)
     try:
         result = plan(ec2, params, types, region)
     except PlanError as e:

@@ -58,6 +58,11 @@ now:
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+# Throttling (RequestLimitExceeded) and transient errors: botocore's standard retry mode, 10 tries with
+# backoff. (AWSRetry's wrapper would retry only calls made with aws_retry=True.)
+RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
+
+
 def parse_time(text: str) -> datetime | None:
     """A LabExpiresAt value (or the now option) as an aware UTC datetime; None if it is not one."""
     try:
@@ -90,7 +95,6 @@ def _tags(resource: dict) -> dict:
 
 def main():
     from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-    from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
     try:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -105,16 +109,15 @@ def main():
     if now is None:
         module.fail_json(msg=f"lab_ec2_now {module.params['now']!r} is not a time such as 2026-11-30T06:00:00Z")
 
-    retry = AWSRetry.jittered_backoff()
     project = [{"Name": "tag:Project", "Values": ["malloc-lab"]}]
     regions = list(module.params["regions"]) or [module.region]
     found = []
     try:
         if module.params["all_regions"]:
-            described = module.client("ec2", retry_decorator=retry).describe_regions()["Regions"]
+            described = module.client("ec2", config=RETRIES).describe_regions()["Regions"]
             regions = sorted(r["RegionName"] for r in described)
         for region in regions:
-            ec2 = module.client("ec2", retry_decorator=retry, region=region)
+            ec2 = module.client("ec2", config=RETRIES, region=region)
             tag_sets = []
             for page in ec2.get_paginator("describe_instances").paginate(Filters=project):
                 tag_sets += [_tags(i) for r in page["Reservations"] for i in r["Instances"]

@@ -29,10 +29,11 @@ short_description: Terminate the instances, then delete the security groups and 
 description:
   - Finds instances (in any state but terminated), security groups and key pairs by I(filters).
   - Terminates the instances and waits until none of them is left in another state, looking every I(poll) seconds.
+  - Deletes each key pair (nothing depends on one), before the waits.
   - Deletes each security group, again every I(poll) seconds while AWS answers DependencyViolation (the
-    network interface of a just-terminated instance still holds it), until I(timeout) seconds have passed
-    since the module started.
-  - Deletes each key pair.
+    network interface of a just-terminated instance still holds it), for up to I(timeout) seconds per
+    group; an instance of the filters that shows only now (DescribeInstances is eventually consistent) is
+    terminated too.
   - Looks at every instance of I(filters) again and returns them with their state, so the caller can fail
     loudly on one not terminated.
   - In check mode, only finds and returns what it would remove.
@@ -43,7 +44,7 @@ options:
     type: dict
     required: true
   timeout:
-    description: Seconds to wait, in all, for the instances to terminate and the groups to become deletable.
+    description: Seconds to wait for the instances to terminate, and again for each group to become deletable.
     type: int
     default: 600
   poll:
@@ -87,6 +88,11 @@ class RemoveError(Exception):
     """The removal could not finish; the message says what is left."""
 
 
+# Throttling (RequestLimitExceeded) and transient errors: botocore's standard retry mode, 10 tries with
+# backoff. (AWSRetry's wrapper would retry only calls made with aws_retry=True.)
+RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
+
+
 def as_filters(filters: dict) -> list[dict]:
     """{"tag:X": "a", "tag:Y": ["b", "c"]} -> EC2 Filters, values always lists of strings."""
     if not filters:
@@ -109,11 +115,14 @@ def _error_code(exc: Exception) -> str:
     return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
 
 
-def delete_when_free(delete: Callable[[], object], what: str, *, deadline: float, timeout: float, poll: float,
-                     clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+def delete_when_free(delete: Callable[[], object], what: str, *, timeout: float, poll: float,
+                     clock: Callable[[], float], sleep: Callable[[float], None],
+                     while_held: Callable[[], None] = lambda: None) -> None:
     """Call ``delete`` until it works, again every ``poll`` seconds while AWS answers DependencyViolation
-    (a just-terminated instance's network interface still holds a security group for a while), up to
-    ``deadline``. Already gone counts as deleted; any other error is raised as it came."""
+    (a just-terminated instance's network interface still holds a security group for a while), for up to
+    ``timeout`` seconds, calling ``while_held`` before each wait. Already gone counts as deleted; any
+    other error is raised as it came."""
+    deadline = clock() + timeout
     while True:
         try:
             delete()
@@ -126,17 +135,17 @@ def delete_when_free(delete: Callable[[], object], what: str, *, deadline: float
                 raise
             if clock() >= deadline:
                 raise RemoveError(f"{what} still in use after {timeout:.0f} s: {exc}") from None
+        while_held()
         sleep(poll)
 
 
 def remove(ec2, filters: dict, *, timeout: float, poll: float, check_mode: bool = False,
            clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> dict:
-    """Terminate, wait, delete groups (retrying DependencyViolation), delete key pairs, look again.
+    """Terminate, delete the key pairs, wait, delete the groups (retrying DependencyViolation), look again.
 
-    Raises RemoveError when the instances do not terminate or a group stays held within ``timeout``;
-    botocore's own errors pass through to the caller."""
+    The instances' wait and each group's get ``timeout`` seconds each. Raises RemoveError when the
+    instances do not terminate or a group stays held; botocore's own errors pass through."""
     flt = as_filters(filters)
-    deadline = clock() + timeout
     alive = _alive(ec2, flt)
     groups = [{"group_id": g["GroupId"], "group_name": g["GroupName"]}
               for page in ec2.get_paginator("describe_security_groups").paginate(Filters=flt)
@@ -147,10 +156,27 @@ def remove(ec2, filters: dict, *, timeout: float, poll: float, check_mode: bool 
         return {"terminated": terminated, "security_groups": groups, "key_pairs": keys,
                 "instances": _instances(ec2, flt)}
 
-    for start in range(0, len(terminated), 1000):  # TerminateInstances takes at most 1000 ids
-        ec2.terminate_instances(InstanceIds=terminated[start:start + 1000])
+    def terminate(ids: list) -> None:
+        for start in range(0, len(ids), 1000):  # TerminateInstances takes at most 1000 ids
+            ec2.terminate_instances(InstanceIds=ids[start:start + 1000])
+
+    def terminate_late() -> None:
+        """An instance launched a moment ago can be missing from the first look (DescribeInstances is
+        eventually consistent) and then holds the group: terminate it when it shows."""
+        late = [i["instance_id"] for i in _alive(ec2, flt) if i["instance_id"] not in terminated]
+        terminate(late)
+        terminated.extend(late)
+
+    terminate(terminated)
+    # Nothing depends on a key pair: gone before the waits, so a wait that times out leaves less behind.
+    for name in keys:
+        ec2.delete_key_pair(KeyName=name)
+    deadline = clock() + timeout
     while terminated:
         waiting = _alive(ec2, flt)
+        late = [i["instance_id"] for i in waiting if i["instance_id"] not in terminated]
+        terminate(late)
+        terminated.extend(late)
         if not waiting:
             break
         if clock() >= deadline:
@@ -161,17 +187,13 @@ def remove(ec2, filters: dict, *, timeout: float, poll: float, check_mode: bool 
     for group in groups:
         delete_when_free(functools.partial(ec2.delete_security_group, GroupId=group["group_id"]),
                          f"security group {group['group_id']} ({group['group_name']})",
-                         deadline=deadline, timeout=timeout, poll=poll, clock=clock, sleep=sleep)
-
-    for name in keys:
-        ec2.delete_key_pair(KeyName=name)
+                         timeout=timeout, poll=poll, clock=clock, sleep=sleep, while_held=terminate_late)
 
     return {"terminated": terminated, "security_groups": groups, "key_pairs": keys, "instances": _instances(ec2, flt)}
 
 
 def main():
     from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-    from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
     try:
         from botocore.exceptions import BotoCoreError
@@ -182,7 +204,7 @@ def main():
                                              "timeout": {"type": "int", "default": 600},
                                              "poll": {"type": "int", "default": 5}},
                               supports_check_mode=True)
-    ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
+    ec2 = module.client("ec2", config=RETRIES)
     try:
         result = remove(ec2, module.params["filters"], timeout=module.params["timeout"],
                         poll=module.params["poll"], check_mode=module.check_mode)
