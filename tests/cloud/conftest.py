@@ -12,6 +12,7 @@ NO_PROXY=127.0.0.1,localhost, so a call that misses moto fails at once instead o
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -37,6 +38,14 @@ COLLECTION = ROOT / "collections" / "ansible_collections" / "amazon" / "aws" / "
 
 # Durations of the playbook runs, printed in the terminal summary.
 DURATIONS: dict[str, list[float]] = {}
+
+
+def library_module(role: str, name: str):
+    """A module of roles/<role>/library imported as plain Python, for tests of its functions without Ansible."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "roles" / role / "library" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _free_port() -> int:

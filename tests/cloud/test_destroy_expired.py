@@ -2,19 +2,13 @@
 reaps every run. The expiry is made testable with lab_ec2_now instead of waiting a minute."""
 from __future__ import annotations
 
-import importlib.util
 import re
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-from .conftest import REGION
+from .conftest import REGION, library_module
 from .test_ec2_playbooks import ALIVE, assert_run_gone, flat, instances, provision_vars, tags
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "lab_ec2_expired_runs", ROOT / "roles" / "ec2_teardown" / "library" / "lab_ec2_expired_runs.py")
-reaper = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(reaper)
+reaper = library_module("ec2_teardown", "lab_ec2_expired_runs")
 
 OTHER_REGION = "us-west-2"
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=timezone.utc)

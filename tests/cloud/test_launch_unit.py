@@ -4,20 +4,16 @@ key, and the refusals. What a launched host looks like is checked through provis
 (tests/cloud/test_ec2_playbooks.py)."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
+from .conftest import library_module
 from .test_ec2_playbooks import NEWEST, instances, lab_groups, tags
 from .test_remove_unit import Clock
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "lab_ec2_launch", ROOT / "roles" / "ec2_provision" / "library" / "lab_ec2_launch.py")
-launcher = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(launcher)
+launcher = library_module("ec2_provision", "lab_ec2_launch")
 
 CIDR = "203.0.113.7/32"
 

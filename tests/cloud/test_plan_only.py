@@ -1,20 +1,16 @@
 """-e lab_ec2_plan_only=true: the plan and a cost ceiling, nothing created; prices from the Price List API."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
 
+from .conftest import library_module
 from .test_ec2_playbooks import assert_nothing_created, flat, provision_vars
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "lab_ec2_prices", ROOT / "roles" / "ec2_provision" / "library" / "lab_ec2_prices.py")
-prices = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(prices)
+prices = library_module("ec2_provision", "lab_ec2_prices")
 
 # GetProducts responses in the API's shape (see the NOTE in the file: written, not recorded).
 FIXTURE = json.loads((Path(__file__).parent / "pricing-get-products.json").read_text())["responses"]

@@ -1,18 +1,15 @@
 """The decisions of lab_ec2_plan (roles/ec2_provision/library), without any API."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "lab_ec2_plan", ROOT / "roles" / "ec2_provision" / "library" / "lab_ec2_plan.py")
-plan = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plan)
+from .conftest import library_module
+
+plan = library_module("ec2_provision", "lab_ec2_plan")
 
 SEED = json.loads((Path(__file__).parent / "amis.json").read_text())
 # The seed in the shape describe_images returns.

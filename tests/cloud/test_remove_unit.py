@@ -2,19 +2,14 @@
 removes, what it leaves, and how it waits (its clock and sleep are injected)."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
+from .conftest import library_module
 from .test_ec2_playbooks import _fake_run, instances, lab_groups
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "lab_ec2_remove", ROOT / "roles" / "ec2_teardown" / "library" / "lab_ec2_remove.py")
-remover = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(remover)
+remover = library_module("ec2_teardown", "lab_ec2_remove")
 
 RUN_A = {"tag:Project": "malloc-lab", "tag:LabRunId": ["run-a"]}
 
