@@ -93,6 +93,25 @@ def _tags(resource: dict) -> dict:
     return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
 
+def region_clients(module, regions: list[str]) -> list:
+    """An EC2 client per region, all from one boto3 session. module.client() makes a session per client,
+    about 0.15 s of CPU each (it loads the endpoint and partition data again); a client of a session that
+    has them costs about 13 ms. The session and the clients take what module.client() would: the
+    credentials or profile, endpoint, certificate checks and aws_config of the module's options."""
+    import boto3
+    import botocore.config
+    from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
+
+    _region, endpoint, params = get_aws_connection_info(module)
+    config = botocore.config.Config(**RETRIES)
+    if params.get("aws_config") is not None:
+        config = config.merge(params["aws_config"])
+    client_params = {k: v for k, v in params.items() if k not in ("aws_config", "profile_name")}
+    session = boto3.session.Session(profile_name=params.get("profile_name"))
+    return [session.client("ec2", config=config, region_name=region, endpoint_url=endpoint, **client_params)
+            for region in regions]
+
+
 def main():
     from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
@@ -116,8 +135,7 @@ def main():
         if module.params["all_regions"]:
             described = module.client("ec2", config=RETRIES).describe_regions()["Regions"]
             regions = sorted(r["RegionName"] for r in described)
-        for region in regions:
-            ec2 = module.client("ec2", config=RETRIES, region=region)
+        for region, ec2 in zip(regions, region_clients(module, regions)):
             tag_sets = []
             for page in ec2.get_paginator("describe_instances").paginate(Filters=project):
                 tag_sets += [_tags(i) for r in page["Reservations"] for i in r["Instances"]
