@@ -214,8 +214,9 @@ def _rows(result: Result, configs: List[Config], med: Dict[str, Dict[str, Any]],
         result.notes.append(
             f"From 1 to 8 hosts the overhead grows {stats.fmt_ratio(growth)}. Every task runs once per host, and each "
             f"extra host costs the machine about {stats.fmt_duration(busy_per_host)} of CPU over the playbook "
-            f"({stats.fmt_duration(cpu_per_host)} of it on the controller: a forked worker, module packing and an ssh "
-            f"exchange per task; the rest is the host side: sshd and Python running each module). Seven extra hosts "
+            f"({stats.fmt_duration(cpu_per_host)} of it on the controller: a forked worker and an ssh exchange per "
+            f"task; the rest is the host side: sshd, the agent's Pythons (check-tools, the run, the polls), gcc and "
+            f"the captures). Seven extra hosts "
             f"on {cores} cores therefore add at least {stats.fmt_duration(floor)} of wall time, and the cores are "
             f"{stats.fmt_pct(busy8 * 100, signed=False)} busy during the 8-host run: the fan-out is CPU-bound, not "
             f"network- or wait-bound. Fewer tasks per host (or cheaper ones) is the only lever here.")
