@@ -102,8 +102,11 @@ def test_a_continuous_process_capture_runs_its_declared_command_and_stops_on_sig
     assert ticker.needs_pid and ticker.text == "sh -c echo started {pid}; exec sleep 30"
     process = tools.ProcessCapture(ticker, str(tmp_path / "ticker.txt"), pid=7)
     process.start()
+    # Until sleep runs: dash catches SIGINT while it runs `sh -c` and acts on it only at its next check,
+    # so a ^C between its echo and its exec would be lost with the exec (the test saw -9 once, under load).
+    comm = Path(f"/proc/{process.proc.pid}/comm")
     deadline = time.monotonic() + 10
-    while not (tmp_path / "ticker.txt").read_text() and time.monotonic() < deadline:
+    while not ((tmp_path / "ticker.txt").read_text() and comm.read_text() == "sleep\n") and time.monotonic() < deadline:
         time.sleep(0.01)
     assert process.stop() == -2  # SIGINT, as ^C
     assert (tmp_path / "ticker.txt").read_text() == "started 7\n"
