@@ -323,3 +323,16 @@ def test_teardown_removes_only_its_run_and_destroy_only_lab_runs(lab, ec2):
     assert [g["GroupName"] for g in lab_groups(ec2)] == ["not-the-lab"]
     assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["not-the-lab"]
     assert (lab.key_dir / "unrelated.pem").read_text() == "keep me\n"
+
+
+def test_teardown_that_aws_refuses_fails_loudly_and_says_what_it_costs(lab, ec2):
+    mine = _fake_run(ec2, "run-a", "malloc-lab-run-a")
+    ec2.modify_instance_attribute(InstanceId=mine, DisableApiTermination={"Value": True})
+
+    torn = lab.run("playbooks/teardown.yml", {"lab_run_id": "run-a"})
+
+    said = flat(torn.output)
+    assert torn.returncode != 0
+    assert f"TEARDOWN INCOMPLETE in {REGION}" in said and "They cost money" in said, said[-4000:]
+    assert "OperationNotPermitted" in said, said[-4000:]
+    assert {i["InstanceId"]: i["State"]["Name"] for i in instances(ec2)} == {mine: "running"}

@@ -205,14 +205,16 @@ def main():
                                              "poll": {"type": "int", "default": 5}},
                               supports_check_mode=True)
     ec2 = module.client("ec2", config=RETRIES)
+    again = ("They cost money: run the same playbook again (teardown.yml -e lab_run_id=<id> for one run) or "
+             "remove them in the EC2 console")
     try:
         result = remove(ec2, module.params["filters"], timeout=module.params["timeout"],
                         poll=module.params["poll"], check_mode=module.check_mode)
     except RemoveError as e:
-        module.fail_json(msg=f"TEARDOWN INCOMPLETE in {module.region}: {e}. They cost money: run the same playbook "
-                             "again (teardown.yml -e lab_run_id=<id> for one run) or remove them in the EC2 console.")
+        module.fail_json(msg=f"TEARDOWN INCOMPLETE in {module.region}: {e}. {again}.")
     except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg=f"{module.region}: could not remove the resources of {module.params['filters']}")
+        module.fail_json_aws(e, msg=f"TEARDOWN INCOMPLETE in {module.region}: AWS refused to remove the resources "
+                                    f"of {module.params['filters']}. {again}")
     changed = bool(result["terminated"] or result["security_groups"] or result["key_pairs"])
     module.exit_json(changed=changed, **result)
 
