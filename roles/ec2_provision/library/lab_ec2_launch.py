@@ -137,6 +137,10 @@ class LaunchError(Exception):
 RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
 
 
+def _error_code(exc: Exception) -> str:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+
+
 def once_visible(call: Callable[[], dict], *, clock: Callable[[], float], sleep: Callable[[float], None],
                  within: float = VISIBLE_WITHIN_S, poll: float = VISIBLE_POLL_S) -> dict:
     """call(), again every ``poll`` seconds while EC2 says a resource made a moment ago does not exist
@@ -146,8 +150,7 @@ def once_visible(call: Callable[[], dict], *, clock: Callable[[], float], sleep:
         try:
             return call()
         except ClientError as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-            if code not in NOT_YET_VISIBLE or clock() >= deadline:
+            if _error_code(exc) not in NOT_YET_VISIBLE or clock() >= deadline:
                 raise
         sleep(poll)
 
@@ -228,14 +231,16 @@ def ensure_security_group(ec2, name: str, vpc_id: str, description: str, ssh_cid
                                            IpPermissions=[ssh_permission(ssh_cidr)]), clock=clock, sleep=sleep)
         except ClientError as exc:
             # The group's description a moment ago may not have shown the rule yet: there it is.
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") != "InvalidPermission.Duplicate":
+            if _error_code(exc) != "InvalidPermission.Duplicate":
                 raise
     return group_id
 
 
-def _run_instances(ec2, run_id: str) -> list[dict]:
-    flt = [{"Name": "tag:Project", "Values": ["malloc-lab"]}, {"Name": "tag:LabRunId", "Values": [run_id]},
-           {"Name": "instance-state-name", "Values": LIVE_STATES}]
+def _run_instances(ec2, run_id: str, states: list[str] | None = None) -> list[dict]:
+    """The run's instances, in ``states`` (None: in every state)."""
+    flt = [{"Name": "tag:Project", "Values": ["malloc-lab"]}, {"Name": "tag:LabRunId", "Values": [run_id]}]
+    if states is not None:
+        flt.append({"Name": "instance-state-name", "Values": states})
     pages = ec2.get_paginator("describe_instances").paginate(Filters=flt)
     return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
 
@@ -296,7 +301,7 @@ def launch(ec2, params: dict, *, clock: Callable[[], float] = time.monotonic,
     ensure_key_pair(ec2, name, params["key_file"], params["public_key"], dict(tags, Name=name), created)
     group_id = ensure_security_group(ec2, name, params["vpc_id"], params["description"], params["ssh_cidr"],
                                      dict(tags, Name=name), created, clock=clock, sleep=sleep)
-    ids = {host: i["InstanceId"] for host, i in _by_host(_run_instances(ec2, run_id)).items()}
+    ids = {host: i["InstanceId"] for host, i in _by_host(_run_instances(ec2, run_id, LIVE_STATES)).items()}
     attempt = uuid.uuid4().hex[:16]
     for host in hosts:
         if host["name"] not in ids:
@@ -311,16 +316,17 @@ def launch(ec2, params: dict, *, clock: Callable[[], float] = time.monotonic,
     # (DescribeInstances is eventually consistent) is waited for.
     deadline = clock() + params["wait_timeout"]
     while True:
-        pages = ec2.get_paginator("describe_instances").paginate(
-            Filters=[{"Name": "tag:LabRunId", "Values": [run_id]}])
-        by_id = {i["InstanceId"]: i for page in pages for r in page["Reservations"] for i in r["Instances"]}
+        by_id = {i["InstanceId"]: i for i in _run_instances(ec2, run_id)}
+        waiting = []
         for host in hosts:
             instance = by_id.get(ids[host["name"]], {})
-            if instance.get("State", {}).get("Name") in ("shutting-down", "terminated", "stopping", "stopped"):
+            state = instance.get("State", {}).get("Name")
+            if state in ("shutting-down", "terminated", "stopping", "stopped"):
                 reason = instance.get("StateReason", {}).get("Message") or "no reason given"
                 raise LaunchError(f"{host['name']} ({instance['InstanceId']}, {host['instance_type']}) is "
-                                  f"{instance['State']['Name']} instead of running: {reason}")
-        waiting = [h["name"] for h in hosts if by_id.get(ids[h["name"]], {}).get("State", {}).get("Name") != "running"]
+                                  f"{state} instead of running: {reason}")
+            if state != "running":
+                waiting.append(host["name"])
         if not waiting:
             break
         if clock() >= deadline:

@@ -160,10 +160,10 @@ def remove(ec2, filters: dict, *, timeout: float, poll: float, check_mode: bool 
         for start in range(0, len(ids), 1000):  # TerminateInstances takes at most 1000 ids
             ec2.terminate_instances(InstanceIds=ids[start:start + 1000])
 
-    def terminate_late() -> None:
+    def terminate_late(listed: list[dict]) -> None:
         """An instance launched a moment ago can be missing from the first look (DescribeInstances is
-        eventually consistent) and then holds the group: terminate it when it shows."""
-        late = [i["instance_id"] for i in _alive(ec2, flt) if i["instance_id"] not in terminated]
+        eventually consistent) and then holds the group: terminate it when a later look lists it."""
+        late = [i["instance_id"] for i in listed if i["instance_id"] not in terminated]
         terminate(late)
         terminated.extend(late)
 
@@ -174,9 +174,7 @@ def remove(ec2, filters: dict, *, timeout: float, poll: float, check_mode: bool 
     deadline = clock() + timeout
     while terminated:
         waiting = _alive(ec2, flt)
-        late = [i["instance_id"] for i in waiting if i["instance_id"] not in terminated]
-        terminate(late)
-        terminated.extend(late)
+        terminate_late(waiting)
         if not waiting:
             break
         if clock() >= deadline:
@@ -187,7 +185,8 @@ def remove(ec2, filters: dict, *, timeout: float, poll: float, check_mode: bool 
     for group in groups:
         delete_when_free(functools.partial(ec2.delete_security_group, GroupId=group["group_id"]),
                          f"security group {group['group_id']} ({group['group_name']})",
-                         timeout=timeout, poll=poll, clock=clock, sleep=sleep, while_held=terminate_late)
+                         timeout=timeout, poll=poll, clock=clock, sleep=sleep,
+                         while_held=lambda: terminate_late(_alive(ec2, flt)))
 
     return {"terminated": terminated, "security_groups": groups, "key_pairs": keys, "instances": _instances(ec2, flt)}
 
