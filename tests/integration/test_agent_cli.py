@@ -2,9 +2,11 @@
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,31 @@ def test_report_of_a_corrupt_results_json_is_one_line(tmp_path):
 def test_report_of_a_missing_directory_is_one_line(tmp_path):
     done = agent("report", str(tmp_path / "nope"))
     assert done.returncode == 2 and "is not a directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_zipapp_runs_from_its_package_unpacked_once_beside_it_and_from_itself_where_it_cannot(pyz, tmp_path):
+    copy = tmp_path / "labagent.pyz"
+    shutil.copy(pyz, copy)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # set on some machines
+    first = subprocess.run([sys.executable, str(copy), "check-tools"], capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    [unpacked] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert unpacked.name.startswith(".labagent-") and not list(tmp_path.glob("*.tmp"))
+    # The next start imports the agent's bytecode from there (python -v names where each module came from).
+    again = subprocess.run([sys.executable, "-v", str(copy), "check-tools"], capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"code object from '{unpacked}/labagent/__pycache__/cli." in again.stderr
+    # Where it cannot unpack (here the name is taken by a file), it runs from the zipapp and leaves nothing.
+    with zipfile.ZipFile(pyz) as archive:
+        digest = re.search(r'PACKAGE_DIGEST = "(\w+)"', archive.read("__main__.py").decode()).group(1)
+    assert unpacked.name == f".labagent-{digest}"
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    shutil.copy(pyz, blocked / "labagent.pyz")
+    (blocked / f".labagent-{digest}").write_text("not a directory")
+    done = subprocess.run([sys.executable, "-v", str(blocked / "labagent.pyz"), "check-tools"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["os_family"]
+    assert f"import 'labagent.cli' # <zipimporter object \"{blocked / 'labagent.pyz'}/" in done.stderr
+    assert sorted(p.name for p in blocked.iterdir()) == [f".labagent-{digest}", "labagent.pyz"]

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,15 @@ def test_lab_prepare_asks_the_agent_and_installs_nothing_when_nothing_lacks(tmp_
     assert task_results(done.stdout, "Install the missing tools") == {"localhost": "skipping"}
     assert (tmp_path / "remote" / "labagent.pyz").read_bytes() == pyz.read_bytes()
     assert (tmp_path / "remote").stat().st_mode & 0o777 == 0o700
-    assert [p.name for p in (tmp_path / "remote").iterdir()] == ["labagent.pyz"]  # no partial file left
+    # No partial file left; the agent unpacked its package once, beside itself, to import it with bytecode.
+    left = sorted(p.name for p in (tmp_path / "remote").iterdir())
+    assert left[1:] == ["labagent.pyz"] and left[0].startswith(".labagent-"), left
+    unpacked = tmp_path / "remote" / left[0]
+    with zipfile.ZipFile(pyz) as archive:
+        package = [n for n in archive.namelist() if n.startswith("labagent/")]
+        assert all((unpacked / n).read_bytes() == archive.read(n) for n in package)
+    assert sorted(str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file()
+                  and "__pycache__" not in p.parts) == sorted(package)
 
 
 @pytest.mark.slow
