@@ -76,6 +76,9 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
     run.option_prefix = option_prefix
     check = sub.add_parser("check-tools", help="print JSON: the tools this host lacks and the packages that provide them")
     check.add_argument("--os-family", help="RedHat, Debian or another (default: from /etc/os-release)")
+    check.add_argument("then", metavar="-- background ...", nargs=argparse.REMAINDER,
+                       help="when no package is missing, also start this `background` command and print its job "
+                            "as \"started\" (null when it was not started): the playbook's check and start in one step")
     record = sub.add_parser("record", help="record any process with the lab's instruments (see README: Recording any process)")
     record.add_argument("--out", required=True, help="directory for results.json, samples and raw captures")
     record.add_argument("--pid", type=int, help="attach to this running process instead of starting a command")
@@ -144,10 +147,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "run":
             return _run(args, sys.argv if argv is None else ["labagent"] + list(argv))
         if args.command == "check-tools":
-            from . import captures, hostfacts
-            family = args.os_family or hostfacts.os_family()
-            print(json.dumps(captures.missing_programs(family), indent=1))
-            return 0
+            return _check_tools(args)
         if args.command == "runs":
             return _runs(args)
         if args.command == "record-run":
@@ -176,6 +176,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     except LabError as exc:
         print(f"labagent: {rename_options(str(exc), prefix)}", file=sys.stderr)
         return 2
+
+
+def _check_tools(args: argparse.Namespace) -> int:
+    """What this host lacks; with `-- background ...`, and when no package is missing (nothing for the
+    playbook to install first), that job started too, in the same process: one SSH command per host."""
+    from . import captures, hostfacts
+    then = _after_dashes(args.then)
+    if then and then[0] != "background":
+        raise LabError(f"check-tools starts only a `background` command after --, not {then[0]}")
+    lacks = captures.missing_programs(args.os_family or hostfacts.os_family())
+    started = None
+    if then and not lacks["packages"]:
+        job = build_parser().parse_args(then)
+        from . import background
+        started = background.start(main, _after_dashes(job.cmd), job.job_file, job.timeout)
+    print(json.dumps(dict(lacks, started=started), indent=1), flush=True)
+    return 0
 
 
 def _after_dashes(words: List[str]) -> List[str]:

@@ -66,6 +66,11 @@ def test_second_run_changes_nothing_it_need_not(local_runs):
     assert task_results(first.stdout, "Install the missing tools") in ({"localhost": "skipping"},
                                                                       {"localhost": "changed"})
     assert task_results(second.stdout, "Install the missing tools") == {"localhost": "skipping"}
+    # A host that lacks nothing starts its agent in the check's own command; one that had to install
+    # first starts it in the next task.
+    installed = task_results(first.stdout, "Install the missing tools") == {"localhost": "changed"}
+    assert task_results(first.stdout, "Start the experiment") == {"localhost": "changed" if installed else "skipping"}
+    assert task_results(second.stdout, "Start the experiment") == {"localhost": "skipping"}
     # The agent file is byte-identical (content-named), the directory already there.
     # One step puts the agent (already there: not transferred again) and asks it what the host lacks.
     assert task_results(second.stdout, "Put the agent on the host and ask it what the host lacks") == {"localhost": "ok"}

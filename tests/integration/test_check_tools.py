@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -37,7 +38,44 @@ def _check_tools(path, *args):
 
 def test_a_complete_host_lacks_nothing(tmp_path):
     assert _check_tools(_bin_with(tmp_path, EVERYTHING), "--os-family", "Debian") == \
-        {"os_family": "Debian", "missing": [], "packages": []}
+        {"os_family": "Debian", "missing": [], "packages": [], "started": None}
+
+
+def _wait_for_job(job_file, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job = json.loads(job_file.read_text())
+        if job["finished"]:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"the job did not finish: {job_file.read_text()}")
+
+
+def test_a_host_that_lacks_nothing_starts_the_job_it_is_given_in_the_same_command(tmp_path):
+    path = _bin_with(tmp_path, EVERYTHING)
+    job_file, out = tmp_path / "r.job", tmp_path / "r"
+    report = _check_tools(path, "--", "background", "--job-file", str(job_file), "--timeout", "60", "--",
+                          "run", "--check", "--out", str(out))
+    assert report["packages"] == [] and report["started"] == {"started": 1, "finished": 0,
+                                                              "results_file": str(job_file)}
+    job = _wait_for_job(job_file)
+    assert job["rc"] == 0, job
+
+
+def test_a_host_that_lacks_a_package_starts_nothing_so_it_can_be_installed_first(tmp_path):
+    path = _bin_with(tmp_path, [t for t in EVERYTHING if t != "sar"])
+    job_file = tmp_path / "r.job"
+    report = _check_tools(path, "--os-family", "Debian", "--", "background", "--job-file", str(job_file),
+                          "--timeout", "60", "--", "run", "--check", "--out", str(tmp_path / "r"))
+    assert report["packages"] == ["sysstat"] and report["started"] is None
+    assert not job_file.exists()
+
+
+def test_check_tools_starts_nothing_but_a_background_job(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "labagent", "check-tools", "--", "run", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == "labagent: check-tools starts only a `background` command after --, not run"
 
 
 def test_a_host_without_sar_and_tar_is_told_its_packages(tmp_path):
@@ -67,12 +105,14 @@ PLAY = """---
         lab_prepare_agent: "{pyz}"
         lab_prepare_remote_dir: "{remote}"
         lab_prepare_python: "{{{{ ansible_playbook_python }}}}"
+        lab_prepare_start: {start}
 """
 
 
-def _prepare(tmp_path, pyz, tools):
+def _prepare(tmp_path, pyz, tools, start=()):
     playbook = tmp_path / "prepare.yml"
-    playbook.write_text(PLAY.format(bin=_bin_with(tmp_path, tools), pyz=pyz, remote=tmp_path / "remote"))
+    playbook.write_text(PLAY.format(bin=_bin_with(tmp_path, tools), pyz=pyz, remote=tmp_path / "remote",
+                                    start=json.dumps(list(start))))
     return ansible_playbook([], playbook=str(playbook), timeout=300,
                             env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")})
 
@@ -102,3 +142,16 @@ def test_lab_prepare_names_the_packages_of_a_missing_tool(tmp_path, pyz):
     assert done.returncode != 0
     assert task_results(done.stdout, "Stop when the host cannot be reached, the agent cannot run here, or tools are missing and installing is off") == {"localhost": "fatal"}
     assert "missing sar: install sysstat or set lab_install_packages=true" in done.stdout
+
+
+@pytest.mark.slow
+def test_lab_prepare_stops_with_the_agents_own_line_when_the_job_it_starts_is_refused(tmp_path, pyz):
+    # A job file that cannot be written (below /proc): the agent refuses with exit status 2 and its line.
+    start = ["background", "--job-file", "/proc/self/nonexistent/r.job", "--timeout", "60", "--",
+             "run", "--check", "--out", str(tmp_path / "r")]
+    done = _prepare(tmp_path, pyz, EVERYTHING, start)
+    assert done.returncode != 0
+    stop = "Stop when the host cannot be reached, the agent cannot run here, or tools are missing and installing is off"
+    assert task_results(done.stdout, stop) == {"localhost": "fatal"}
+    assert "cannot write the job file /proc/self/nonexistent/r.job" in done.stdout
+    assert "Python 3.9" not in done.stdout

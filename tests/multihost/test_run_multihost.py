@@ -75,3 +75,5 @@ def test_second_run_on_the_hosts_changes_nothing_it_need_not(ssh_hosts, tmp_path
     assert task_results(second.stdout, "Install the missing tools") == {n: "skipping" for n in names}
     # One step puts the agent (already there: not transferred again) and asks it what the host lacks.
     assert task_results(second.stdout, "Put the agent on the host and ask it what the host lacks") == {n: "ok" for n in names}
+    # ... and, as each lacks nothing, starts the agent in the same command.
+    assert task_results(second.stdout, "Start the experiment") == {n: "skipping" for n in names}
