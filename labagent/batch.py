@@ -123,12 +123,17 @@ def complete(state: Mapping[str, Any]) -> bool:
 
 def pack(out_dir: str, archive: str) -> None:
     """out_dir as one tar.gz (written to a temporary name, then renamed: a reader that sees the archive
-    sees all of it). The workload's binary stays behind: it is rebuilt from allocate.c."""
+    sees all of it). The workload's binary stays behind (it is rebuilt from allocate.c), and so does a
+    killed recorder's marks FIFO."""
     tmp = f"{archive}.tmp"
     with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
         tar.add(out_dir, arcname=".", filter=_leave_binaries)
     os.replace(tmp, archive)
 
 
+# Left behind: the workload's binary (rebuilt from allocate.c) and a killed recorder's marks FIFO.
+LEFT_BEHIND = (vocab.WORKLOAD_BINARY, "marks.fifo")
+
+
 def _leave_binaries(info: tarfile.TarInfo) -> Optional[tarfile.TarInfo]:
-    return None if os.path.basename(info.name) == vocab.WORKLOAD_BINARY else info
+    return None if os.path.basename(info.name) in LEFT_BEHIND else info

@@ -118,6 +118,9 @@ def build_parser(option_prefix: Optional[str] = None) -> argparse.ArgumentParser
                         "and, once it has, its exit status and last stderr line")
     follow.add_argument("--wait", type=_duration, default=0.0,
                         help="with --job-file: first wait up to this long for the job to finish (a long poll)")
+    follow.add_argument("--archive", metavar="FILE",
+                        help="with --job-file: once the job has ended, pack DIR into FILE (tar.gz) unless its agent "
+                             "did (killed at its timeout, or a recording), and say so as \"packed\"")
     follow.add_argument("--recording", action="store_true",
                         help="DIR is a `labagent record --out DIR`: say its phase, VSZ, RSS and min_flt from its samples")
     background = sub.add_parser("background", help="start `run` or `record` detached (-- then its arguments) and "
@@ -158,8 +161,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command == "progress":
             from .progress import poll_record
-            print(json.dumps(poll_record(args.out, args.job_file, args.wait, recording=args.recording),
-                             sort_keys=True))
+            print(json.dumps(poll_record(args.out, args.job_file, args.wait, recording=args.recording,
+                                         archive=args.archive), sort_keys=True))
             return 0
         if args.command == "background":
             from . import background

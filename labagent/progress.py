@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
+from .errors import LabError
 from .units import format_size
 from .vocab import BATCH_JSON, SAMPLES_JSONL
 
@@ -188,18 +189,39 @@ def is_recording(out_dir: str) -> bool:
             and not os.path.exists(os.path.join(out_dir, BATCH_JSON)))
 
 
+def pack_left(out_dir: str, archive: str) -> bool:
+    """Once the job has ended: out_dir packed into archive when its agent did not pack it (killed at the
+    timeout, or a recording: `labagent record` has no --archive). True when it packed."""
+    if os.path.exists(archive) or not os.path.isdir(out_dir):
+        return False
+    from .batch import pack
+    try:
+        pack(out_dir, archive)
+    except OSError as exc:
+        raise LabError(f"cannot pack {out_dir} into {archive}: {exc.strerror}") from None
+    return True
+
+
 def poll_record(out_dir: str, job_file: Optional[str], wait_s: float = 0.0, *,
-                recording: bool = False,
+                recording: bool = False, archive: Optional[str] = None,
                 monotonic: Callable[[], float] = time.monotonic,
                 sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
     """What `labagent progress` prints: the progress, its line, the run it is about (a directory name,
     <variant>__r<k> when --variants makes several runs, else out_dir's), whether the job has finished
     (None without --job-file) and, once it has, its result (`job`). With wait_s, first waits up to that
-    long for the job to finish (a long poll: one round trip per wait_s, none wasted after the end)."""
+    long for the job to finish (a long poll: one round trip per wait_s, none wasted after the end). With
+    archive, once the job has finished, packs out_dir there if the agent did not (`packed`)."""
     if job_file and wait_s > 0:
         deadline = monotonic() + wait_s
         while not job_finished(job_file) and monotonic() < deadline:
             sleep(min(POLL_S, max(0.0, deadline - monotonic())))
+    record = _poll(out_dir, job_file, recording)
+    if archive is not None:
+        record["packed"] = bool(record["finished"]) and pack_left(out_dir, archive)
+    return record
+
+
+def _poll(out_dir: str, job_file: Optional[str], recording: bool) -> Dict[str, Any]:
     # `labagent record --out out_dir`: one directory, its samples say where it is (--recording, or seen).
     if recording or is_recording(out_dir):
         state = recording_progress(out_dir)

@@ -1,11 +1,15 @@
 """labagent.progress (progress.json, the poll's record) and the lab_progress callback's lines."""
 import importlib.util
 import json
+import os
+import tarfile
 from pathlib import Path
 
 import pytest
 
-from labagent.progress import Progress, ProgressFile, job_finished, poll_record, progress_line, read_progress
+from labagent.errors import LabError
+from labagent.progress import (Progress, ProgressFile, job_finished, pack_left, poll_record, progress_line,
+                               read_progress)
 
 PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "callback" / "lab_progress.py"
 MIB = 1024 * 1024
@@ -75,3 +79,47 @@ def test_callback_lines_name_host_variant_and_repeat_and_change_only_with_the_po
     assert plugin.progress_key("vm-a", record) == plugin.progress_key("vm-a", later)  # only the clock moved
     moved = dict(record, lab_progress=dict(record["lab_progress"], step=4))
     assert plugin.progress_key("vm-a", record) != plugin.progress_key("vm-a", moved)
+
+
+def _finished_job(tmp_path, rc):
+    job = tmp_path / "r.job"
+    job.write_text(json.dumps({"started": 1, "finished": 1, "rc": rc, "stderr": "", "msg": ""}))
+    return str(job)
+
+
+def test_the_last_poll_packs_what_a_killed_agent_left_and_leaves_its_binary_and_fifo(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    ProgressFile(str(out), start())
+    (out / "allocate").write_bytes(b"\x7fELF")
+    os.mkfifo(out / "marks.fifo")
+    (out / "raw").mkdir()
+    (out / "raw" / "sar-r.txt").write_text("Linux 6.1\n")
+    archive = tmp_path / "r.tar.gz"
+    running = tmp_path / "running.job"
+    running.write_text('{"started": 1, "finished": 0}')
+    assert poll_record(str(out), str(running), archive=str(archive))["packed"] is False  # not yet ended
+    assert not archive.exists()
+    record = poll_record(str(out), _finished_job(tmp_path, None), archive=str(archive))
+    assert record["packed"] is True and record["job"]["rc"] is None
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == [".", "./progress.json", "./raw", "./raw/sar-r.txt"]
+    assert not list(tmp_path.glob("*.tmp"))
+    # Packed once: the next poll (or an agent that packed its own) leaves the archive as it is.
+    before = archive.stat().st_mtime_ns
+    assert poll_record(str(out), _finished_job(tmp_path, None), archive=str(archive))["packed"] is False
+    assert archive.stat().st_mtime_ns == before
+
+
+def test_a_poll_packs_nothing_when_the_agent_wrote_nothing(tmp_path):
+    archive = tmp_path / "r.tar.gz"
+    record = poll_record(str(tmp_path / "never"), _finished_job(tmp_path, 2), archive=str(archive))
+    assert record["packed"] is False and not archive.exists()
+    assert "packed" not in poll_record(str(tmp_path / "never"), _finished_job(tmp_path, 2))
+
+
+def test_a_pack_that_cannot_be_written_is_the_agents_refusal(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    with pytest.raises(LabError, match=r"cannot pack .*/r into /proc/self/nonexistent/r.tar.gz: No such file"):
+        pack_left(str(out), "/proc/self/nonexistent/r.tar.gz")
