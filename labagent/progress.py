@@ -210,14 +210,19 @@ def poll_record(out_dir: str, job_file: Optional[str], wait_s: float = 0.0, *,
     <variant>__r<k> when --variants makes several runs, else out_dir's), whether the job has finished
     (None without --job-file) and, once it has, its result (`job`). With wait_s, first waits up to that
     long for the job to finish (a long poll: one round trip per wait_s, none wasted after the end). With
-    archive, once the job has finished, packs out_dir there if the agent did not (`packed`)."""
+    archive, once the job has finished (and not refused), packs out_dir there if the agent did not
+    (`packed`), and says whether there is an archive to fetch (`archived`)."""
     if job_file and wait_s > 0:
         deadline = monotonic() + wait_s
         while not job_finished(job_file) and monotonic() < deadline:
             sleep(min(POLL_S, max(0.0, deadline - monotonic())))
     record = _poll(out_dir, job_file, recording)
     if archive is not None:
-        record["packed"] = bool(record["finished"]) and pack_left(out_dir, archive)
+        # An agent that refused to run (exit status 2: bad input for this host, a command that cannot
+        # start) left no run: nothing to pack or fetch.
+        ended = bool(record["finished"]) and (record["job"] or {}).get("rc") != 2
+        record["packed"] = ended and pack_left(out_dir, archive)
+        record["archived"] = ended and os.path.isfile(archive)
     return record
 
 

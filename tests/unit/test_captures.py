@@ -105,10 +105,16 @@ def test_a_continuous_process_capture_runs_its_declared_command_and_stops_on_sig
     # Until sleep runs: dash catches SIGINT while it runs `sh -c` and acts on it only at its next check,
     # so a ^C between its echo and its exec would be lost with the exec (the test saw -9 once, under load).
     comm = Path(f"/proc/{process.proc.pid}/comm")
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while not ((tmp_path / "ticker.txt").read_text() and comm.read_text() == "sleep\n") and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert process.stop() == -2  # SIGINT, as ^C
+    status = Path(f"/proc/{process.proc.pid}/status").read_text()
+    assert comm.read_text() == "sleep\n", status  # the shell has exec'd sleep (else the wait above timed out)
+    began = time.monotonic()
+    # SIGINT, as ^C; the message tells a signal not acted on (stop's 5 s, then SIGKILL) from a kill by
+    # something else (the test saw -9 twice in about 30 full runs, both near the end of the session).
+    assert process.stop() == -2, (round(time.monotonic() - began, 2),
+                                  [line for line in status.splitlines() if line.startswith("Sig")])
     assert (tmp_path / "ticker.txt").read_text() == "started 7\n"
 
 

@@ -123,3 +123,14 @@ def test_a_pack_that_cannot_be_written_is_the_agents_refusal(tmp_path):
     out.mkdir()
     with pytest.raises(LabError, match=r"cannot pack .*/r into /proc/self/nonexistent/r.tar.gz: No such file"):
         pack_left(str(out), "/proc/self/nonexistent/r.tar.gz")
+
+
+def test_an_agent_that_refused_to_run_leaves_nothing_to_pack_or_fetch(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()  # e.g. a recorder that made its directory, then could not start the command
+    archive = tmp_path / "r.tar.gz"
+    record = poll_record(str(out), _finished_job(tmp_path, 2), archive=str(archive))
+    assert record["packed"] is False and record["archived"] is False and not archive.exists()
+    # The agent's own archive, or one a poll packed, is there to fetch.
+    record = poll_record(str(out), _finished_job(tmp_path, 1), archive=str(archive))
+    assert record["packed"] is True and record["archived"] is True
