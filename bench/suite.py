@@ -35,8 +35,10 @@ def _counts(text: str) -> Dict[str, int]:
 def _pytest(ctx: Context, args: List[str], log_name: str, timeout: float) -> Dict[str, object]:
     log = os.path.join(ctx.tmp, log_name)
     with open(log, "w", encoding="utf-8") as out:
+        # As `make test` runs it: bytecode kept even where the environment says PYTHONDONTWRITEBYTECODE.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         usage = run_measured([ctx.python, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=ctx.repo,
-                             timeout=timeout, stdout=out, stderr=subprocess.STDOUT)
+                             env=env, timeout=timeout, stdout=out, stderr=subprocess.STDOUT)
     with open(log, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
     counts = _counts(text)
