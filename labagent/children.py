@@ -1,13 +1,17 @@
 """How the agent starts a process, so that nothing it starts outlives it, however the agent dies.
 
-Every child gets two things:
+Every child gets three things:
 - a death signal: in the child, before exec, prctl(PR_SET_PDEATHSIG, SIGKILL), so the kernel kills it
   when the agent dies, also by SIGKILL, the OOM killer or Ansible's async timeout, where no Python
   code of the agent runs any more;
 - a session, hence a process group, of its own (its id is the child's PID): the agent ends the whole
   group, grandchildren included, on every exit path it does run (`Children.end`). sar's `sadc` is such
   a grandchild: sar forks it itself, so it has no death signal, but it is in sar's group and dies of
-  SIGPIPE at its next write (within a second) once sar is gone.
+  SIGPIPE at its next write (within a second) once sar is gone;
+- SIGINT and SIGQUIT at their defaults, as a terminal's foreground job has them, whatever the agent
+  inherited: a script's background job (`labagent run ... &`) starts with both ignored, and an ignored
+  disposition survives exec, while the agent stops a continuous capture with SIGINT, as ^C does (sar
+  sets its own handler, a command that does not would never stop for it).
 
 The kernel sends the death signal when the *thread* that forked the child ends, not the process: so
 `spawn` (a child that runs on after the call) is for the main thread only; `run` (which waits for the
@@ -21,31 +25,45 @@ import os
 import signal
 import subprocess
 import threading
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 DEATH_SIGNAL = signal.SIGKILL
 
 
+# Signals a child starts with at their defaults (see the module's docstring).
+DEFAULT_IN_CHILD = (signal.SIGINT, signal.SIGQUIT)
+
+
 @functools.lru_cache(maxsize=1)
-def _prctl() -> Optional[Callable[..., int]]:
-    """libc's prctl, resolved in the parent: the child only calls it (no import, no dlopen after fork)."""
+def _libc() -> Optional[Tuple[Callable[..., int], Callable[..., int]]]:
+    """libc's prctl and signal, resolved in the parent: the child only calls them (no import, no dlopen
+    after fork)."""
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl, set_signal = libc.prctl, libc.signal
     except (OSError, AttributeError):  # not Linux/glibc-like: the process group is all there is
         return None
     # int prctl(int option, unsigned long arg2, ...): full-width arguments on every ABI (arm64 too).
     prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     prctl.restype = ctypes.c_int
-    return prctl  # type: ignore[no-any-return]
+    # sighandler_t signal(int signum, sighandler_t handler): SIG_DFL is the null pointer.
+    set_signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    set_signal.restype = ctypes.c_void_p
+    return prctl, set_signal
 
 
-def _child_setup(prctl: Optional[Callable[..., int]], parent: int) -> Callable[[], None]:
+def _child_setup(libc: Optional[Tuple[Callable[..., int], Callable[..., int]]],
+                 parent: int) -> Callable[[], None]:
     """What the child runs between fork and exec."""
 
     def setup() -> None:
-        if prctl is not None and prctl(PR_SET_PDEATHSIG, int(DEATH_SIGNAL), 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if libc is not None:
+            prctl, set_signal = libc
+            if prctl(PR_SET_PDEATHSIG, int(DEATH_SIGNAL), 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+            for number in DEFAULT_IN_CHILD:
+                set_signal(int(number), None)  # SIG_DFL
         if os.getppid() != parent:
             os._exit(1)  # the agent died between fork and prctl: its death signal was never armed
 
@@ -57,8 +75,8 @@ def _popen(argv: Sequence[str], kwargs: dict) -> subprocess.Popen:
         if name in kwargs:
             raise TypeError(f"spawn() sets {name} itself")
     # preexec_fn runs Python between fork and exec, which the docs call unsafe with threads; it only
-    # calls a C function resolved before the fork and os.getppid(), neither of which takes a lock.
-    return subprocess.Popen(list(argv), preexec_fn=_child_setup(_prctl(), os.getpid()),
+    # calls C functions resolved before the fork and os.getppid(), none of which takes a lock.
+    return subprocess.Popen(list(argv), preexec_fn=_child_setup(_libc(), os.getpid()),
                             start_new_session=True, **kwargs)
 
 

@@ -116,3 +116,25 @@ def test_run_kills_the_group_on_timeout_and_checks():
 def test_spawn_keeps_the_settings_it_owns():
     with pytest.raises(TypeError, match="start_new_session"):
         children.spawn(["true"], start_new_session=False)
+
+
+def _ignored_mask(status: str) -> int:
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+
+
+def test_a_child_starts_with_sigint_and_sigquit_at_their_defaults_whatever_the_agent_inherited():
+    # A script's background job (`labagent run ... &`) starts with SIGINT and SIGQUIT ignored, and an
+    # ignored signal stays ignored through exec: the agent could not stop a capture with ^C's signal.
+    both = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGQUIT - 1))
+    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
+    try:
+        plain = subprocess.run(["cat", "/proc/self/status"], capture_output=True, text=True, check=True)
+        spawned = children.spawn(["cat", "/proc/self/status"], stdout=subprocess.PIPE, text=True)
+        out, _ = spawned.communicate(timeout=10)
+        ran = children.run(["cat", "/proc/self/status"], stdout=subprocess.PIPE, text=True, timeout=10)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    assert _ignored_mask(plain.stdout) & both == both  # what any other child inherits
+    assert _ignored_mask(out) & both == 0
+    assert _ignored_mask(ran.stdout) & both == 0
