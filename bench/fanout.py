@@ -132,6 +132,17 @@ WHY = [
     "apart on every host, run with `ansible.builtin.raw`; the controller's `labagent` steps run in the "
     "Ansible worker (`plugins/action/lab_agent.py`); the agent is built by a lookup, not a task.",
     "",
+    "Then (the last stop of issue 12), three fewer task rounds per host and less CPU per host. A host that "
+    "lacks no package starts its agent in the same command as its check (`labagent check-tools -- "
+    "background ...`, with the start command settled once in `lab_run.host`): that was a task and an SSH "
+    "command per host. The follow's last poll packs what the agent did not (a killed agent, a recording: "
+    "`progress --archive`), which was a tar task that every normal run skipped, and the same task brings "
+    "the archive home (`plugins/action/lab_follow.py`: the poll as raw ran it, then lab_fetch's transfer), "
+    "which was a task of its own. The agent's zipapp unpacks its package once beside itself and imports "
+    "from there with bytecode: a zipapp's modules are compiled at every start (per start, check-tools 75 -> "
+    "57 ms of CPU, a poll 44 -> 35 ms, `run --check` 103 -> 61 ms). Measured one run each before the last "
+    "two of these (start fold and bytecode only): 8 hosts 7.7 s against 8.8 s.",
+    "",
     "What limits it: the SSH hosts here are network namespaces on this 2-core machine, so every host's sshd, "
     "agent (its imports, gcc, the `ps` loop, `sar`) and SSH handshakes run on the same two cores as "
     "ansible-playbook. The \"at best\" row divides the CPU the 8-host run used by the cores: no scheduling "
@@ -143,8 +154,12 @@ WHY = [
     "Why not mitogen: issue 12 measured mitogen 0.3.54 at 1.72x (9.7 s for 1 host, 16.7 s for 8) on this "
     "inventory. Tried again on this machine before the change above (commit 1073717, one quick run, not "
     "this document's run): 12.4 s for 8 hosts and 2.11x, against 14.2 s and 2.13x without it, and only after "
-    "a change to the role, because its async returns no results_file. What it saves, a Python and module "
-    "packing per task, is what a host no longer runs at all: a normal run starts no module there. Adopting "
-    "it would mean a strategy plugin that replaces Ansible's connection layer, pinned to a release that lags "
-    "ansible-core (its users report breakage across releases), for nothing left to save.",
+    "a change to the role, because its async returns no results_file. Tried once more with the three fewer "
+    "rounds in (mitogen_linear for the experiment play only, one quick run): 9.1 s for 8 hosts against "
+    "7.3 s without it, 5.1 s for 1 host against 4.8 s. Nor does the free strategy help: 8.1 s and 8.6 s "
+    "against 8.8 s and 8.7 s linear, in two runs each before the three rounds went. What mitogen saves, a "
+    "Python and module packing per task, is what a host no longer runs at all: a normal run starts no "
+    "module there. Adopting it would mean a strategy plugin that replaces Ansible's connection layer, "
+    "pinned to a release that lags ansible-core (its users report breakage across releases), for nothing "
+    "left to save.",
 ]

@@ -95,14 +95,22 @@ def run(ctx: Context) -> Result:
 
 # What the numbers rest on, kept with the benchmark so that a regenerated docs/benchmarks.md keeps it.
 WHY = [
-    "What limits it: the suite is CPU-bound. Its four workers share two cores, and the CPU it uses, divided "
+    "What limits it: the suite is CPU-bound. Its workers share two cores, and the CPU it uses, divided "
     "by the cores, is within a few percent of its wall time. Most of that CPU is ansible-playbook: about 120 "
-    "runs, each about 0.5 s to start and one worker fork per task and host, and in the EC2 tests the modules "
-    "each run starts on the controller.",
+    "runs (process accounting of one full run: 108 s of CPU in their main processes, median 0.8 s each, "
+    "0.55 s of which is ansible-playbook starting; 76 s in 2,362 worker forks), and in the EC2 tests the "
+    "modules each run starts on the controller.",
     "",
-    "What changed (issue 12, last round): an EC2 run's AWS work is two module runs, not a dozen. Measured with "
-    "process accounting on `tests/cloud` alone, each amazon.aws module was a Python that imports boto3 and "
-    "loads the EC2 API model, about 0.6 s of CPU, and a provision and a teardown took five and seven or more "
+    "What changed (this stop): every run on a host costs three task rounds fewer (see the fan-out's notes), "
+    "and `make test` keeps the checkout's bytecode where the environment sets PYTHONDONTWRITEBYTECODE, as "
+    "this machine's does: every one of the suite's Pythons compiled labagent, the plugins and the tests "
+    "again (tests/ansible and tests/report: 88.8 s of CPU with it set, 81 s without). The harness's "
+    "private-directory test is one playbook for its four directories instead of twelve ad-hoc runs (18 s "
+    "to 5 s).",
+    "",
+    "What changed before (issue 12, the stop before): an EC2 run's AWS work is two module runs, not a "
+    "dozen. Measured with process accounting on `tests/cloud` alone, each amazon.aws module was a Python "
+    "that imports boto3 and loads the EC2 API model, about 0.6 s of CPU, and a provision and a teardown took five and seven or more "
     "of them (one `ec2_instance` per host, one `ec2_key` per key pair). `lab_ec2_launch` "
     "(roles/ec2_provision/library/) creates the key pair, the security group and the instances and waits "
     "until they run; `lab_ec2_remove` (roles/ec2_teardown/library/) terminates, waits, deletes groups and "
