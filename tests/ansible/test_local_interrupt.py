@@ -82,7 +82,7 @@ def test_ctrl_c_then_the_agent_killed_at_its_timeout_then_fetch_brings_what_it_w
         fetched = ansible_playbook(["-e", f"lab_run_id={run_id}", "-e", f"lab_runs_dir={tmp_path}"],
                                    playbook="playbooks/fetch.yml", timeout=300)
         assert fetched.returncode != 0  # the run did not complete, and the playbook says so
-        assert task_results(fetched.stdout, "Wait for the agent, then bring its runs home") == {"localhost": "changed"}
+        assert task_results(fetched.stdout, "Follow the agent until it ends, and bring its results home") == {"localhost": "changed"}
         assert task_results(fetched.stdout, "Wait until the agent has finished") == {"localhost": "skipping"}
         record = json.loads((tmp_path / run_id / "run.json").read_text())
         # Collected, and judged from its own results.json: the agent did not finish the run.
