@@ -25,29 +25,37 @@ def touching(samples):
         return False
 
 
+def interrupt_when_touching(groups: ProcessGroups, knobs: dict, remote: str, run_id: str) -> None:
+    """Starts run.yml with knobs and Ctrl-Cs it once its agent is touching; the playbook must fail."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", PATH=f"{BIN}:{os.environ['PATH']}")
+    proc = groups.start([str(BIN / "ansible-playbook"), "run.yml", *extra_vars(knobs)], cwd=ROOT, env=env)
+    # The agent runs every variant and repeat of the host in <out>/<variant>__r<k>/.
+    samples = Path(remote) / "runs" / run_id / vocab.batch_dir_name("malloc", 1) / "samples.jsonl"
+    deadline = time.monotonic() + 240
+    while not touching(samples) and proc.poll() is None:
+        assert time.monotonic() < deadline, "the agent never started touching"
+        time.sleep(0.1)
+    assert proc.poll() is None, "ansible-playbook ended before the experiment was touching"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the playbook's process group, by its PID
+    assert groups.finish(proc, timeout=60).returncode != 0
+
+
+def fetch(tmp_path, run_id: str):
+    return ansible_playbook(["-e", f"lab_run_id={run_id}", "-e", f"lab_runs_dir={tmp_path}"],
+                            playbook="playbooks/fetch.yml", timeout=300)
+
+
 def test_ctrl_c_of_a_local_run_then_fetch(tmp_path):
     run_id = f"ctrlc-{uuid.uuid4().hex[:8]}"
     remote = f"/tmp/malloc-lab-test-{run_id}"  # this test's own: nothing shared with other runs
     knobs = dict(SMALL, lab_size="16MiB", lab_step="2MiB", lab_step_interval="0.5", lab_runs_dir=str(tmp_path),
                  lab_run_id=run_id, lab_remote_dir=remote)
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", PATH=f"{BIN}:{os.environ['PATH']}")
     groups = ProcessGroups()
     try:
-        proc = groups.start([str(BIN / "ansible-playbook"), "run.yml", *extra_vars(knobs)], cwd=ROOT, env=env)
-        # The agent runs every variant and repeat of the host in <out>/<variant>__r<k>/.
-        samples = Path(remote) / "runs" / run_id / vocab.batch_dir_name("malloc", 1) / "samples.jsonl"
-        deadline = time.monotonic() + 240
-        while not touching(samples) and proc.poll() is None:
-            assert time.monotonic() < deadline, "the agent never started touching"
-            time.sleep(0.1)
-        assert proc.poll() is None, "ansible-playbook ended before the experiment was touching"
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the playbook's process group, by its PID
-        interrupted = groups.finish(proc, timeout=60)
-        assert interrupted.returncode != 0
+        interrupt_when_touching(groups, knobs, remote, run_id)
         assert not (tmp_path / run_id / "run.json").exists()
 
-        fetched = ansible_playbook(["-e", f"lab_run_id={run_id}", "-e", f"lab_runs_dir={tmp_path}"],
-                                   playbook="playbooks/fetch.yml", timeout=300)
+        fetched = fetch(tmp_path, run_id)
         assert fetched.returncode == 0, fetched.stdout[-4000:]
         record = json.loads((tmp_path / run_id / "run.json").read_text())
         assert record["hosts"] == {"localhost": {"status": "ok", "reason": None}}
@@ -66,28 +74,19 @@ def test_ctrl_c_then_the_agent_killed_at_its_timeout_then_fetch_brings_what_it_w
     remote = f"/tmp/malloc-lab-test-{run_id}"
     knobs = dict(SMALL, lab_size="40MiB", lab_step="2MiB", lab_step_interval="1", lab_timeout="8",
                  lab_runs_dir=str(tmp_path), lab_run_id=run_id, lab_remote_dir=remote)
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", PATH=f"{BIN}:{os.environ['PATH']}")
     groups = ProcessGroups()
     try:
-        proc = groups.start([str(BIN / "ansible-playbook"), "run.yml", *extra_vars(knobs)], cwd=ROOT, env=env)
-        samples = Path(remote) / "runs" / run_id / vocab.batch_dir_name("malloc", 1) / "samples.jsonl"
-        deadline = time.monotonic() + 240
-        while not touching(samples) and proc.poll() is None:
-            assert time.monotonic() < deadline, "the agent never started touching"
-            time.sleep(0.1)
-        os.killpg(proc.pid, signal.SIGINT)
-        assert groups.finish(proc, timeout=60).returncode != 0
+        interrupt_when_touching(groups, knobs, remote, run_id)
         assert not Path(f"{remote}/runs/{run_id}.tar.gz").exists()  # the agent is still touching
 
-        fetched = ansible_playbook(["-e", f"lab_run_id={run_id}", "-e", f"lab_runs_dir={tmp_path}"],
-                                   playbook="playbooks/fetch.yml", timeout=300)
+        fetched = fetch(tmp_path, run_id)
         assert fetched.returncode != 0  # the run did not complete, and the playbook says so
-        assert task_results(fetched.stdout, "Follow the agent until it ends, and bring its results home") == {"localhost": "changed"}
+        follow = "Follow the agent until it ends, and bring its results home"
+        assert task_results(fetched.stdout, follow) == {"localhost": "changed"}
         assert task_results(fetched.stdout, "Wait until the agent has finished") == {"localhost": "skipping"}
-        record = json.loads((tmp_path / run_id / "run.json").read_text())
         # Collected, and judged from its own results.json: the agent did not finish the run.
-        assert record["hosts"] == {"localhost": {"status": "failed",
-                                                 "reason": "the agent stopped before it finished this run"}}
+        assert record_hosts(tmp_path, run_id) == {
+            "localhost": {"status": "failed", "reason": "the agent stopped before it finished this run"}}
         host = tmp_path / run_id / "localhost"
         data = results.load_run(str(host))
         assert data["complete"] is False and len(data["samples"]) > 3
@@ -96,3 +95,7 @@ def test_ctrl_c_then_the_agent_killed_at_its_timeout_then_fetch_brings_what_it_w
     finally:
         groups.stop_all()
         shutil.rmtree(remote, ignore_errors=True)
+
+
+def record_hosts(tmp_path, run_id: str) -> dict:
+    return json.loads((tmp_path / run_id / "run.json").read_text())["hosts"]
