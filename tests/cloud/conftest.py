@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import ansible.module_utils
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +42,12 @@ DURATIONS: dict[str, list[float]] = {}
 
 
 def library_module(role: str, name: str):
-    """A module of roles/<role>/library imported as plain Python, for tests of its functions without Ansible."""
+    """A module of roles/<role>/library imported as plain Python, for tests of its functions without Ansible.
+    Its ansible.module_utils.lab_ec2 is the project's module_utils/lab_ec2.py, found as Ansible finds it
+    (ansible.cfg's module_utils path)."""
+    shared = str(ROOT / "module_utils")
+    if shared not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(shared)
     spec = importlib.util.spec_from_file_location(name, ROOT / "roles" / role / "library" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

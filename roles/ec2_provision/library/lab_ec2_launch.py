@@ -19,11 +19,7 @@ import time
 import uuid
 from typing import Callable
 
-try:
-    from botocore.exceptions import ClientError
-except ImportError:  # AnsibleAWSModule names the missing botocore before launch() can run
-    class ClientError(Exception):  # type: ignore[no-redef]
-        """Stands in for botocore's, which is missing."""
+from ansible.module_utils.lab_ec2 import RETRIES, ClientError, error_code, tags_of
 
 DOCUMENTATION = r"""
 module: lab_ec2_launch
@@ -132,15 +128,6 @@ class LaunchError(Exception):
     """The run's resources could not be made as asked; the message says which and why."""
 
 
-# Throttling (RequestLimitExceeded) and transient errors: botocore's standard retry mode, 10 tries with
-# backoff. (AWSRetry's wrapper would retry only calls made with aws_retry=True.)
-RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
-
-
-def _error_code(exc: Exception) -> str:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-
-
 def once_visible(call: Callable[[], dict], *, clock: Callable[[], float], sleep: Callable[[float], None],
                  within: float = VISIBLE_WITHIN_S, poll: float = VISIBLE_POLL_S) -> dict:
     """call(), again every ``poll`` seconds while EC2 says a resource made a moment ago does not exist
@@ -150,7 +137,7 @@ def once_visible(call: Callable[[], dict], *, clock: Callable[[], float], sleep:
         try:
             return call()
         except ClientError as exc:
-            if _error_code(exc) not in NOT_YET_VISIBLE or clock() >= deadline:
+            if error_code(exc) not in NOT_YET_VISIBLE or clock() >= deadline:
                 raise
         sleep(poll)
 
@@ -231,7 +218,7 @@ def ensure_security_group(ec2, name: str, vpc_id: str, description: str, ssh_cid
                                            IpPermissions=[ssh_permission(ssh_cidr)]), clock=clock, sleep=sleep)
         except ClientError as exc:
             # The group's description a moment ago may not have shown the rule yet: there it is.
-            if _error_code(exc) != "InvalidPermission.Duplicate":
+            if error_code(exc) != "InvalidPermission.Duplicate":
                 raise
     return group_id
 
@@ -245,12 +232,8 @@ def _run_instances(ec2, run_id: str, states: list[str] | None = None) -> list[di
     return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
 
 
-def _tags(resource: dict) -> dict:
-    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
-
-
 def _by_host(instances: list[dict]) -> dict:
-    return {_tags(i).get("LabHost"): i for i in instances}
+    return {tags_of(i).get("LabHost"): i for i in instances}
 
 
 def launch_instance(ec2, host: dict, *, name: str, group_id: str, public_ip: bool, root_volume_gib: int,
@@ -286,7 +269,7 @@ def as_info(instance: dict) -> dict:
             "state": {"name": instance["State"]["Name"]},
             "public_ip_address": instance.get("PublicIpAddress"),
             "private_ip_address": instance.get("PrivateIpAddress"),
-            "tags": _tags(instance)}
+            "tags": tags_of(instance)}
 
 
 def launch(ec2, params: dict, *, clock: Callable[[], float] = time.monotonic,

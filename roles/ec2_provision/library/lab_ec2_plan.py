@@ -13,6 +13,8 @@ import ipaddress
 import re
 from datetime import datetime, timedelta, timezone
 
+from ansible.module_utils.lab_ec2 import RETRIES
+
 DOCUMENTATION = r"""
 module: lab_ec2_plan
 short_description: Validate malloc-lab's EC2 inputs and plan one host per instance type
@@ -138,11 +140,6 @@ HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-
 # EC2 imports these key types only.
 PUBLIC_KEY_RE = re.compile(r"^(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")
 ADDRESS_ATTRIBUTES = {"public_ip": "public_ip_address", "private_ip": "private_ip_address"}
-
-
-# Throttling (RequestLimitExceeded) and transient errors: botocore's standard retry mode, 10 tries with
-# backoff. (AWSRetry's wrapper would retry only calls made with aws_retry=True.)
-RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
 
 
 def host_name(instance_type: str) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from ansible.module_utils.lab_ec2 import RETRIES, tags_of
+
 DOCUMENTATION = r"""
 module: lab_ec2_expired_runs
 short_description: List the malloc-lab runs of regions, and those whose LabExpiresAt has passed
@@ -58,11 +60,6 @@ now:
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-# Throttling (RequestLimitExceeded) and transient errors: botocore's standard retry mode, 10 tries with
-# backoff. (AWSRetry's wrapper would retry only calls made with aws_retry=True.)
-RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
-
-
 def parse_time(text: str) -> datetime | None:
     """A LabExpiresAt value (or the now option) as an aware UTC datetime; None if it is not one."""
     try:
@@ -87,10 +84,6 @@ def expired_runs(tag_sets: list[dict], now: datetime) -> dict:
     untagged = sorted(r for r, when in latest.items() if when is None)
     return {"runs": sorted(latest), "expired": expired, "alive": alive, "untagged": untagged,
             "now": now.strftime(TIME_FORMAT)}
-
-
-def _tags(resource: dict) -> dict:
-    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
 
 def region_clients(module, regions: list[str]) -> list:
@@ -138,11 +131,11 @@ def main():
         for region, ec2 in zip(regions, region_clients(module, regions)):
             tag_sets = []
             for page in ec2.get_paginator("describe_instances").paginate(Filters=project):
-                tag_sets += [_tags(i) for r in page["Reservations"] for i in r["Instances"]
+                tag_sets += [tags_of(i) for r in page["Reservations"] for i in r["Instances"]
                              if i["State"]["Name"] != "terminated"]
             for page in ec2.get_paginator("describe_security_groups").paginate(Filters=project):
-                tag_sets += [_tags(g) for g in page["SecurityGroups"]]
-            tag_sets += [_tags(k) for k in ec2.describe_key_pairs(Filters=project)["KeyPairs"]]
+                tag_sets += [tags_of(g) for g in page["SecurityGroups"]]
+            tag_sets += [tags_of(k) for k in ec2.describe_key_pairs(Filters=project)["KeyPairs"]]
             runs = expired_runs(tag_sets, now)
             runs.pop("now")
             found.append(dict(runs, region=region))

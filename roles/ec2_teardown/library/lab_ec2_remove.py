@@ -17,11 +17,7 @@ import functools
 import time
 from typing import Callable
 
-try:
-    from botocore.exceptions import ClientError
-except ImportError:  # AnsibleAWSModule names the missing botocore before remove() can run
-    class ClientError(Exception):  # type: ignore[no-redef]
-        """Stands in for botocore's, which is missing."""
+from ansible.module_utils.lab_ec2 import RETRIES, ClientError, error_code
 
 DOCUMENTATION = r"""
 module: lab_ec2_remove
@@ -88,11 +84,6 @@ class RemoveError(Exception):
     """The removal could not finish; the message says what is left."""
 
 
-# Throttling (RequestLimitExceeded) and transient errors: botocore's standard retry mode, 10 tries with
-# backoff. (AWSRetry's wrapper would retry only calls made with aws_retry=True.)
-RETRIES = {"retries": {"mode": "standard", "max_attempts": 10}}
-
-
 def as_filters(filters: dict) -> list[dict]:
     """{"tag:X": "a", "tag:Y": ["b", "c"]} -> EC2 Filters, values always lists of strings."""
     if not filters:
@@ -111,10 +102,6 @@ def _alive(ec2, filters: list[dict]) -> list[dict]:
     return _instances(ec2, filters + [{"Name": "instance-state-name", "Values": ALIVE_STATES}])
 
 
-def _error_code(exc: Exception) -> str:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-
-
 def delete_when_free(delete: Callable[[], object], what: str, *, timeout: float, poll: float,
                      clock: Callable[[], float], sleep: Callable[[float], None],
                      while_held: Callable[[], None] = lambda: None) -> None:
@@ -128,7 +115,7 @@ def delete_when_free(delete: Callable[[], object], what: str, *, timeout: float,
             delete()
             return
         except ClientError as exc:
-            code = _error_code(exc)
+            code = error_code(exc)
             if code == "InvalidGroup.NotFound":
                 return
             if code != "DependencyViolation":
