@@ -5,13 +5,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.ansible.playbook import ansible_playbook, task_results
+from tests.procwatch import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the agent runs, plus what gcc itself looks for on PATH.
@@ -41,16 +41,6 @@ def test_a_complete_host_lacks_nothing(tmp_path):
         {"os_family": "Debian", "missing": [], "packages": [], "started": None}
 
 
-def _wait_for_job(job_file, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        job = json.loads(job_file.read_text())
-        if job["finished"]:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"the job did not finish: {job_file.read_text()}")
-
-
 def test_a_host_that_lacks_nothing_starts_the_job_it_is_given_in_the_same_command(tmp_path):
     path = _bin_with(tmp_path, EVERYTHING)
     job_file, out = tmp_path / "r.job", tmp_path / "r"
@@ -58,7 +48,8 @@ def test_a_host_that_lacks_nothing_starts_the_job_it_is_given_in_the_same_comman
                           "run", "--check", "--out", str(out))
     assert report["packages"] == [] and report["started"] == {"started": 1, "finished": 0,
                                                               "results_file": str(job_file)}
-    job = _wait_for_job(job_file)
+    wait_until(lambda: json.loads(job_file.read_text())["finished"], timeout=60, what=f"{job_file} finished")
+    job = json.loads(job_file.read_text())
     assert job["rc"] == 0, job
 
 
