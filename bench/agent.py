@@ -1,7 +1,6 @@
 """The agent run as people run it, `python -m labagent run` from the checkout, measured from outside."""
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
