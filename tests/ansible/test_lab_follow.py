@@ -1,12 +1,15 @@
 """plugins/action/lab_follow.py: a poll that says the job has not finished fetches nothing; the one that
-says it has brings the archive home, checked, in the same task; a fetch that fails fails the poll's
-task with lab_fetch's own line and leaves nothing at dest. One real ansible-playbook on this machine."""
+says it has brings the archive home, checked, in the same task; a fetch that fails (the archive gone, or
+changed after the host's checksum so the copy's SHA-1 differs) fails the poll's task with lab_fetch's own
+line and leaves nothing at dest. One real ansible-playbook on this machine."""
 import hashlib
 import json
+import os
+import shutil
 
 import pytest
 
-from .playbook import ansible_playbook
+from .playbook import BIN, ansible_playbook
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +37,13 @@ PLAY = """---
       register: gone
       ignore_errors: true
 
+    - name: The poll of a job whose archive changes after the host's checksum (still being written)
+      lab_follow:
+        argv: [sh, -c, 'echo "{{\\"finished\\": true, \\"archived\\": true}}"']
+        fetch: {{src: "{racing}", dest: "{home}/racing.tar.gz"}}
+      register: racing
+      ignore_errors: true
+
     - name: The poll of a job that left no archive (an agent that refused to run)
       lab_follow:
         argv: [sh, -c, 'echo "{{\\"finished\\": true, \\"archived\\": false}}"']
@@ -49,7 +59,7 @@ PLAY = """---
 
     - name: Keep what each returned
       ansible.builtin.copy:
-        content: "{{{{ {{'running': running, 'ended': ended, 'gone': gone, 'none': none_left, 'refused': refused}} | to_json }}}}"
+        content: "{{{{ {{'running': running, 'ended': ended, 'gone': gone, 'racing': racing, 'none': none_left, 'refused': refused}} | to_json }}}}"
         dest: "{home}/results.json"
         mode: "0600"
 """
@@ -62,8 +72,18 @@ def test_the_last_poll_brings_the_archive_home_and_a_failed_fetch_fails_it(tmp_p
     home = tmp_path / "home"
     home.mkdir()
     playbook = tmp_path / "follow.yml"
-    playbook.write_text(PLAY.format(archive=archive, home=home))
-    done = ansible_playbook([], playbook=str(playbook), timeout=300)
+    racing = archive.with_name("racing.tar.gz")
+    racing.write_bytes(archive.read_bytes())
+    # The host's sha1sum, then the file grows before the copy is made (an archive still being written):
+    # the copy's SHA-1 cannot match. The wrapper answers as coreutils does, then appends.
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "sha1sum").write_text(f'#!/bin/sh\n{shutil.which("sha1sum")} "$@" || exit $?\n'
+                                  'case "$1" in *racing*) printf more >> "$1";; esac\n')
+    (fake / "sha1sum").chmod(0o755)
+    playbook.write_text(PLAY.format(archive=archive, racing=racing, home=home))
+    done = ansible_playbook([], playbook=str(playbook), timeout=300,
+                            env={"PATH": f"{fake}:{BIN}:{os.environ['PATH']}"})
     assert done.returncode == 0, done.stdout[-3000:]
     got = json.loads((home / "results.json").read_text())
 
@@ -80,7 +100,12 @@ def test_the_last_poll_brings_the_archive_home_and_a_failed_fetch_fails_it(tmp_p
     gone = got["gone"]
     assert gone["failed"] and gone["fetched"]["failed"]
     assert gone["msg"].startswith(f"cannot read {archive}.gone on the host: ") and "No such file" in gone["msg"]
-    assert sorted(p.name for p in home.iterdir()) == ["ended.tar.gz", "results.json"]  # no partial file
+    racing_result = got["racing"]
+    assert racing_result["failed"] and racing_result["fetched"]["failed"]
+    assert racing_result["msg"].startswith(f"the copy of {racing} is corrupt: SHA-1 ")
+    assert racing_result["msg"].endswith(f", on the host {hashlib.sha1(archive.read_bytes()).hexdigest()}")
+    # Neither failed fetch left a file at dest, nor a partial one beside it.
+    assert sorted(p.name for p in home.iterdir()) == ["ended.tar.gz", "results.json"]
 
     none = got["none"]
     assert "fetched" not in none and not none.get("failed") and not none["changed"]
