@@ -1,5 +1,5 @@
-"""The playbooks and roles parse (ansible-lint's syntax check), and ansible-lint (production profile) and
-yamllint are clean."""
+"""The playbooks and roles parse (ansible-lint's syntax check), ansible-lint (production profile) and
+yamllint are clean, and no play reads vars_files."""
 import subprocess
 import sys
 from pathlib import Path
