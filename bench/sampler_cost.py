@@ -409,7 +409,7 @@ def _details(result: Result) -> None:
         f"{stats.fmt_duration(py_reads)}. Against the tight loop's figures, a wake costs more than the work it "
         f"wakes for: the thread starts in caches gone cold, on a core that went idle between ticks (with a nice 19 "
         f"spinner keeping its core busy, the same C wake costs {stats.fmt_duration(c_busy)}: most of a wake's "
-        f"cost is leaving idle, which on a virtual machine is the hypervisor resuming the vCPU). The goal's "
+        f"cost is leaving idle; on a virtual machine that is, by inference, not measured, the hypervisor resuming the vCPU). The goal's "
         f"budget, one ps / {GOAL_RATIO:.0f}, is {stats.fmt_duration(budget)}: "
         + ("below what a Python thread pays here to wake and read the two files before it records anything, so no "
            "Python sampler meets it on this machine; the agent's own share above that floor is "
