@@ -9,10 +9,10 @@ default 100 MiB, touched."""
 from __future__ import annotations
 
 import os
-import tempfile
-import time
 import subprocess
+import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional
 
@@ -32,10 +32,12 @@ from .workload import start_workload
 FLOOR_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wake_floor.c")
 # Short names (the rows' columns): "C wake" only wakes; "C wake, core busy" does it beside a nice 19 spinner on
 # its core (it never finds its core idle); "+ reads": and re-reads stat and meminfo with a pread each.
-FLOOR_MODES = {"C wake": ("c", 0), "C wake, core busy": ("c-busy", 0),
-               "C wake + reads": ("c", 3), "Python wake + reads": ("python", 3)}
-SPINNER = ["nice", "-n", "19", "sh", "-c", "while :; do :; done"]
+FLOOR_C_WAKE, FLOOR_C_BUSY = "C wake", "C wake, core busy"
 FLOOR_C_READS, FLOOR_PYTHON_READS = "C wake + reads", "Python wake + reads"
+FLOOR_MODES = {FLOOR_C_WAKE: ("c", 0), FLOOR_C_BUSY: ("c-busy", 0),
+               FLOOR_C_READS: ("c", 3), FLOOR_PYTHON_READS: ("python", 3)}
+SPINNER = ["nice", "-n", "19", "sh", "-c", "while :; do :; done"]
+ON_CORE_0 = ["taskset", "-c", "0"]
 
 ITEM = "1 sampler cost"
 GOAL_RATIO = 50.0
@@ -138,15 +140,14 @@ def wake_floor_round(binary: str, pid: int, ticks: int) -> Dict[str, float]:
             out[name] = _python_wakes(pid, mode, ticks)
             continue
         argv = [binary, str(pid), str(mode), str(ticks)]
-        if language == "c-busy":  # both on core 0: the waking program never finds its core idle
-            spinner = start(["taskset", "-c", "0"] + SPINNER)
-            try:
-                done = subprocess.run(["taskset", "-c", "0"] + argv, capture_output=True, text=True, check=False)
-            finally:
+        # c-busy: both on core 0, so the waking program never finds its core idle.
+        spinner = start(ON_CORE_0 + SPINNER) if language == "c-busy" else None
+        try:
+            done = subprocess.run((ON_CORE_0 if spinner else []) + argv, capture_output=True, text=True, check=False)
+        finally:
+            if spinner is not None:
                 spinner.kill()  # by its PID: start() gave us the process
                 spinner.wait()
-        else:
-            done = subprocess.run(argv, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BenchError(f"wake_floor exited with {done.returncode}: {done.stderr.strip()}")
         out[name] = int(done.stdout) / 1e9
@@ -397,7 +398,8 @@ def _details(result: Result) -> None:
     chosen = agent["median"]  # type: ignore[index]
     hot = raw["sleep"]["agent_tick"]["cpu_s_per_call"]  # type: ignore[index]
     floor = agent["floor"]  # type: ignore[index]
-    c_wake, c_busy, c_reads, py_reads = (floor[name] for name in FLOOR_MODES)
+    c_wake, c_busy, c_reads, py_reads = (floor[name] for name in (FLOOR_C_WAKE, FLOOR_C_BUSY, FLOOR_C_READS,
+                                                                  FLOOR_PYTHON_READS))
     budget = chosen["ps_s"] / GOAL_RATIO
     result.notes.append(
         f"Where a sample's cost goes: in a tight loop (caches warm) the agent's tick with its samples.jsonl line "
