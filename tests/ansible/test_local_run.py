@@ -1,6 +1,7 @@
 """`ansible-playbook run.yml` on the embedded default inventory (this machine)."""
 import json
 import os
+import shlex
 import shutil
 import uuid
 
@@ -15,21 +16,30 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_package("gcc", "gcc"), pytest.
 # overwrites one): every test session needs run ids of its own.
 SESSION = uuid.uuid4().hex[:8]
 FIRST, SECOND = f"first-{SESSION}", f"second-{SESSION}"
+# This session's own lab_remote_dir: other checkouts testing on this machine copy their own agent
+# into the default /tmp/malloc-lab, which would make the second run put the agent again.
+REMOTE = f"/tmp/malloc-lab-test-{SESSION}"
+# The first run's command line also carries a word with spaces and quotes in it, and a secret, for the
+# writeup's Reproduce line (plugins/lookup/lab_controller_command.py).
+WORDS = '{"malloc_lab_test_words": "two words, \'quoted\'"}'
+SECRET = "hunter2-" + SESSION
+
+
+def first_args(runs):
+    return extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=FIRST, lab_remote_dir=REMOTE)) + [
+        "-e", WORDS, "-e", f"malloc_lab_test_token={SECRET}"]
 
 
 @pytest.fixture(scope="module")
 def local_runs(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    # This session's own lab_remote_dir: other checkouts testing on this machine copy their own agent
-    # into the default /tmp/malloc-lab, which would make the second run put the agent again.
-    remote = f"/tmp/malloc-lab-test-{SESSION}"
     try:
-        first = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=FIRST, lab_remote_dir=remote)))
+        first = ansible_playbook(first_args(runs))
         second = ansible_playbook(extra_vars(dict(SMALL, lab_runs_dir=str(runs), lab_run_id=SECOND,
-                                                  lab_remote_dir=remote)))
+                                                  lab_remote_dir=REMOTE)))
         yield runs, first, second
     finally:
-        shutil.rmtree(remote, ignore_errors=True)
+        shutil.rmtree(REMOTE, ignore_errors=True)
 
 
 def test_local_run_leaves_complete_results(local_runs):
@@ -48,7 +58,15 @@ def test_local_run_leaves_complete_results(local_runs):
     assert not (host / "allocate").exists()  # the binary stays on the host
     record = json.loads((runs / FIRST / "run.json").read_text())
     assert record["hosts"] == {"localhost": {"status": "ok", "reason": None}}
-    assert record["run_id"] == FIRST and "ansible-playbook" in record["command"]
+    assert record["run_id"] == FIRST
+    # The command as a shell takes it back: the script by its name (PATH finds it: the test puts the venv
+    # first), every word whole, the secret's value redacted, here and in every file the run wrote.
+    expected = ["ansible-playbook", "run.yml"] + first_args(runs)
+    expected[-1] = "malloc_lab_test_token=<redacted>"
+    assert shlex.split(record["command"]) == expected
+    assert f"`{FIRST}`" in writeup and shlex.join(expected) in writeup
+    leaked = [str(p) for p in (runs / FIRST).rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert not leaked
     assert record["params"]["size"] == "8MiB"
 
 
