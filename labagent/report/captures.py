@@ -66,16 +66,26 @@ def sar_clock(line: str) -> Optional[Tuple[int, bool]]:
     return hour * 3600 + minute * 60 + second, rest[:1].isdigit()
 
 
-def _sar_wall(seconds: int, first_local: float, utc_offset_s: int) -> float:
+# How far sar's rows run behind its start: sar starts sadc (a fork and an exec) before the first read,
+# then reads once an interval on that grid. A row is placed at (start + this) modulo 1 s in its second.
+SAR_LAG_S = 0.01
+
+
+def _sar_wall(seconds: int, first_local: float, utc_offset_s: int, started_wall: Optional[float] = None) -> float:
     """The epoch time of a sar row labelled `seconds` since local midnight, on the run's day (the day
-    after, if the run crossed midnight). A row labelled HH:MM:SS was taken somewhere within that
-    second; the middle of it is the best guess, so a phase that began in that second's first half
-    gets the row."""
+    after, if the run crossed midnight). A row labelled HH:MM:SS was taken within that second (sar
+    prints the time of day cut to the second). `sar -r 1` samples once a second from its start, so with
+    the wall time sar was started at (results.json tools.sar.started_wall) a row was taken at that
+    start's fraction of a second, SAR_LAG_S later (a start at 14.285 gives rows at 15.295, 16.295,
+    ...); without it, the middle of the second is the best guess."""
     day0 = (first_local // 86400) * 86400
     local = day0 + seconds
     if local < first_local - 43200:
         local += 86400
-    return local - utc_offset_s + 0.5
+    second = local - utc_offset_s  # the epoch time the label's second began
+    if started_wall is None:
+        return second + 0.5
+    return second + (started_wall + SAR_LAG_S) % 1.0
 
 
 @dataclass(frozen=True)
@@ -85,9 +95,11 @@ class PhaseWindow:
     end_wall: float
 
 
-def sar_by_phase(text: str, windows: Sequence[PhaseWindow], utc_offset_s: int) -> Dict[str, Any]:
+def sar_by_phase(text: str, windows: Sequence[PhaseWindow], utc_offset_s: int,
+                 started_wall: Optional[float] = None) -> Dict[str, Any]:
     """Splits sar's verbatim output by phase. sar prints the local time of day: the phases' epoch
-    times plus the host's UTC offset place each row. Returns {phase: text (sar's first line, the
+    times plus the host's UTC offset place each row, at sar's start's fraction of a second (_sar_wall).
+    Returns {phase: text (sar's first line, the
     column header and the phase's rows)}, and counts of rows before the first and after the last phase."""
     result: Dict[str, Any] = {"phases": {}, "rows": {}, "before": 0, "after": 0, "header": None}
     if not windows:
@@ -109,7 +121,7 @@ def sar_by_phase(text: str, windows: Sequence[PhaseWindow], utc_offset_s: int) -
         if not is_row:
             columns = line
             continue
-        wall = _sar_wall(seconds, first_local, utc_offset_s)
+        wall = _sar_wall(seconds, first_local, utc_offset_s, started_wall)
         name = next((w.name for w in reversed(windows) if wall >= w.start_wall), None)
         if name is None:
             result["before"] += 1

@@ -281,7 +281,7 @@ def _phases_view(rec: RunRecord, raw: Mapping[str, str], windows: Sequence[Phase
     samples = rec.samples or ()
     tools = rec.tools
     sar_text = raw.get(vocab.SAR_R)
-    sar_split = sar_by_phase(sar_text, windows, offset) if sar_text else {"phases": {}, "rows": {}, "before": 0, "after": 0}
+    sar_split = sar_by_phase(sar_text, windows, offset, sar_started(rec)) if sar_text else {"phases": {}, "rows": {}, "before": 0, "after": 0}
     sample_counts: Dict[str, int] = {}
     for sample in samples:
         sample_counts[sample.get("phase")] = sample_counts.get(sample.get("phase"), 0) + 1
@@ -419,10 +419,11 @@ def _commit_view(rec: RunRecord, raw: Mapping[str, str], summary: Mapping[str, A
     base_r, alloc_r, touched_r, exited_r = reading("baseline"), reading("allocated"), reading("touched"), reading("exited")
     freed_r = reading("freed")
     sar_rows = rec.sar or ()
-    sar_commit = _sar_around(sar_rows, windows, offset, "allocated", "kbcommit")
-    sar_used = _sar_around(sar_rows, windows, offset, "allocated", "kbmemused")
-    # over the writes: the last row before `touching` began and the last row inside it
-    sar_used_touch = _sar_around(sar_rows, windows, offset, "touching", "kbmemused", last=True)
+    sar_start = sar_started(rec)
+    sar_commit = _sar_around(sar_rows, windows, offset, "allocated", "kbcommit", sar_start)
+    sar_used = _sar_around(sar_rows, windows, offset, "allocated", "kbmemused", sar_start)
+    # over the writes: the last row before `touching` began and the first after it ended
+    sar_used_touch = _sar_around(sar_rows, windows, offset, "touching", "kbmemused", sar_start, past_end=True)
     commit_delta = summary.get("committed_as_delta_kib")
     last_r = freed_r or touched_r or alloc_r  # the last snapshot of the live process
     used_delta = summary.get("mem_used_alloc_delta_kib")
@@ -772,10 +773,17 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
     }
 
 
+def sar_started(rec: RunRecord) -> Optional[float]:
+    """The wall time sar was started at (tools.sar.started_wall), which places its rows in their second."""
+    started = (rec.tools.get("sar") or {}).get("started_wall")
+    return float(started) if isinstance(started, (int, float)) else None
+
+
 def _sar_around(rows: Sequence[Mapping[str, Any]], windows: Sequence[PhaseWindow], offset: int,
-                phase: str, column: str, last: bool = False) -> Tuple[Optional[int], Optional[int]]:
-    """sar's `column` in the last row before `phase` began and the first row inside it (`last`: the
-    last row inside it)."""
+                phase: str, column: str, started_wall: Optional[float],
+                past_end: bool = False) -> Tuple[Optional[int], Optional[int]]:
+    """sar's `column` in the last row before `phase` began and the first row inside it (`past_end`: the
+    first row after it ended, so that the pair spans the whole phase)."""
     window = next((w for w in windows if w.name == phase), None)
     if window is None or not rows or not windows:
         return None, None
@@ -785,9 +793,9 @@ def _sar_around(rows: Sequence[Mapping[str, Any]], windows: Sequence[PhaseWindow
     for row in rows:
         if row.get("seconds") is None or row.get(column) is None:
             continue
-        wall = _sar_wall(int(row["seconds"]), first_local, offset)
+        wall = _sar_wall(int(row["seconds"]), first_local, offset, started_wall)
         if wall < window.start_wall:
             before = int(row[column])
-        elif wall <= window.end_wall and (after is None or last):
+        elif after is None and (wall > window.end_wall if past_end else wall <= window.end_wall):
             after = int(row[column])
     return before, after

@@ -111,6 +111,27 @@ def test_sar_by_phase_places_rows_by_local_time_across_midnight():
     assert (split["before"], split["after"]) == (0, 1)  # 00:00:05 is after the last phase
 
 
+def test_sar_rows_are_placed_at_sars_start_fraction_of_the_second():
+    """sar -r 1 samples once a second from its start: a start at .285 gives rows at .285 of their second.
+    A phase that began at .315 of a second does not get that second's row (it was taken 30 ms before)."""
+    day = 1795651200
+    offset = 0
+    start = day - 2  # 23:59:58 UTC
+    windows = [model.PhaseWindow("baseline", start + 0.1, start + 1.315),
+               model.PhaseWindow("allocated", start + 1.315, start + 3.8)]
+    split = model.sar_by_phase(SAR, windows, offset, started_wall=start - 1 + 0.285)
+    assert split["phases"]["baseline"].splitlines()[2:] == ["23:59:58     100  200  300", "23:59:59     101  201  301"]
+    assert split["phases"]["allocated"].splitlines()[2:] == ["00:00:00     102  202  302", "00:00:01     103  203  303"]
+    # Without the start, the middle of the second: 23:59:59 is then taken at .5, inside `allocated`.
+    assert model.sar_by_phase(SAR, windows, offset)["rows"] == {"baseline": 1, "allocated": 3}
+    # Rows run SAR_LAG_S behind the start (sadc starts first): a start at .995 puts the row labelled
+    # 23:59:59 at .005 of that second, one at .96 at .97 of it.
+    first_local = start + 0.1
+    for fraction, placed in ((0.995, 0.005), (0.05, 0.06), (0.96, 0.97), (0.0, 0.01)):
+        assert model._sar_wall(86399, first_local, 0, started_wall=start - 5 + fraction) == pytest.approx(
+            start + 1 + placed, abs=1e-6)
+
+
 def test_sar_by_phase_repeats_each_captures_column_header(seed_dir):
     inp = render.read_host(seed_dir, "seed-rhel94")
     split = model.sar_by_phase(inp.raw["sar-r.txt"], model._windows(inp.data), 0)
