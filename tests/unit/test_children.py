@@ -138,3 +138,92 @@ def test_a_child_starts_with_sigint_and_sigquit_at_their_defaults_whatever_the_a
     assert _ignored_mask(plain.stdout) & both == both  # what any other child inherits
     assert _ignored_mask(out) & both == 0
     assert _ignored_mask(ran.stdout) & both == 0
+
+
+# What a fork would charge: the agent's private writable mappings, copied into the child until it execs
+# (Committed_AS moved 30-60 MiB at the sampler's ticks). run() must start its child without that copy.
+TRACED = """
+import subprocess, threading
+from labagent import children
+children.run(["true"])
+threading.Thread(target=lambda: children.run(["true"], stdout=subprocess.PIPE)).start()
+children.spawn(["true"]).wait()
+"""
+
+
+@pytest.mark.needs_package("strace", "strace")
+def test_run_starts_its_child_without_a_copy_of_the_agent_and_spawn_forks(tmp_path):
+    log = tmp_path / "clone.log"
+    subprocess.run(["strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o", str(log),
+                    sys.executable, "-c", TRACED], cwd=ROOT, check=True, timeout=60)
+    # "PID clone3({flags=...}, 88) = CHILD", or split by another thread's call: "... <unfinished ...>"
+    calls = [line.split(None, 1)[1] for line in log.read_text().splitlines()
+             if line.split(None, 1)[1].startswith(("clone(", "clone3(", "fork(", "vfork("))]
+    # Python's own thread (CLONE_THREAD) aside, four children: run()'s probe of setpriv and run()'s two
+    # (posix_spawn: the agent's memory shared, the agent waiting until exec), and spawn()'s, a fork
+    # (the thread's run() and spawn() may come in either order).
+    processes = [call for call in calls if "CLONE_THREAD" not in call]
+    spawned = [call for call in processes if "CLONE_VM" in call and "CLONE_VFORK" in call]
+    forked = [call for call in processes if "CLONE_VM" not in call]
+    assert (len(processes), len(spawned), len(forked)) == (4, 3, 1), calls
+
+
+def test_run_without_a_pidfd_still_times_out_and_collects(monkeypatch):
+    monkeypatch.delattr(children.os, "pidfd_open")
+    done = children.run(["sh", "-c", "echo out; echo err >&2; exit 3"], stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        children.run(["sleep", "30"], timeout=0.3)
+    assert time.monotonic() - started < 10
+
+
+def test_run_without_setpriv_still_runs_its_command_in_a_session_of_its_own(monkeypatch):
+    real_which = children.shutil.which
+    monkeypatch.setattr(children.shutil, "which", lambda name, **kw: None if name == "setpriv" else real_which(name, **kw))
+    children._death_signal_prefix.cache_clear()
+    try:
+        assert children.death_signal_by() is None
+        done = children.run(["sh", "-c", "ps -o sid= -p $$; echo $$"], stdout=subprocess.PIPE, text=True)
+        sid, pid = done.stdout.split()
+        assert sid == pid  # a session of its own
+    finally:
+        children._death_signal_prefix.cache_clear()
+
+
+def test_a_missing_command_is_file_not_found_as_from_subprocess():
+    with pytest.raises(FileNotFoundError):
+        children.run(["no-such-command-malloc-lab"])
+
+
+# A parent whose other thread waits on run(): the command writes its PID, the parent prints it.
+WAITING_PARENT = """
+import os, sys, threading, time
+from labagent import children
+path = sys.argv[1]
+threading.Thread(target=children.run, args=(["sh", "-c", "echo $$ > " + path + "; exec sleep 60"],), daemon=True).start()
+while not os.path.exists(path) or not open(path).read().strip():
+    time.sleep(0.01)
+print(open(path).read().strip(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_command_run_waits_for_dies_with_the_agent_killed_outright(tmp_path):
+    parent = subprocess.Popen([sys.executable, "-c", WAITING_PARENT, str(tmp_path / "pid")], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    child = 0
+    try:
+        child = int(parent.stdout.readline())
+        assert not _gone(child)
+        parent.kill()
+        parent.wait(timeout=10)
+        assert _wait_gone(child), "run()'s command outlived the agent: no death signal (setpriv)"
+    finally:
+        parent.stdout.close()
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child and not _gone(child):
+            os.kill(child, signal.SIGKILL)
