@@ -139,6 +139,8 @@ def summarize(*, snapshots: Dict[str, Dict[str, object]], maps_before: Sequence[
         "page_size": page_size,
         "thp_enabled": thp_enabled,
         "anon_huge_kib_peak": anon_huge_peak,
+        # the process's AnonHugePages before the writes: a huge page the chunk header's write faulted in
+        "anon_huge_kib_before_touch": alloc.get("anon_huge_kib"),
         "huge_pages_used": (anon_huge_peak > 0) if anon_huge_peak is not None else (
             mode == "huge" if granularity is not None else None),
         "committed_as_delta_kib": _delta(alloc, base, "committed_as_kib"),

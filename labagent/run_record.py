@@ -83,8 +83,12 @@ class Run:
         self.progress_file: Optional[ProgressFile] = ProgressFile(
             out_dir, Progress(params.variant, self.phase, params.size_bytes, 0, 0, params.steps, None, None, 0.0)
         ) if keep_progress else None
-        # smaps_rollup is read at most once a second by the sampler (its value carried between reads).
-        self._rollup_due = 0.0
+        # smaps_rollup is read by the sampler once in each whole second of the run, at its first tick
+        # there (its value carried between reads): by the second the tick was due in, so that a tick that
+        # woke a little late does not push the next read to the second after (it is a walk of the page
+        # tables, too dear for every 10 ms tick).
+        self._rollup_second = -1
+        self._half_tick = min(0.5, params.sample_interval_s / 2.0)
         self._anon_huge_kib: Optional[int] = None
         self._tick_reader: Optional[procfs.TickReader] = None  # the sampler's kept-open /proc files
         self._pending: List[Dict[str, Any]] = []  # ticks not yet in samples.jsonl (on_sample)
@@ -160,7 +164,7 @@ class Run:
 
     def sample(self, pid: int) -> Dict[str, Any]:
         """A sampler tick, what `reading` gives, read through kept-open files (procfs.TickReader);
-        AnonHugePages (smaps_rollup, a walk of the page tables) at most once a second."""
+        AnonHugePages (smaps_rollup, a walk of the page tables) once in each second of the run."""
         reader = self._tick_reader
         if reader is None:
             reader = self._tick_reader = procfs.TickReader(pid, self.proc_root)
@@ -169,9 +173,9 @@ class Run:
         process = reader.process()
         if process is not None:
             record.update(process)
-            now = self.clock.monotonic()
-            if now >= self._rollup_due:
-                self._rollup_due = now + 1.0
+            second = int(self.clock.monotonic() - self.origin + self._half_tick)
+            if second != self._rollup_second:
+                self._rollup_second = second
                 self._anon_huge_kib = procfs.read_anon_huge_kib(pid, self.proc_root)
             record["anon_huge_kib"] = self._anon_huge_kib
         record[_MEMINFO] = reader.system_bytes()  # parsed when the line is written (flush_samples)

@@ -16,9 +16,11 @@ class FaultSplit:
     page_size: int
     pmd_size: int  # a huge page: one page-middle-directory entry
     written_pages: int  # pages the writes span
-    resident_pages: int  # of them, already resident before the writes (the chunk header's page)
+    resident_pages: int  # of them, already resident before the writes (the chunk header's page, or the
+    # whole huge page it lies in when its write at malloc faulted one in)
     new_pages: int  # written_pages - resident_pages
-    huge_faults: Optional[int]  # peak AnonHugePages / pmd_size (None when not captured)
+    huge_faults: Optional[int]  # huge pages the writes faulted in: (peak AnonHugePages - before) / pmd_size
+    # (None when not captured)
     aligned_ranges: int  # pmd-aligned ranges inside both the mapping and the writes
     first_boundary: Optional[int]  # the first and last pmd boundary inside the mapping
     last_boundary: Optional[int]
@@ -29,6 +31,9 @@ class FaultSplit:
     base_faults: int  # faults taken page by page
     other_faults: int  # measured - huge - base: the program's other pages
     huge_inferred: bool = False  # no AnonHugePages: huge_faults is the aligned ranges written
+    resident_huge: int = 0  # huge pages resident before the writes: the chunk header's write at malloc
+    # faulted in the huge page of an aligned range it lies in
+    header_in_head: bool = False  # the resident header page lies in the head (it is not in head_pages)
 
     @property
     def huge_used(self) -> bool:
@@ -43,11 +48,14 @@ def _pages(lo: int, hi: int, page: int) -> int:
 
 
 def split(start: int, end: int, pointer: int, touched: int, measured: int, page_size: int, pmd_size: int,
-          anon_huge_peak_kib: Optional[int], header_resident: bool, huge_mode: bool = False) -> Optional[FaultSplit]:
+          anon_huge_peak_kib: Optional[int], header_resident: bool, huge_mode: bool = False,
+          anon_huge_before_kib: Optional[int] = None) -> Optional[FaultSplit]:
     """The split for writes of `touched` bytes from `pointer` into the mapping [start, end).
     `huge_mode`: the faults show huge pages; without AnonHugePages, every aligned range is taken to
     have got one (`huge_inferred`). `header_resident`: the allocator wrote a header in the page holding the pointer before the
-    writes (glibc's malloc does), so that page faulted at malloc, not during the writes."""
+    writes (glibc's malloc does), so that page faulted at malloc, not during the writes; when that page
+    lies in an aligned range and the process had AnonHugePages before the writes
+    (`anon_huge_before_kib`, at `allocated`), that fault brought the whole huge page, resident since."""
     if touched <= 0 or not start <= pointer < end or page_size <= 0 or pmd_size <= 0:
         return None
     lo, hi = pointer, min(end, pointer + touched)
@@ -56,22 +64,29 @@ def split(start: int, end: int, pointer: int, touched: int, measured: int, page_
     # huge pages fit only in pmd-aligned ranges wholly inside the mapping
     first = -(-start // pmd_size) * pmd_size
     last = (end // pmd_size) * pmd_size
+    before = int(anon_huge_before_kib or 0) * KIB // pmd_size
+    resident_huge = 0
+    header_in_head = False
     if last > first:
         a_lo, a_hi = max(lo, first), min(hi, last)
         aligned = _pages(a_lo, a_hi, pmd_size) if a_hi > a_lo else 0
         head = _pages(lo, min(hi, first), page_size)
         tail = _pages(max(lo, last), hi, page_size)
-        head_resident = resident if lo < first else 0
-        head -= head_resident
+        header_in_head = bool(resident) and lo < first
+        head -= resident if header_in_head else 0
+        if resident and not header_in_head and before:
+            resident_huge = 1  # the header's huge page: written pages in it were all resident already
+            resident = _pages(lo, min(hi, (lo // pmd_size + 1) * pmd_size), page_size)
     else:
         first = last = 0
         aligned, head, tail = 0, written - resident, 0
-    huge = None if anon_huge_peak_kib is None else int(anon_huge_peak_kib) * KIB // pmd_size
+    peak = None if anon_huge_peak_kib is None else int(anon_huge_peak_kib) * KIB // pmd_size
+    huge = None if peak is None else max(0, peak - before)
     inferred = huge is None and huge_mode
     if inferred:
-        huge = aligned
-    if huge:
-        fallback = max(0, aligned - huge) * (pmd_size // page_size)
+        huge = aligned - resident_huge
+    if huge or resident_huge:
+        fallback = max(0, aligned - resident_huge - (huge or 0)) * (pmd_size // page_size)
         base = head + tail + fallback
     else:
         fallback = 0
@@ -81,7 +96,8 @@ def split(start: int, end: int, pointer: int, touched: int, measured: int, page_
                       aligned_ranges=aligned, first_boundary=first if last > first else None,
                       last_boundary=last if last > first else None, start_misalign=start % pmd_size,
                       head_pages=head, tail_pages=tail, fallback_pages=fallback, base_faults=base,
-                      other_faults=measured - (huge or 0) - base, huge_inferred=inferred)
+                      other_faults=measured - (huge or 0) - base, huge_inferred=inferred,
+                      resident_huge=resident_huge, header_in_head=header_in_head)
 
 
 def of_run(summary: Mapping[str, Any], host: Mapping[str, Any], variant: str, page_size: int,
@@ -104,4 +120,4 @@ def of_run(summary: Mapping[str, Any], host: Mapping[str, Any], variant: str, pa
     return split(int(region["start"], 16), int(region["end"], 16), int(region["pointer"], 16), touched_bytes,
                  int(min_flt_touch), page_size, pmd, summary.get("anon_huge_kib_peak"),
                  header_resident=region.get("pointer_offset") == MALLOC_HEADER_BYTES,
-                 huge_mode=mode in ("huge", "mixed"))
+                 huge_mode=mode in ("huge", "mixed"), anon_huge_before_kib=summary.get("anon_huge_kib_before_touch"))

@@ -375,6 +375,14 @@ def _split_view(region: Optional[Mapping[str, Any]], host: Mapping[str, Any], su
             "anon_huge_peak": num(summary.get("anon_huge_kib_peak")),
             # AnonHugePages grew past what the faults can explain: khugepaged collapsed ranges
             "collapsed": bool(fs.huge_faults and fs.huge_faults > fs.aligned_ranges),
+            # the chunk header's huge page, resident since malloc (its pages are not new to the writes)
+            "resident_huge": fs.resident_huge, "header_in_head": fs.header_in_head,
+            "anon_huge_before": num(summary.get("anon_huge_kib_before_touch")),
+            "base_one": fs.base_faults == 1,
+            # aligned, though this kernel aligns only lengths that are a multiple of a huge page: chance
+            "aligned_by_chance": bool(fs.start_misalign == 0 and region is not None
+                                      and int(region.get("added_bytes") or region.get("size_bytes") or 0) % fs.pmd_size
+                                      and kernel_thp_alignment(host.get("kernel")) in ("never", "multiple")),
         }
     return split_v
 
@@ -580,6 +588,9 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         "rss_file_delta": signed(_delta(alloc_r, base_r, "rss_file_kib")),
         "anon_one_page": _delta(alloc_r, base_r, "rss_anon_kib") is not None
         and (_delta(alloc_r, base_r, "rss_anon_kib") or 0) * KIB == page_size,
+        # the chunk header's write brought a whole huge page (an aligned mapping start under THP always)
+        "anon_huge_delta": signed(_delta(alloc_r, base_r, "anon_huge_kib")),
+        "huge_at_malloc": bool((_delta(alloc_r, base_r, "anon_huge_kib") or 0) > 0),
     }
 
     # ---- commit charge and used memory at malloc

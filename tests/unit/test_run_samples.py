@@ -92,3 +92,21 @@ def test_a_meminfo_text_like_the_last_is_parsed_once(proc_root, tmp_path, monkey
     assert len(parsed) == 2  # ticks 0 and 1 read the same text
     assert lines[0]["mem_free_kib"] == lines[1]["mem_free_kib"] != 1 and lines[2]["mem_free_kib"] == 1
     assert list(lines[1]) == list(lines[2])
+
+
+def test_smaps_rollup_is_read_once_in_each_second_of_the_run_even_after_a_late_tick(proc_root, tmp_path, monkeypatch):
+    """A tick 2.3 ms late used to push the next read past the next second's tick: AnonHugePages then
+    lagged RSS by a step on every other tick of a 1 s run."""
+    reads = []
+    monkeypatch.setattr(procfs, "read_anon_huge_kib", lambda pid, root: reads.append(run.clock.now - run.origin) or 0)
+    for interval, lateness in ((1.0, (0.0023, 0.0001, 0.0, 0.0041, 0.0)), (0.01, (0.0023,) + (0.0,) * 299)):
+        reads.clear()
+        (tmp_path / str(interval)).mkdir()
+        run, _ = _run(proc_root, tmp_path / str(interval), interval)
+        for k, late in enumerate(lateness):
+            run.clock.now = run.origin + k * interval + late
+            run.sample(4242)
+        # 1 s: every tick is in a second of its own; 10 ms: the first tick of each of the 3 seconds
+        expected = len(lateness) if interval == 1.0 else 3
+        assert len(reads) == expected, reads
+        run.close()
