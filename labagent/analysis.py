@@ -93,7 +93,8 @@ def summarize(*, snapshots: Dict[str, Dict[str, object]], maps_before: Sequence[
               touched_bytes: int, thp_enabled: Optional[str], page_size: int,
               samples: Sequence[Dict[str, object]] = (), steps: Sequence[Dict[str, object]] = (),
               timing: Optional[Dict[str, int]] = None, anon_huge_peak_kib: Optional[int] = None) -> Dict[str, object]:
-    """The run's figures. `snapshots` maps a phase to the process/system record taken at its start.
+    """The run's figures. `snapshots` maps a phase to the process/system record taken at its start
+    (baseline's at its end, right before malloc).
 
     baseline: before malloc; allocated: after malloc, before any write; touched: after the last write.
     """

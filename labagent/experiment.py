@@ -114,7 +114,8 @@ def _set_workload(run: Run, **fields: object) -> None:
 def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: List[PeriodicThread],
                  spawn: Callable[..., subprocess.Popen] = children.spawn) -> None:
     """The run's phases, each a command to the workload, its answer, and a snapshot: baseline (the
-    sampler and the captures of the workload start: the ps loop, ps u), allocated, touching (one timed
+    sampler and the captures of the workload start: the ps loop; its snapshot and ps u at the end of
+    its pause, right before malloc), allocated, touching (one timed
     step per --step-interval), touched, freed (variants that free), exited. WorkloadDied when the workload stops answering."""
     params = run.params
     pid = client.pid
@@ -126,11 +127,15 @@ def drive_phases(run: Run, client: Workload, stop: threading.Event, threads: Lis
     threads.extend(started)
     for thread in started:
         thread.start()
+    # The baseline snapshot closes the pause, right before malloc: the machine-wide figures (Committed_AS
+    # above all) move by several MiB in the run's first second (the agent's threads and buffers, sar's
+    # sadc starting), and the writeup reads the call's effect as allocated minus baseline.
+    run.save()
+    run.wait(params.pause_s, stop)
     base = run.snapshot("baseline", pid)
     run.capture_once(pid)  # ps u
     run.progress(f"baseline: VSZ {base.reading['vsz_kib']} KiB, RSS {base.reading['rss_kib']} KiB")
     run.save()
-    run.wait(params.pause_s, stop)
 
     pointer = client.alloc()
     run.begin_phase("allocated")
