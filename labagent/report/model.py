@@ -673,7 +673,9 @@ def host_view(inp: HostInput, lang: str = "en") -> Dict[str, Any]:
         maps_ex["baseline"] = code_block(maps_excerpt(None, before_text, ("[heap]", "[stack]")), "",
                                          None, f"grep -E 'heap|stack' /proc/{pid}/maps")
     if before_text and after_text:
-        maps_ex["allocated"] = code_block(maps_excerpt(before_text, after_text, (), removed=False), "diff", None)
+        # the line a new mapping merged with, replaced ('-'), unless it is the [heap] line shown above
+        maps_ex["allocated"] = code_block(maps_excerpt(before_text, after_text, (),
+                                                       removed=not (region or {}).get("in_heap")), "diff", None)
 
     # ---- the original's tools, verbatim
     ps_cmd = (tools.get("ps_aux") or {}).get("command") or (" ".join(declared.PS_U.argv(pid)) if pid else "ps u")
