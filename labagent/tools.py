@@ -78,9 +78,12 @@ def finished_line(wall: float) -> str:
 def poll_loop(capture: Capture, clock, origin: float, sample_interval_s: float, pid: Optional[int],
               path: str) -> Callable[[threading.Event], object]:
     """A polled capture as capture.sh runs ps: a line per second (or per sample interval, if longer), on
-    deadlines from origin (clock.monotonic()), into path; the loop for a PeriodicThread, returning its
-    ticks' record."""
+    deadlines from origin (clock.monotonic()) half a sample interval (at most half a second) off the
+    sampler's, into path; the loop for a PeriodicThread, returning its ticks' record. Off the sampler's
+    grid because the command is a process of its own while it runs: on the same grid, the sampler read
+    /proc/meminfo while `ps` was alive, and Committed_AS jumped by its 2 MiB at those ticks."""
     interval = max(1.0, sample_interval_s)
+    offset = min(0.5, sample_interval_s / 2.0)
     handle = open(path, "w", encoding="utf-8")
     state = {"finished": False}
 
@@ -97,7 +100,7 @@ def poll_loop(capture: Capture, clock, origin: float, sample_interval_s: float, 
 
     def loop(stop: threading.Event) -> object:
         try:
-            return Sampler(clock, interval, origin, read, lambda _r: None).run(stop).as_dict()
+            return Sampler(clock, interval, origin + offset, read, lambda _r: None).run(stop).as_dict()
         finally:
             handle.close()
 

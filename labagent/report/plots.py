@@ -101,10 +101,24 @@ def _runs(x: np.ndarray, y: np.ndarray) -> List[np.ndarray]:
     return out
 
 
-def _since_first(values: np.ndarray) -> np.ndarray:
-    """Each value minus the first known one: the machine's totals are large, the lab's changes small."""
-    known = values[np.isfinite(values)]
+def _since_first(values: np.ndarray, start: int = 0) -> np.ndarray:
+    """Each value minus the first known one from index `start` on (else the first known one at all):
+    the machine's totals are large, the lab's changes small."""
+    known = values[start:][np.isfinite(values[start:])]
+    if not known.size:
+        known = values[np.isfinite(values)]
     return values - known[0] if known.size else values
+
+
+def reference_index(t: np.ndarray, phases: Sequence[Tuple[str, float, float]]) -> int:
+    """The sample the whole-machine plot measures change from: the last one of `baseline`, right
+    before malloc (the machine's figures move by several MiB while the agent and sar start, and the
+    writeup reads the call's effect from there), else the first."""
+    if len(phases) > 1 and phases[0][0] == "baseline":
+        before = np.nonzero(t < phases[1][1])[0]
+        if before.size:
+            return int(before[-1])
+    return 0
 
 
 def _limits(arrays: Sequence[np.ndarray], floor: Optional[float] = None) -> Tuple[float, float]:
@@ -354,7 +368,7 @@ class _HostFigure:
 LABELS = {
     "any": {
         "process": "{name}: VSZ, RSS, AnonHugePages, min_flt", "mib": "MiB", "faults": "min_flt",
-        "minor": "min_flt", "system": "{name}: /proc/meminfo, Δ since t = 0",
+        "minor": "min_flt", "system": "{name}: /proc/meminfo, Δ since t = {t0} s",
         "since_first": "Δ MiB", "used": "used (MemTotal − MemFree − Buffers − Cached − SReclaimable)",
         "available": "MemAvailable", "commit": "Committed_AS", "seconds": "t (s)",
         "rss_process": "RSS (PID)", "ref_page": "1 / {kib} KiB page", "ref_huge": "1 / {kib} KiB huge page",
@@ -368,8 +382,8 @@ LABELS = {
     },
     "en": {
         "process": "{name}: the process (VSZ, RSS, faults)", "mib": "MiB", "faults": "minor faults (min_flt)",
-        "minor": "minor faults", "system": "{name}: the whole machine's memory, change since the run began",
-        "since_first": "MiB since the first sample", "used": "used", "available": "available",
+        "minor": "minor faults", "system": "{name}: the whole machine's memory, change since t = {t0} s",
+        "since_first": "change, MiB", "used": "used", "available": "available",
         "commit": "Committed_AS (commit charge)", "seconds": "seconds since the run began",
         "rss_title": "RSS per host", "rss": "RSS MiB", "faults_title": "minor faults per host",
         "faults_log": "minor faults (min_flt, log scale)", "since_touch": "seconds since touching began",
@@ -382,8 +396,8 @@ LABELS = {
     },
     "ja": {
         "process": "{name}: プロセス (VSZ、RSS、fault)", "mib": "MiB", "faults": "minor fault (min_flt)",
-        "minor": "minor fault", "system": "{name}: マシン全体のメモリ (実行開始からの変化)",
-        "since_first": "最初のサンプルからの変化 MiB", "used": "used (使用中)", "available": "available (利用可能)",
+        "minor": "minor fault", "system": "{name}: マシン全体のメモリ (t = {t0} 秒からの変化)",
+        "since_first": "変化 MiB", "used": "used (使用中)", "available": "available (利用可能)",
         "commit": "Committed_AS (コミット量)", "seconds": "実行開始からの秒数",
         "rss_title": "ホストごとの RSS", "rss": "RSS MiB", "faults_title": "ホストごとの minor fault",
         "faults_log": "minor fault (min_flt、対数目盛)", "since_touch": "書き込み開始からの秒数",
@@ -437,12 +451,13 @@ class Plotter:
                  "huge": _column(series["anon_huge_kib"], KIB_PER_MIB), "faults": _column(series["min_flt"]),
                  **_references(series.get("reference"))},
                 phases, [0.0, 0.0])
+            ref_at = reference_index(t, phases)
             self._system.fill(
-                words["system"].format(name=name), t,
-                {"used": _since_first(_column(series["mem_used_kib"], KIB_PER_MIB)),
-                 "rss": _since_first(_column(series["rss_kib"], KIB_PER_MIB)),
-                 "available": _since_first(_column(series["mem_available_kib"], KIB_PER_MIB)),
-                 "commit": _since_first(_column(series["committed_as_kib"], KIB_PER_MIB))},
+                words["system"].format(name=name, t0=f"{t[ref_at]:.1f}" if len(t) else "0"), t,
+                {"used": _since_first(_column(series["mem_used_kib"], KIB_PER_MIB), ref_at),
+                 "rss": _since_first(_column(series["rss_kib"], KIB_PER_MIB), ref_at),
+                 "available": _since_first(_column(series["mem_available_kib"], KIB_PER_MIB), ref_at),
+                 "commit": _since_first(_column(series["committed_as_kib"], KIB_PER_MIB), ref_at)},
                 phases, [None])
             return [_save(self._process.fig, os.path.join(plots_dir, "process.svg")),
                     _save(self._system.fig, os.path.join(plots_dir, "system.svg"))]

@@ -110,3 +110,22 @@ def test_smaps_rollup_is_read_once_in_each_second_of_the_run_even_after_a_late_t
         expected = len(lateness) if interval == 1.0 else 3
         assert len(reads) == expected, reads
         run.close()
+
+
+def test_the_ps_loop_runs_half_a_sample_interval_off_the_samplers_grid(tmp_path, monkeypatch):
+    """On the sampler's own grid, the sampler read /proc/meminfo while the loop's `ps` was alive (its
+    memory in Committed_AS). Half an interval off (at most half a second), they never meet at 1 s."""
+    import threading
+    from labagent import captures, tools
+    clock = FakeClock()
+    origin = clock.now
+    seen = []
+    monkeypatch.setattr(tools, "capture_line", lambda capture, pid, wall: seen.append(round(clock.now - origin, 6)) or "x")
+    for interval, expected in ((1.0, [0.5, 1.5, 2.5]), (0.01, [0.005, 1.005, 2.005]), (5.0, [0.5, 5.5, 10.5])):
+        seen.clear()
+        clock.now = origin
+        loop = tools.poll_loop(captures.PS_LOOP, clock, origin, interval, 4242, str(tmp_path / f"ps-{interval}.log"))
+        stop = threading.Event()
+        monkeypatch.setattr(clock, "wait_until", lambda deadline, _stop, c=clock: (setattr(c, "now", max(c.now, deadline)), len(seen) < 3)[1])
+        loop(stop)
+        assert seen == expected, (interval, seen)
