@@ -444,6 +444,9 @@ def _commit_view(rec: RunRecord, raw: Mapping[str, str], summary: Mapping[str, A
         "above_size": bool(commit_delta is not None and size_bytes and commit_delta * KIB > 1.05 * size_bytes),
         "size_kib": num(size_bytes / KIB) if size_bytes else None,
         "about_size": bool(commit_delta is not None and size_bytes and abs(commit_delta * KIB - size_bytes) <= 0.05 * size_bytes),
+        # to the KiB what VSZ grew: the new mapping's size, nothing else moved the machine's charge
+        "equals_mapping": commit_delta is not None and commit_delta == summary.get("vsz_delta_kib"),
+        "sar_equals_mapping": None not in sar_commit and sar_commit[1] - sar_commit[0] == summary.get("vsz_delta_kib"),
         "used_small": bool(used_delta is not None and size_bytes and abs(used_delta * KIB) < 0.25 * size_bytes),
         "sar_before": num(sar_commit[0]), "sar_after": num(sar_commit[1]),
         "sar_delta": signed(sar_commit[1] - sar_commit[0]) if None not in sar_commit else None,
