@@ -17,8 +17,10 @@ from tests.procwatch import wait_until
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 FAST = ["--sample-interval", "0.1", "--no-imds"]
-# The program recorded: 16 MiB written at once, then (when told) 32 MiB more, then exit. It says where it
-# is with files in its control directory, so the test marks each phase after the fact, not on a timer.
+# The program recorded: 16 MiB when told (go1), then (go2) 32 MiB more, then exit. It says where it is
+# with files in its control directory, so the test marks each phase after the fact, not on a timer; and
+# a recording by command tells it to start only once the recording's start snapshot is taken (the
+# first 16 MiB then count in the growth, whatever the race between the recorder and the program).
 STEPS = '''
 import os, sys, time
 ctl = sys.argv[1]
@@ -27,6 +29,7 @@ def wait(name):
         time.sleep(0.02)
 def say(name):
     open(os.path.join(ctl, name), "w").close()
+wait("go1")
 a = bytearray(16 * 1024 * 1024)
 say("step1")
 wait("go2")
@@ -151,6 +154,8 @@ def test_record_a_command_with_marks(tmp_path):
     program.write_text(STEPS)
     recorder = start_agent("record", "--out", str(out), *FAST, "--", sys.executable, str(program), str(ctl))
     try:
+        wait_until(lambda: "start" in snapshots_in(out), 30.0, what="the recording's start snapshot")
+        (ctl / "go1").touch()
         drive_steps(out, ctl, recorder.pid)
         stdout, stderr = recorder.communicate(timeout=30)
     finally:
@@ -172,6 +177,7 @@ def test_record_a_running_process_by_pid(tmp_path):
     ctl.mkdir()
     program = tmp_path / "steps.py"
     program.write_text(STEPS)
+    (ctl / "go1").touch()
     target = subprocess.Popen([sys.executable, str(program), str(ctl)])
     try:
         wait_until(lambda: (ctl / "step1").exists(), 30.0, what="the program's first step")
