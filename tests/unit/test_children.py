@@ -42,9 +42,10 @@ time.sleep(60)
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_a_child_dies_with_its_parent_however_the_parent_dies(sig):
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+def _child_dies_with_its_parent(script: str, sig: int, *args: str) -> bool:
+    """Runs `python -c script args` (it prints the PID of a child it started), sends it sig, and says
+    whether that child died within 5 s; nothing is left running either way."""
+    parent = subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                               start_new_session=True)
     child = 0
     try:
@@ -52,7 +53,7 @@ def test_a_child_dies_with_its_parent_however_the_parent_dies(sig):
         assert not _gone(child)
         parent.send_signal(sig)
         parent.wait(timeout=10)
-        assert _wait_gone(child), "the child outlived its parent"
+        return _wait_gone(child)
     finally:
         parent.stdout.close()
         if parent.poll() is None:
@@ -60,6 +61,11 @@ def test_a_child_dies_with_its_parent_however_the_parent_dies(sig):
             parent.wait()
         if child and not _gone(child):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_child_dies_with_its_parent_however_the_parent_dies(sig):
+    assert _child_dies_with_its_parent(PARENT, sig), "the child outlived its parent"
 
 
 def test_a_child_leads_its_own_process_group():
@@ -211,19 +217,5 @@ time.sleep(60)
 
 
 def test_a_command_run_waits_for_dies_with_the_agent_killed_outright(tmp_path):
-    parent = subprocess.Popen([sys.executable, "-c", WAITING_PARENT, str(tmp_path / "pid")], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True, start_new_session=True)
-    child = 0
-    try:
-        child = int(parent.stdout.readline())
-        assert not _gone(child)
-        parent.kill()
-        parent.wait(timeout=10)
-        assert _wait_gone(child), "run()'s command outlived the agent: no death signal (setpriv)"
-    finally:
-        parent.stdout.close()
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        if child and not _gone(child):
-            os.kill(child, signal.SIGKILL)
+    assert _child_dies_with_its_parent(WAITING_PARENT, signal.SIGKILL, str(tmp_path / "pid")), \
+        "run()'s command outlived the agent: no death signal (setpriv)"
