@@ -94,6 +94,13 @@ def ps_rss_reached(out, kib):
     return any(r.rss_kib is not None and r.rss_kib >= kib for r in rows)
 
 
+def sampled_phases(out):
+    try:
+        return {s.get("phase") for s in results.read_samples(str(out / "samples.jsonl"))}
+    except (FileNotFoundError, ValueError):  # ValueError: a line being written
+        return set()
+
+
 def drive_steps(out, ctl, recorder_pid):
     """Marks `grown` with labagent mark after 16 MiB, `mark2` by SIGUSR1 after 48 MiB, then lets it exit
     (each step held until the ps line, once a second, has seen it)."""
@@ -110,6 +117,9 @@ def drive_steps(out, ctl, recorder_pid):
     os.kill(recorder_pid, signal.SIGUSR1)
     wait_until(lambda: marks_in(out) == ["grown", "mark2"], 30.0, what="the mark by SIGUSR1")
     wait_until(lambda: ps_rss_reached(out, 48 * 1024), 30.0, what="the ps line to see 48 MiB")
+    # ... and the sampler: a tick of `mark2` came after the 32 MiB, so the maps the recorder keeps for the
+    # end snapshot (at a tick whose VSZ moved) hold them when the program exits.
+    wait_until(lambda: "mark2" in sampled_phases(out), 30.0, what="a sample of `mark2`")
     (ctl / "exit").touch()
 
 

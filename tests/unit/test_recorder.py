@@ -116,3 +116,35 @@ def test_faults_count_from_the_start_snapshot_not_the_first_sample():
     summary = recorder.summarize(iter(samples), snaps, 0)
     assert summary["min_flt_recorded"] == snaps["end"].reading["min_flt"] - 3
     assert summary["maj_flt_recorded"] == snaps["end"].reading["maj_flt"] - 1
+
+
+def test_the_maps_kept_for_the_end_are_read_again_at_a_tick_whose_vsz_moved(proc_root, tmp_path):
+    """A process that exits between two keeps used to leave maps up to a second older than its last
+    tick: a mapping made in that second was missing from the end snapshot (and from maps_growth)."""
+    from labagent.clock import FakeClock
+    from labagent.experiment import Params, Run
+    out = tmp_path / "out"
+    out.mkdir()
+    run = Run(Params(sample_interval_s=0.1), str(out), FakeClock(), str(proc_root), lambda _m: None, [])
+    rec = recorder.Recorder(recorder.RecordParams(pid=4242, sample_interval_s=0.1), run, 4242, None)
+    stat, maps = proc_root / "4242" / "stat", proc_root / "4242" / "maps"
+    rec.sample()
+    first = rec.kept_maps[0]
+    # 0.1 s later (not due for a keep) a new 32 MiB mapping: VSZ moved, so the maps are read again.
+    fields = stat.read_text().split(" ")
+    fields[22] = str(int(fields[22]) + 32 * 1024 * 1024)  # vsize, field 23
+    stat.write_text(" ".join(fields))
+    status = proc_root / "4242" / "status"
+    status.write_text("\n".join(
+        f"VmSize:\t{int(line.split()[1]) + 32 * 1024} kB" if line.startswith("VmSize:") else line
+        for line in status.read_text().split("\n")))
+    maps.write_text(maps.read_text() + "7f0000000000-7f0002000000 rw-p 00000000 00:00 0 \n")
+    run.clock.advance(0.1)
+    rec.sample()
+    assert rec.kept_maps[0] != first and rec.kept_maps[0].endswith("7f0000000000-7f0002000000 rw-p 00000000 00:00 0 \n")
+    # The same VSZ at the next tick, not due: the kept maps stay (a page-table walk's worth of text).
+    maps.write_text(first)
+    run.clock.advance(0.1)
+    rec.sample()
+    assert "7f0000000000-7f0002000000" in rec.kept_maps[0]
+    run.close()
