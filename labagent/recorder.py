@@ -274,7 +274,7 @@ class Recorder:
         self.marks: List[Dict[str, object]] = []
         self.kept_maps: Optional[Tuple[str, float]] = None  # the last maps text read, and when
         self._maps_due = 0.0
-        self._maps_vsz: Optional[int] = None  # the VSZ the kept maps were read at
+        self._maps_vsz = 0  # the VSZ the kept maps were read at
         self.last_live: Optional[Tuple[Dict[str, Any], float]] = None  # the last sample while the process lived
         self.identity: Optional[Tuple[str, Optional[str]]] = None  # (comm, exe) at the last look
         self.identity_t = 0.0  # when the last look was
@@ -311,14 +311,15 @@ class Recorder:
 
     def sample(self) -> Dict[str, Any]:
         """A sampler tick, and a copy of the maps kept for the end snapshot: every MAPS_KEEP_EVERY_S, and
-        at any tick whose VSZ is not the kept maps' (a mapping came or went since), so that the maps of a
-        process that exits are those of the last tick that saw it, not up to a second older."""
+        at any tick whose VSZ is above the kept maps' (a mapping came since), so that a mapping made in
+        the last second of a process that exits is in them. Not at a drop: a process that exits unmaps
+        what it frees on the way out, and a tick part way through it would keep that instead."""
         record = self.run.sample(self.pid)
         now = self.run.clock.monotonic()
         vsz = record.get("vsz_kib")
         if vsz is not None:
             self.last_live = (dict(record), self.run.elapsed())
-        if vsz is not None and (now >= self._maps_due or vsz != self._maps_vsz):
+        if vsz is not None and (now >= self._maps_due or vsz > self._maps_vsz):
             self._maps_due = now + MAPS_KEEP_EVERY_S
             self._maps_vsz = vsz
             try:

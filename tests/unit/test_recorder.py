@@ -142,9 +142,21 @@ def test_the_maps_kept_for_the_end_are_read_again_at_a_tick_whose_vsz_moved(proc
     run.clock.advance(0.1)
     rec.sample()
     assert rec.kept_maps[0] != first and rec.kept_maps[0].endswith("7f0000000000-7f0002000000 rw-p 00000000 00:00 0 \n")
-    # The same VSZ at the next tick, not due: the kept maps stay (a page-table walk's worth of text).
+    # The same VSZ at the next tick, not due: the kept maps stay (a page-table walk's worth of text)...
     maps.write_text(first)
     run.clock.advance(0.1)
     rec.sample()
     assert "7f0000000000-7f0002000000" in rec.kept_maps[0]
+    # ... and at a drop (an exiting process unmapping part way): they wait for the next second's read.
+    fields[22] = str(int(fields[22]) - 64 * 1024 * 1024)
+    stat.write_text(" ".join(fields))
+    status.write_text("\n".join(
+        f"VmSize:\t{int(line.split()[1]) - 64 * 1024} kB" if line.startswith("VmSize:") else line
+        for line in status.read_text().split("\n")))
+    run.clock.advance(0.1)
+    rec.sample()
+    assert "7f0000000000-7f0002000000" in rec.kept_maps[0]
+    run.clock.advance(1.0)
+    rec.sample()
+    assert rec.kept_maps[0] == first
     run.close()
