@@ -65,6 +65,9 @@ def test_local_run_leaves_complete_results(local_runs):
     expected[-1] = "malloc_lab_test_token=<redacted>"
     assert shlex.split(record["command"]) == expected
     assert f"`{FIRST}`" in writeup and shlex.join(expected) in writeup
+    # ... and what it does not set: this machine's THP mode, as the host recorded it.
+    thp = data["host"].get("thp_enabled")
+    assert thp and f"The command does not set the host's memory settings: transparent huge pages were `{thp}`" in writeup
     leaked = [str(p) for p in (runs / FIRST).rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert not leaked
     assert record["params"]["size"] == "8MiB"
