@@ -12,11 +12,13 @@ from tests.hosts.procs import ansible_bin
 pytestmark = [pytest.mark.multihost, pytest.mark.needs_package("gcc", "gcc")]
 
 # A program that allocates in steps: STEPS zero-filled blocks of MIB MiB (every page written), one every
-# 0.5 s, then holds them for 1.5 s (so the sampler's last maps, kept once a second, see them all). Its
-# interpreter is named directly: through `/usr/bin/env` the process would exec a second time, and the
-# recording would compare from a snapshot after that exec (tested in tests/integration), which can fall
-# after the first block.
+# 0.5 s, then holds them for 1.5 s (so the sampler's last maps, kept once a second, see them all), and
+# ends with os._exit, as a C program ends: an interpreter's teardown frees the blocks before the process
+# is gone, and maps kept at a tick in between would not hold them. Its interpreter is named directly:
+# through `/usr/bin/env` the process would exec a second time, and the recording would compare from a
+# snapshot after that exec (tested in tests/integration), which can fall after the first block.
 STEPS_PY = '''#!/usr/bin/python3
+import os
 import sys
 import time
 
@@ -27,6 +29,7 @@ for k in range(steps):
     print(f"step {k + 1}: {len(blocks) * mib} MiB", flush=True)
     time.sleep(0.5)
 time.sleep(1.5)
+os._exit(0)
 '''
 PROGRAM = "/opt/lab-steps"  # on h1 and h2 only: on h3 it cannot start
 STEPS, MIB = 6, 4
