@@ -121,19 +121,14 @@ def _death_signal_prefix() -> Tuple[str, ...]:
     setpriv = shutil.which(SETPRIV[0])
     if setpriv is None:
         return ()
-    argv = [setpriv, *SETPRIV[1:], "true"]
+    prefix = (setpriv, *SETPRIV[1:])
     quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
     try:
-        pid = os.posix_spawnp(setpriv, argv, os.environ, file_actions=quiet)
+        pid = os.posix_spawn(setpriv, [*prefix, "true"], os.environ, file_actions=quiet)
         _, status = os.waitpid(pid, 0)
     except OSError:
         return ()
-    return (setpriv, *SETPRIV[1:]) if os.waitstatus_to_exitcode(status) == 0 else ()
-
-
-def death_signal_by() -> Optional[str]:
-    """How run()'s children get their death signal: "setpriv", or None (they have none)."""
-    return SETPRIV[0] if _death_signal_prefix() else None
+    return prefix if os.waitstatus_to_exitcode(status) == 0 else ()
 
 
 def _file_actions(stdin, stdout, stderr) -> Tuple[List[tuple], Dict[int, int], List[int]]:
@@ -232,10 +227,7 @@ def _run_spawned(argv: Sequence[str], timeout: Optional[float], stdin=None, stdo
     try:
         out, status = _collect(pid, reads, deadline)
     except BaseException as exc:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _signal_group(pid, signal.SIGKILL)  # not reaped yet: the group's id is still this child's
         os.waitpid(pid, 0)
         if isinstance(exc, subprocess.TimeoutExpired):
             raise subprocess.TimeoutExpired(list(argv), timeout or 0) from None
@@ -258,31 +250,33 @@ def run(argv: Sequence[str], *, timeout: Optional[float] = None, check: bool = F
     see the module's docstring."""
     if set(popen_kwargs) <= _SPAWNED_KWARGS:
         done = _run_spawned(argv, timeout, **popen_kwargs)
-        if check:
-            done.check_returncode()
-        return done
-    proc = _popen(argv, popen_kwargs)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except BaseException:
-        _kill_group(proc, signal.SIGKILL)
-        proc.communicate()
-        raise
-    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    else:
+        proc = _popen(argv, popen_kwargs)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            _kill_group(proc, signal.SIGKILL)
+            proc.communicate()
+            raise
+        done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     if check:
         done.check_returncode()
     return done
 
 
+def _signal_group(pgid: int, sig: int) -> None:
+    """Signal the process group pgid, if it still has a member."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass  # the group is empty already
+
+
 def _kill_group(proc: subprocess.Popen, sig: int) -> None:
     """Signal proc's process group, if proc is not reaped yet: until then its PID, which is the
     group's id, cannot have been given to another process."""
-    if proc.returncode is not None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass  # the group is empty already
+    if proc.returncode is None:
+        _signal_group(proc.pid, sig)
 
 
 class Children:

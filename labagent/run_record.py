@@ -17,7 +17,7 @@ from .params import Params
 from .progress import Progress, ProgressFile
 from .record import (AgentInfo, JsonObject, Outcome, Phase, RecordedPhase, RecordingRecord, RunParams, RunRecord,
                      Snapshot)
-from .sampler import PeriodicThread, TickStats
+from .sampler import PeriodicThread, TickStats, half_tick
 
 
 def prepare_out_dir(out_dir: str, force: bool) -> None:
@@ -88,7 +88,7 @@ class Run:
         # woke a little late does not push the next read to the second after (it is a walk of the page
         # tables, too dear for every 10 ms tick).
         self._rollup_second = -1
-        self._half_tick = min(0.5, params.sample_interval_s / 2.0)
+        self._half_tick = half_tick(params.sample_interval_s)
         self._anon_huge_kib: Optional[int] = None
         self._tick_reader: Optional[procfs.TickReader] = None  # the sampler's kept-open /proc files
         self._pending: List[Dict[str, Any]] = []  # ticks not yet in samples.jsonl (on_sample)

@@ -52,6 +52,13 @@ class TickStats:
         }
 
 
+def half_tick(interval_s: float) -> float:
+    """Half a sample interval, at most half a second: the middle between two of the sampler's ticks
+    (where the ps loop runs, off the sampler's grid), and how late a tick may wake and still count in
+    the second it was due in (smaps_rollup's once-a-second read)."""
+    return min(0.5, interval_s / 2.0)
+
+
 def default_late_threshold_ms(interval_s: float) -> float:
     """A tick is late past 50 ms, or past a quarter interval when sampling faster than 200 ms."""
     return min(50.0, interval_s * 1000.0 / 4.0)

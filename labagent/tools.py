@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Mapping, Optional
 
 from . import children
 from .captures import PROGRAMS, Capture, install_hints
-from .sampler import Sampler
+from .sampler import Sampler, half_tick
 
 # Every tool the agent runs (gcc, sar, ps, free, uname, the workload) runs in this locale, whatever the
 # user's: under ja_JP.UTF-8 sar prints `03時58分04秒` and `平均値:`, free and gcc translate their words,
@@ -83,7 +83,7 @@ def poll_loop(capture: Capture, clock, origin: float, sample_interval_s: float, 
     grid because the command is a process of its own while it runs: on the same grid, the sampler read
     /proc/meminfo while `ps` was alive, and Committed_AS jumped by its 2 MiB at those ticks."""
     interval = max(1.0, sample_interval_s)
-    offset = min(0.5, sample_interval_s / 2.0)
+    offset = half_tick(sample_interval_s)
     handle = open(path, "w", encoding="utf-8")
     state = {"finished": False}
 

@@ -83,8 +83,8 @@ def split(start: int, end: int, pointer: int, touched: int, measured: int, page_
     peak = None if anon_huge_peak_kib is None else int(anon_huge_peak_kib) * KIB // pmd_size
     huge = None if peak is None else max(0, peak - before)
     inferred = huge is None and huge_mode
-    if inferred:
-        huge = aligned - resident_huge
+    if inferred:  # resident_huge is 0 here: without a peak there was no AnonHugePages before the writes either
+        huge = aligned
     if huge or resident_huge:
         fallback = max(0, aligned - resident_huge - (huge or 0)) * (pmd_size // page_size)
         base = head + tail + fallback

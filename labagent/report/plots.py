@@ -101,7 +101,7 @@ def _runs(x: np.ndarray, y: np.ndarray) -> List[np.ndarray]:
     return out
 
 
-def _since_first(values: np.ndarray, start: int = 0) -> np.ndarray:
+def _since(values: np.ndarray, start: int = 0) -> np.ndarray:
     """Each value minus the first known one from index `start` on (else the first known one at all):
     the machine's totals are large, the lab's changes small."""
     known = values[start:][np.isfinite(values[start:])]
@@ -454,10 +454,10 @@ class Plotter:
             ref_at = reference_index(t, phases)
             self._system.fill(
                 words["system"].format(name=name, t0=f"{t[ref_at]:.1f}" if len(t) else "0"), t,
-                {"used": _since_first(_column(series["mem_used_kib"], KIB_PER_MIB), ref_at),
-                 "rss": _since_first(_column(series["rss_kib"], KIB_PER_MIB), ref_at),
-                 "available": _since_first(_column(series["mem_available_kib"], KIB_PER_MIB), ref_at),
-                 "commit": _since_first(_column(series["committed_as_kib"], KIB_PER_MIB), ref_at)},
+                {"used": _since(_column(series["mem_used_kib"], KIB_PER_MIB), ref_at),
+                 "rss": _since(_column(series["rss_kib"], KIB_PER_MIB), ref_at),
+                 "available": _since(_column(series["mem_available_kib"], KIB_PER_MIB), ref_at),
+                 "commit": _since(_column(series["committed_as_kib"], KIB_PER_MIB), ref_at)},
                 phases, [None])
             return [_save(self._process.fig, os.path.join(plots_dir, "process.svg")),
                     _save(self._system.fig, os.path.join(plots_dir, "system.svg"))]

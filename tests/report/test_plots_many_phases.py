@@ -63,8 +63,8 @@ def test_the_machine_plot_measures_change_from_the_last_sample_before_malloc():
     phases = [("baseline", 0.0, 3.05), ("allocated", 3.05, 6.0)]
     assert plots.reference_index(t, phases) == 3
     commit = np.array([210.0, 225.0, 225.5, 225.0, 325.0, 325.0])
-    assert list(plots._since_first(commit, plots.reference_index(t, phases))) == [-15.0, 0.0, 0.5, 0.0, 100.0, 100.0]
+    assert list(plots._since(commit, plots.reference_index(t, phases))) == [-15.0, 0.0, 0.5, 0.0, 100.0, 100.0]
     # A recording (its own phase names), or no sample before the second phase: from the first sample.
     assert plots.reference_index(t, [("start", 0.0, 2.0), ("mark-1", 2.0, 6.0)]) == 0
     assert plots.reference_index(t, [("baseline", 0.0, 0.05), ("allocated", 0.05, 6.0)]) == 0
-    assert list(plots._since_first(np.array([np.nan, 1.0, 3.0]), 0)) [1:] == [0.0, 2.0]
+    assert list(plots._since(np.array([np.nan, 1.0, 3.0]), 0)) [1:] == [0.0, 2.0]

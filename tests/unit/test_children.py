@@ -190,7 +190,7 @@ def test_run_without_setpriv_still_runs_its_command_in_a_session_of_its_own(monk
     monkeypatch.setattr(children.shutil, "which", lambda name, **kw: None if name == "setpriv" else real_which(name, **kw))
     children._death_signal_prefix.cache_clear()
     try:
-        assert children.death_signal_by() is None
+        assert children._death_signal_prefix() == ()
         done = children.run(["sh", "-c", "ps -o sid= -p $$; echo $$"], stdout=subprocess.PIPE, text=True)
         sid, pid = done.stdout.split()
         assert sid == pid  # a session of its own
