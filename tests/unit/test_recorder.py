@@ -127,17 +127,21 @@ def test_the_maps_kept_for_the_end_are_read_again_at_a_tick_whose_vsz_moved(proc
     out.mkdir()
     run = Run(Params(sample_interval_s=0.1), str(out), FakeClock(), str(proc_root), lambda _m: None, [])
     rec = recorder.Recorder(recorder.RecordParams(pid=4242, sample_interval_s=0.1), run, 4242, None)
-    stat, maps = proc_root / "4242" / "stat", proc_root / "4242" / "maps"
+    stat, status, maps = (proc_root / "4242" / name for name in ("stat", "status", "maps"))
+
+    def grow_vsz(kib):
+        """The process's VSZ moved by kib, in stat (vsize, field 23, bytes) and status (VmSize)."""
+        fields = stat.read_text().split(" ")
+        fields[22] = str(int(fields[22]) + kib * 1024)
+        stat.write_text(" ".join(fields))
+        status.write_text("\n".join(
+            f"VmSize:\t{int(line.split()[1]) + kib} kB" if line.startswith("VmSize:") else line
+            for line in status.read_text().split("\n")))
+
     rec.sample()
     first = rec.kept_maps[0]
     # 0.1 s later (not due for a keep) a new 32 MiB mapping: VSZ moved, so the maps are read again.
-    fields = stat.read_text().split(" ")
-    fields[22] = str(int(fields[22]) + 32 * 1024 * 1024)  # vsize, field 23
-    stat.write_text(" ".join(fields))
-    status = proc_root / "4242" / "status"
-    status.write_text("\n".join(
-        f"VmSize:\t{int(line.split()[1]) + 32 * 1024} kB" if line.startswith("VmSize:") else line
-        for line in status.read_text().split("\n")))
+    grow_vsz(32 * 1024)
     maps.write_text(maps.read_text() + "7f0000000000-7f0002000000 rw-p 00000000 00:00 0 \n")
     run.clock.advance(0.1)
     rec.sample()
@@ -148,11 +152,7 @@ def test_the_maps_kept_for_the_end_are_read_again_at_a_tick_whose_vsz_moved(proc
     rec.sample()
     assert "7f0000000000-7f0002000000" in rec.kept_maps[0]
     # ... and at a drop (an exiting process unmapping part way): they wait for the next second's read.
-    fields[22] = str(int(fields[22]) - 64 * 1024 * 1024)
-    stat.write_text(" ".join(fields))
-    status.write_text("\n".join(
-        f"VmSize:\t{int(line.split()[1]) - 64 * 1024} kB" if line.startswith("VmSize:") else line
-        for line in status.read_text().split("\n")))
+    grow_vsz(-64 * 1024)
     run.clock.advance(0.1)
     rec.sample()
     assert "7f0000000000-7f0002000000" in rec.kept_maps[0]
